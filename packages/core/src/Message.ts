@@ -1,0 +1,373 @@
+/**
+ * Outbound messages: one tagged shape per kind WhatsApp carries, with the limits WhatsApp enforces
+ * written as `Schema` filters, so a bad message is caught before any I/O.
+ *
+ * @since 0.1.0
+ */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as ChatId from "./ChatId.js"
+import { InvalidMessage } from "./MessagingError.js"
+
+/**
+ * WhatsApp's limits, checked by {@link validate} before a provider is called.
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const limits = {
+  /** Characters in a text message. */
+  textLength: 4096,
+  /** Characters in a media caption. */
+  captionLength: 1024,
+  /** Bytes of media, where the size is known. */
+  mediaBytes: 16 * 1024 * 1024
+} as const
+
+const MessageId = Schema.String.pipe(
+  Schema.filter((s) => s.trim().length > 0 || "must be a provider message id (a non-empty string)")
+)
+
+const Text = Schema.String.pipe(
+  Schema.filter((s) =>
+    s.trim().length === 0
+      ? "must not be empty"
+      : s.length > limits.textLength
+      ? `is ${s.length} characters; WhatsApp allows at most ${limits.textLength}`
+      : undefined
+  )
+)
+
+const Caption = Schema.String.pipe(
+  Schema.filter((s) =>
+    s.length > limits.captionLength
+      ? `is ${s.length} characters; WhatsApp allows at most ${limits.captionLength}`
+      : undefined
+  )
+)
+
+const MediaUrl = Schema.String.pipe(
+  Schema.filter((s) => {
+    try {
+      const url = new URL(s)
+      return url.protocol === "http:" || url.protocol === "https:"
+        ? undefined
+        : `must be an http(s) URL, not ${url.protocol}`
+    } catch {
+      return "must be an absolute http(s) URL"
+    }
+  })
+)
+
+const MediaSize = Schema.Number.pipe(
+  Schema.filter((n) =>
+    !Number.isInteger(n) || n < 0
+      ? "must be a whole number of bytes"
+      : n > limits.mediaBytes
+      ? `is ${n} bytes; WhatsApp allows at most ${limits.mediaBytes} (16 MB)`
+      : undefined
+  )
+)
+
+const Latitude = Schema.Number.pipe(
+  Schema.filter((n) => Number.isFinite(n) && n >= -90 && n <= 90 ? undefined : "must be between -90 and 90")
+)
+const Longitude = Schema.Number.pipe(
+  Schema.filter((n) => Number.isFinite(n) && n >= -180 && n <= 180 ? undefined : "must be between -180 and 180")
+)
+
+const Reply = { replyTo: Schema.optional(MessageId) }
+const Media = {
+  to: ChatId.FromString,
+  url: MediaUrl,
+  mimeType: Schema.optional(Schema.String),
+  sizeBytes: Schema.optional(MediaSize),
+  ...Reply
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export class TextMessage extends Schema.TaggedClass<TextMessage>()("Text", {
+  to: ChatId.FromString,
+  text: Text,
+  ...Reply
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export class ImageMessage extends Schema.TaggedClass<ImageMessage>()("Image", {
+  ...Media,
+  caption: Schema.optional(Caption)
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export class VideoMessage extends Schema.TaggedClass<VideoMessage>()("Video", {
+  ...Media,
+  caption: Schema.optional(Caption)
+}) {}
+
+/**
+ * A voice note or audio file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class AudioMessage extends Schema.TaggedClass<AudioMessage>()("Audio", Media) {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export class DocumentMessage extends Schema.TaggedClass<DocumentMessage>()("Document", {
+  ...Media,
+  caption: Schema.optional(Caption),
+  filename: Schema.optional(Schema.NonEmptyTrimmedString)
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export class LocationMessage extends Schema.TaggedClass<LocationMessage>()("Location", {
+  to: ChatId.FromString,
+  latitude: Latitude,
+  longitude: Longitude,
+  name: Schema.optional(Schema.String),
+  address: Schema.optional(Schema.String),
+  ...Reply
+}) {}
+
+/**
+ * A reaction to an earlier message; an empty `emoji` removes the reaction.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ReactionMessage extends Schema.TaggedClass<ReactionMessage>()("Reaction", {
+  to: ChatId.FromString,
+  messageId: MessageId,
+  emoji: Schema.String.pipe(Schema.maxLength(16, { message: () => "must be one emoji (or empty to remove)" }))
+}) {}
+
+/**
+ * Media shown in a template's header.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const TemplateHeaderMedia = Schema.Struct({
+  kind: Schema.Literal("image", "video", "document"),
+  url: MediaUrl,
+  filename: Schema.optional(Schema.String)
+})
+
+/**
+ * A pre-approved template, the only kind WhatsApp lets a business send outside the 24 h window.
+ * `name` is the provider's template identifier (a Meta name, a BotPenguin id, a Callbell uuid);
+ * `variables` fill `{{1}}`, `{{2}}`, … in order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class TemplateMessage extends Schema.TaggedClass<TemplateMessage>()("Template", {
+  to: ChatId.FromString,
+  name: Schema.NonEmptyTrimmedString,
+  language: Schema.optional(Schema.String),
+  variables: Schema.optionalWith(Schema.Array(Schema.NonEmptyString), { default: () => [] }),
+  headerMedia: Schema.optional(TemplateHeaderMedia)
+}) {}
+
+/**
+ * Any outbound message. `Schema`-encodable, so journals and outboxes can store it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Message = Schema.Union(
+  TextMessage,
+  ImageMessage,
+  VideoMessage,
+  AudioMessage,
+  DocumentMessage,
+  LocationMessage,
+  ReactionMessage,
+  TemplateMessage
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Message = typeof Message.Type
+
+/**
+ * The kinds of message, as `capabilities` name them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Kind = Schema.Literal("text", "image", "video", "audio", "document", "location", "reaction", "template")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Kind = typeof Kind.Type
+
+/**
+ * Every kind, in a stable order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const kinds: ReadonlyArray<Kind> = Kind.literals
+
+/**
+ * The kind of a message.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const kind = (message: Message): Kind => message._tag.toLowerCase() as Kind
+
+/**
+ * The id of the message this one replies to, if any.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const replyTo = (message: Message): string | undefined => "replyTo" in message ? message.replyTo : undefined
+
+const build = { disableValidation: true } as const
+
+/**
+ * A text message, optionally quoting an earlier message.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const text = (
+  to: ChatId.ChatId,
+  text: string,
+  options?: { readonly replyTo?: string | undefined }
+): TextMessage => new TextMessage({ to, text, ...options }, build)
+
+/**
+ * Options shared by media messages.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export interface MediaOptions {
+  readonly url: string
+  readonly mimeType?: string | undefined
+  /** The size in bytes, when known; checked against the 16 MB limit. */
+  readonly sizeBytes?: number | undefined
+  readonly replyTo?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const image = (
+  to: ChatId.ChatId,
+  options: MediaOptions & { readonly caption?: string | undefined }
+): ImageMessage => new ImageMessage({ to, ...options }, build)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const video = (
+  to: ChatId.ChatId,
+  options: MediaOptions & { readonly caption?: string | undefined }
+): VideoMessage => new VideoMessage({ to, ...options }, build)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const audio = (to: ChatId.ChatId, options: MediaOptions): AudioMessage =>
+  new AudioMessage({ to, ...options }, build)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const document = (
+  to: ChatId.ChatId,
+  options: MediaOptions & { readonly caption?: string | undefined; readonly filename?: string | undefined }
+): DocumentMessage => new DocumentMessage({ to, ...options }, build)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const location = (
+  to: ChatId.ChatId,
+  options: {
+    readonly latitude: number
+    readonly longitude: number
+    readonly name?: string | undefined
+    readonly address?: string | undefined
+    readonly replyTo?: string | undefined
+  }
+): LocationMessage => new LocationMessage({ to, ...options }, build)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const reaction = (
+  to: ChatId.ChatId,
+  options: { readonly messageId: string; readonly emoji: string }
+): ReactionMessage => new ReactionMessage({ to, ...options }, build)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const template = (
+  to: ChatId.ChatId,
+  options: {
+    readonly name: string
+    readonly language?: string | undefined
+    readonly variables?: ReadonlyArray<string> | undefined
+    readonly headerMedia?: typeof TemplateHeaderMedia.Type | undefined
+  }
+): TemplateMessage => new TemplateMessage({ to, ...options, variables: options.variables ?? [] }, build)
+
+const validators = Object.fromEntries(
+  Message.members.map((member) => [member._tag, Schema.validateEither(Schema.typeSchema(Schema.Struct(member.fields)))])
+) as unknown as Record<Message["_tag"], (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>
+
+/**
+ * Checks a message against WhatsApp's limits before any I/O. The error names the field and the limit,
+ * e.g. `text is 5000 characters; WhatsApp allows at most 4096`.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validate = (message: Message, provider: string): Either.Either<Message, InvalidMessage> =>
+  Either.match(validators[message._tag](message), {
+    onRight: () => Either.right(message),
+    onLeft: (error) => {
+      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+      return Either.left(
+        new InvalidMessage({
+          provider,
+          field: issue && issue.path.length > 0 ? issue.path.join(".") : "message",
+          reason: issue?.message ?? String(error)
+        })
+      )
+    }
+  })

@@ -1,0 +1,52 @@
+/**
+ * Counters for sends, tagged with the provider and the message kind, for any `effect/Metric` exporter.
+ *
+ * @since 0.1.0
+ */
+import * as Metric from "effect/Metric"
+
+/**
+ * Messages a provider accepted.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const sent = Metric.counter("parley_messages_sent_total", { description: "Messages a provider accepted" })
+
+/**
+ * Sends that ended in an error (after retries).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const failed = Metric.counter("parley_messages_failed_total", { description: "Sends that ended in an error" })
+
+/**
+ * Attempts repeated by the retry schedule.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const retried = Metric.counter("parley_messages_retried_total", { description: "Send attempts retried" })
+
+/**
+ * Sends that moved on to the next provider of a failover group.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const failedOver = Metric.counter("parley_messages_failed_over_total", {
+  description: "Sends moved to the next provider"
+})
+
+/**
+ * Tags a metric with the provider and message kind.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const tagged = <Type, In, Out>(
+  metric: Metric.Metric<Type, In, Out>,
+  provider: string,
+  kind: string
+): Metric.Metric<Type, In, Out> => metric.pipe(Metric.tagged("provider", provider), Metric.tagged("kind", kind))

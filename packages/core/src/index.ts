@@ -1,0 +1,36 @@
+/**
+ * @parley/core: provider-agnostic WhatsApp messaging for Effect.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Capabilities from "./Capabilities.js"
+/** @since 0.1.0 */
+export * as ChatId from "./ChatId.js"
+/** @since 0.1.0 */
+export * as CircuitBreaker from "./CircuitBreaker.js"
+/** @since 0.1.0 */
+export * as Failover from "./Failover.js"
+/** @since 0.1.0 */
+export * as HttpTransport from "./HttpTransport.js"
+/** @since 0.1.0 */
+export * as Idempotency from "./Idempotency.js"
+/** @since 0.1.0 */
+export * as InboundEvent from "./InboundEvent.js"
+/** @since 0.1.0 */
+export * as Message from "./Message.js"
+/** @since 0.1.0 */
+export * as MessagingError from "./MessagingError.js"
+/** @since 0.1.0 */
+export * as MessagingService from "./MessagingService.js"
+/** @since 0.1.0 */
+export * as Metrics from "./Metrics.js"
+/** @since 0.1.0 */
+export * as RateLimit from "./RateLimit.js"
+/** @since 0.1.0 */
+export * as Receipt from "./Receipt.js"
+/** @since 0.1.0 */
+export * as Retry from "./Retry.js"
+/** @since 0.1.0 */
+export * as Webhook from "./Webhook.js"
