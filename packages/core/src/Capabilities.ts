@@ -15,8 +15,8 @@ import * as Message from "./Message.js"
 export interface Capabilities {
   /** The message kinds the provider sends. */
   readonly kinds: ReadonlySet<Message.Kind>
-  /** Whether `replyTo` is carried as a quoted reply (otherwise a message with `replyTo` is `Unsupported`). */
-  readonly replies: boolean
+  /** The kinds that can quote an earlier message (`replyTo`); others with `replyTo` are `Unsupported`. */
+  readonly replies: ReadonlySet<Message.Kind>
   /** Whether the provider's webhooks report inbound user messages. */
   readonly inboundMessages: boolean
   /** The delivery statuses the provider's webhooks report. */
@@ -31,13 +31,13 @@ export interface Capabilities {
  */
 export const make = (options: {
   readonly kinds: Iterable<Message.Kind>
-  readonly replies?: boolean
+  readonly replies?: Iterable<Message.Kind>
   readonly inboundMessages?: boolean
   readonly statuses?: Iterable<DeliveryStatus>
   readonly idempotencyKeys?: boolean
 }): Capabilities => ({
   kinds: new Set(options.kinds),
-  replies: options.replies ?? false,
+  replies: new Set(options.replies ?? []),
   inboundMessages: options.inboundMessages ?? false,
   statuses: new Set(options.statuses ?? []),
   idempotencyKeys: options.idempotencyKeys ?? false
@@ -52,7 +52,9 @@ export const make = (options: {
 export const missing = (capabilities: Capabilities, message: Message.Message): Option.Option<string> => {
   const kind = Message.kind(message)
   if (!capabilities.kinds.has(kind)) return Option.some(`${kind} messages`)
-  if (Message.replyTo(message) !== undefined && !capabilities.replies) return Option.some(`replies (replyTo)`)
+  if (Message.replyTo(message) !== undefined && !capabilities.replies.has(kind)) {
+    return Option.some(`${kind} replies (replyTo)`)
+  }
   return Option.none()
 }
 
@@ -73,7 +75,7 @@ export const supports = (capabilities: Capabilities, message: Message.Message): 
  */
 export const union = (all: ReadonlyArray<Capabilities>): Capabilities => ({
   kinds: new Set(all.flatMap((c) => [...c.kinds])),
-  replies: all.some((c) => c.replies),
+  replies: new Set(all.flatMap((c) => [...c.replies])),
   inboundMessages: all.some((c) => c.inboundMessages),
   statuses: new Set(all.flatMap((c) => [...c.statuses])),
   idempotencyKeys: all.every((c) => c.idempotencyKeys)

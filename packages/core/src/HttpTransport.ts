@@ -199,7 +199,13 @@ export interface HttpTransport {
   ) => Effect.Effect<A, MessagingError.MessagingError>
 }
 
-const parseBody = (text: string): unknown => {
+/**
+ * A body as JSON when it parses, else the text itself (`undefined` when empty).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseBody = (text: string): unknown => {
   if (text.length === 0) return undefined
   try {
     return JSON.parse(text)

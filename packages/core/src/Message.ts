@@ -371,3 +371,62 @@ export const validate = (message: Message, provider: string): Either.Either<Mess
       )
     }
   })
+
+const mimeTypes: Record<string, string> = {
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  png: "image/png",
+  webp: "image/webp",
+  gif: "image/gif",
+  mp4: "video/mp4",
+  "3gp": "video/3gpp",
+  ogg: "audio/ogg",
+  opus: "audio/ogg",
+  mp3: "audio/mpeg",
+  m4a: "audio/mp4",
+  aac: "audio/aac",
+  amr: "audio/amr",
+  pdf: "application/pdf",
+  txt: "text/plain",
+  csv: "text/csv",
+  doc: "application/msword",
+  docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  xls: "application/vnd.ms-excel",
+  xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  ppt: "application/vnd.ms-powerpoint",
+  pptx: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+  zip: "application/zip"
+}
+
+const fallbackMimeTypes = {
+  Image: "image/jpeg",
+  Video: "video/mp4",
+  Audio: "audio/ogg",
+  Document: "application/octet-stream"
+} as const
+
+/**
+ * The MIME type of a media message: the one given, else guessed from the file name or URL extension,
+ * else a safe default for the kind. For providers whose API requires one.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const mimeType = (message: ImageMessage | VideoMessage | AudioMessage | DocumentMessage): string => {
+  if (message.mimeType) return message.mimeType
+  const name = (message._tag === "Document" && message.filename) || new URL(message.url).pathname
+  const extension = name.slice(name.lastIndexOf(".") + 1).toLowerCase()
+  return mimeTypes[extension] ?? fallbackMimeTypes[message._tag]
+}
+
+/**
+ * A file name for a media message: the one given, else the last segment of the URL path.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const filename = (message: ImageMessage | VideoMessage | AudioMessage | DocumentMessage): string => {
+  if (message._tag === "Document" && message.filename) return message.filename
+  const last = new URL(message.url).pathname.split("/").pop()
+  return last && last.length > 0 ? decodeURIComponent(last) : message._tag.toLowerCase()
+}

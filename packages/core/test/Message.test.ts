@@ -74,3 +74,19 @@ describe("Message.validate", () => {
     expect(Message.kind(Message.template(to, { name: "t" }))).toBe("template")
   })
 })
+
+describe("Message media helpers", () => {
+  it("mimeType prefers the given type, then the extension, then the kind's default", () => {
+    expect(Message.mimeType(Message.image(to, { url: "https://e.com/a.png", mimeType: "image/webp" }))).toBe(
+      "image/webp"
+    )
+    expect(Message.mimeType(Message.document(to, { url: "https://e.com/dl?id=1", filename: "Report.PDF" }))).toBe(
+      "application/pdf"
+    )
+    expect(Message.mimeType(Message.audio(to, { url: "https://e.com/voice" }))).toBe("audio/ogg")
+  })
+  it("filename prefers the given name, then the URL's last segment", () => {
+    expect(Message.filename(Message.document(to, { url: "https://e.com/x.pdf", filename: "a.pdf" }))).toBe("a.pdf")
+    expect(Message.filename(Message.video(to, { url: "https://e.com/media/clip%201.mp4" }))).toBe("clip 1.mp4")
+  })
+})

@@ -24,7 +24,7 @@ describe("MessagingService.make", () => {
       const template = yield* Effect.flip(service.send(Message.template(to, { name: "t" })))
       expect(template).toEqual(new MessagingError.Unsupported({ provider: "p", feature: "template messages" }))
       const reply = yield* Effect.flip(service.send(Message.text(to, "hi", { replyTo: "m1" })))
-      expect(reply).toEqual(new MessagingError.Unsupported({ provider: "p", feature: "replies (replyTo)" }))
+      expect(reply).toEqual(new MessagingError.Unsupported({ provider: "p", feature: "text replies (replyTo)" }))
       expect(calls.length).toBe(0)
     }))
 

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 export const scriptedDriver = (
   provider: string,
   script: Array<MessagingError.MessagingError | "ok"> = [],
-  capabilities: Capabilities.Capabilities = Capabilities.make({ kinds: Message.kinds, replies: true })
+  capabilities: Capabilities.Capabilities = Capabilities.make({ kinds: Message.kinds, replies: Message.kinds })
 ) => {
   const calls: Array<
     { readonly message: Message.Message; readonly attempt: number; readonly key: string | undefined }

@@ -1,0 +1,269 @@
+/**
+ * What every provider emulator shares: a real HTTP server on a free loopback port (scoped: it stops
+ * with its scope), a log of the requests it received, fault injection in front of the provider's
+ * routes, a switch to take it down (connections refused) and bring it back, and the outbound side:
+ * turning fake-network events into the provider's webhooks.
+ *
+ * @since 0.1.0
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { type ChatId, HttpTransport } from "@parley/core"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import type * as FakeNetwork from "./FakeNetwork.js"
+import type * as Faults from "./Faults.js"
+
+/**
+ * A request an emulator received.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RecordedRequest {
+  readonly method: string
+  /** The path and query string. */
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  /** JSON when the body parses as JSON, else the text. */
+  readonly body: unknown
+}
+
+/**
+ * What the shared conformance suite and tests need of any emulator.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Emulator {
+  readonly provider: string
+  /** The base URL to give the provider's client. */
+  readonly url: string
+  /** The number it sends as. */
+  readonly business: ChatId.ChatId
+  readonly faults: Faults.Faults
+  readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
+  /** Stops listening: new connections are refused until {@link up}. */
+  readonly down: Effect.Effect<void>
+  readonly up: Effect.Effect<void>
+  /** Where to post webhooks (`undefined`: nowhere). */
+  readonly setWebhookUrl: (url: string | undefined) => Effect.Effect<void>
+}
+
+/**
+ * A running HTTP server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Server {
+  readonly url: string
+  readonly port: number
+  readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
+  readonly down: Effect.Effect<void>
+  readonly up: Effect.Effect<void>
+}
+
+const listen = (server: Http.Server, port: number) =>
+  Effect.async<number, Error>((resume) => {
+    const onError = (error: Error) => resume(Effect.fail(error))
+    server.once("error", onError)
+    server.listen(port, "127.0.0.1", () => {
+      server.off("error", onError)
+      resume(Effect.succeed((server.address() as AddressInfo).port))
+    })
+  })
+
+const close = (server: Http.Server) =>
+  Effect.async<void>((resume) => {
+    if (!server.listening) return resume(Effect.void)
+    server.close(() => resume(Effect.void))
+    server.closeAllConnections()
+  })
+
+/**
+ * Serves `app` on 127.0.0.1 (a free port unless `port` is given) with request recording and `faults`
+ * applied before the app sees a request. The server stops when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const serve = <E, R>(options: {
+  readonly app: HttpApp.Default<E, R>
+  readonly faults: Faults.Faults
+  readonly port?: number | undefined
+  /** Record requests (default true). Recording reads the body as text: apps that need the raw bytes turn it off. */
+  readonly record?: boolean | undefined
+}): Effect.Effect<Server, never, Scope.Scope | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>> =>
+  Effect.gen(function*() {
+    const log: Array<RecordedRequest> = []
+    const app = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      if (options.record !== false) {
+        // `text` is cached by the platform, so the app can still read the body (as text or JSON).
+        const text = yield* Effect.orElseSucceed(request.text, () => "")
+        log.push({
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          body: HttpTransport.parseBody(text)
+        })
+      }
+      const fault = yield* options.faults.take
+      if (Option.isNone(fault)) return yield* options.app
+      const destroy = Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy())
+      switch (fault.value._tag) {
+        case "Respond":
+          return yield* HttpServerResponse.unsafeJson(fault.value.body, {
+            status: fault.value.status,
+            headers: fault.value.headers ?? {}
+          })
+        case "Delay":
+          return yield* Effect.zipRight(Effect.sleep(fault.value.duration), options.app)
+        case "Drop":
+          if (fault.value.processed) yield* Effect.ignore(options.app)
+          yield* destroy
+          return HttpServerResponse.empty({ status: 500 })
+      }
+    })
+    const handler = yield* NodeHttpServer.makeHandler(app)
+    const server = Http.createServer(handler)
+    const port = yield* Effect.orDie(listen(server, options.port ?? 0))
+    yield* Effect.addFinalizer(() => close(server))
+    return {
+      url: `http://127.0.0.1:${port}`,
+      port,
+      requests: Effect.sync(() => [...log]),
+      down: close(server),
+      up: Effect.orDie(Effect.asVoid(Effect.suspend(() => server.listening ? Effect.void : listen(server, port))))
+    }
+  })
+
+/**
+ * A webhook post an emulator wants to make.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WebhookPost {
+  /** The exact bytes to send (signatures are over them). */
+  readonly body: string
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/**
+ * Follows the fake network and posts, one at a time and in order, the webhooks `toWebhook` makes of
+ * its events, to the URL `target` returns at that moment. Failed posts are retried a few times, as
+ * providers do, then dropped with a log line. Runs for the life of the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const forwardEvents = (options: {
+  readonly provider: string
+  readonly network: FakeNetwork.Service
+  readonly target: Effect.Effect<string | undefined>
+  readonly toWebhook: (event: FakeNetwork.NetworkEvent) => Effect.Effect<Option.Option<WebhookPost>>
+}): Effect.Effect<void, never, Scope.Scope | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const events = yield* options.network.subscribe
+    const post = (url: string, webhook: WebhookPost) =>
+      client.execute(
+        HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setHeaders(webhook.headers),
+          HttpClientRequest.bodyText(webhook.body, "application/json")
+        )
+      ).pipe(
+        Effect.flatMap((response) =>
+          response.status >= 200 && response.status < 300 || response.status >= 400 && response.status < 500
+            ? Effect.void
+            : Effect.fail(new Error(`webhook answered ${response.status}`))
+        ),
+        Effect.scoped,
+        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3)))),
+        Effect.catchAll((error) => Effect.logWarning(`${options.provider} emulator: webhook to ${url} failed`, error))
+      )
+    yield* Queue.take(events).pipe(
+      Effect.flatMap((event) =>
+        Effect.flatMap(options.target, (url) =>
+          url === undefined
+            ? Effect.void
+            : Effect.flatMap(
+              options.toWebhook(event),
+              Option.match({ onNone: () => Effect.void, onSome: (w) => post(url, w) })
+            ))
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+  })
+
+/**
+ * An emulator's refusal: the response to send instead of carrying the request out.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export class Reject extends Data.TaggedError("Reject")<{
+  readonly status: number
+  readonly body: unknown
+  readonly headers?: Readonly<Record<string, string>> | undefined
+}> {}
+
+/**
+ * Runs a route handler, answering a {@link Reject} with its status and body.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const handle = <E, R>(
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, Reject | E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, Exclude<E, Reject>, R> =>
+  Effect.catchIf(
+    handler,
+    (error): error is Reject => error instanceof Reject,
+    (reject) => HttpServerResponse.unsafeJson(reject.body, { status: reject.status, headers: reject.headers ?? {} })
+  ) as Effect.Effect<HttpServerResponse.HttpServerResponse, Exclude<E, Reject>, R>
+
+/**
+ * Reads the request body as JSON and decodes it with `schema`; malformed JSON or a wrong shape is a
+ * 400 whose body `describe` writes from the reason (`to: is missing`).
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const decodeJson = <A, I>(
+  schema: Schema.Schema<A, I>,
+  describe: (reason: string) => unknown
+): Effect.Effect<A, Reject, HttpServerRequest.HttpServerRequest> =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const text = yield* Effect.orElseSucceed(request.text, () => "")
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      return yield* new Reject({ status: 400, body: describe("malformed JSON body") })
+    }
+    return yield* Schema.decodeUnknown(schema, { errors: "first" })(json).pipe(
+      Effect.mapError((error) => {
+        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+        const where = issue && issue.path.length > 0 ? `${issue.path.join(".")}: ` : ""
+        return new Reject({ status: 400, body: describe(`${where}${issue?.message ?? "invalid body"}`) })
+      })
+    )
+  })
