@@ -9,7 +9,8 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -183,6 +184,13 @@ export interface Options {
   readonly classify?: Classifier | undefined
   /** How long to wait for an answer before `DeliveryUnknown` (default 30 s). */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Query parameters that carry secrets (an API key in the URL). The platform's HTTP span, which
+   * records the full URL, is replaced for such requests by one that records only the method and path.
+   */
+  readonly secretQueryParams?: ReadonlyArray<string> | undefined
+  /** Header names that carry secrets, besides `authorization`, `cookie` and `x-api-key`. */
+  readonly secretHeaders?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -221,6 +229,18 @@ export const parseBody = (text: string): unknown => {
 export const make = (options: Options): HttpTransport => {
   const { classify, provider } = options
   const timeout = Duration.decode(options.timeout ?? "30 seconds")
+  const secretParams = new Set((options.secretQueryParams ?? []).map((p) => p.toLowerCase()))
+  const carriesSecret = (request: HttpClientRequest.HttpClientRequest) =>
+    request.urlParams.some(([key]) => secretParams.has(key.toLowerCase()))
+  const client = secretParams.size === 0 ? options.client : HttpClient.withTracerDisabledWhen(options.client, carriesSecret)
+  const secretHeaders = (options.secretHeaders ?? []).map((h) => h.toLowerCase())
+  const redacting = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    secretHeaders.length === 0 ? effect : Effect.locallyWith(effect, Headers.currentRedactedNames, (names) => [...names, ...secretHeaders])
+  const traced = <A, E, R>(request: HttpClientRequest.HttpClientRequest, effect: Effect.Effect<A, E, R>) =>
+    secretParams.size === 0 ? effect : Effect.withSpan(effect, `http.client ${request.method}`, {
+      kind: "client",
+      attributes: { "http.request.method": request.method, "url.path": request.url, "parley.provider": provider }
+    })
 
   const read = (response: HttpClientResponse.HttpClientResponse, chat: string | undefined) =>
     Effect.gen(function*() {
@@ -242,8 +262,9 @@ export const make = (options: Options): HttpTransport => {
     context?: { readonly chat?: string | undefined }
   ): Effect.Effect<A, MessagingError.MessagingError> => {
     const decode = Schema.decodeUnknownEither(success)
-    return options.client.execute(request).pipe(
+    return client.execute(request).pipe(
       Effect.flatMap((response) => read(response, context?.chat)),
+      redacting,
       Effect.timeoutFail({
         duration: timeout,
         onTimeout: () =>
@@ -270,7 +291,8 @@ export const make = (options: Options): HttpTransport => {
               })
             )
         })
-      })
+      }),
+      (effect) => traced(request, effect)
     )
   }
 

@@ -21,6 +21,8 @@ export * as InboundEvent from "./InboundEvent.js"
 /** @since 0.1.0 */
 export * as Message from "./Message.js"
 /** @since 0.1.0 */
+export * as MetaError from "./MetaError.js"
+/** @since 0.1.0 */
 export * as MessagingError from "./MessagingError.js"
 /** @since 0.1.0 */
 export * as MessagingService from "./MessagingService.js"

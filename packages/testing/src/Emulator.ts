@@ -267,3 +267,18 @@ export const decodeJson = <A, I>(
       })
     )
   })
+
+/**
+ * Query and JSON body fields merged into one record (query wins), for providers that accept
+ * parameters in either place.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const requestParams: Effect.Effect<Record<string, unknown>, never, HttpServerRequest.HttpServerRequest> = Effect
+  .gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const body = HttpTransport.parseBody(yield* Effect.orElseSucceed(request.text, () => ""))
+    const query = Object.fromEntries(new URL(request.url, "http://localhost").searchParams)
+    return { ...(typeof body === "object" && body !== null && !Array.isArray(body) ? body : {}), ...query }
+  })
