@@ -232,10 +232,14 @@ export const make = (options: Options): HttpTransport => {
   const secretParams = new Set((options.secretQueryParams ?? []).map((p) => p.toLowerCase()))
   const carriesSecret = (request: HttpClientRequest.HttpClientRequest) =>
     request.urlParams.some(([key]) => secretParams.has(key.toLowerCase()))
-  const client = secretParams.size === 0 ? options.client : HttpClient.withTracerDisabledWhen(options.client, carriesSecret)
+  const client = secretParams.size === 0
+    ? options.client
+    : HttpClient.withTracerDisabledWhen(options.client, carriesSecret)
   const secretHeaders = (options.secretHeaders ?? []).map((h) => h.toLowerCase())
   const redacting = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    secretHeaders.length === 0 ? effect : Effect.locallyWith(effect, Headers.currentRedactedNames, (names) => [...names, ...secretHeaders])
+    secretHeaders.length === 0
+      ? effect
+      : Effect.locallyWith(effect, Headers.currentRedactedNames, (names) => [...names, ...secretHeaders])
   const traced = <A, E, R>(request: HttpClientRequest.HttpClientRequest, effect: Effect.Effect<A, E, R>) =>
     secretParams.size === 0 ? effect : Effect.withSpan(effect, `http.client ${request.method}`, {
       kind: "client",

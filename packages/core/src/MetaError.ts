@@ -80,9 +80,15 @@ export const classify: HttpTransport.Classifier = (answer) =>
     if (error.code === 131047) {
       return Option.some(new MessagingError.WindowClosed({ provider, chat: answer.chat ?? "unknown", reason }))
     }
-    if (error.code === 131026) return Option.some(new MessagingError.RecipientUnavailable({ provider, chat: answer.chat, reason }))
-    if (unauthorizedCodes.has(error.code)) return Option.some(new MessagingError.Unauthorized({ provider, status, reason }))
-    if (unavailableCodes.has(error.code)) return Option.some(new MessagingError.ProviderUnavailable({ provider, status, reason }))
+    if (error.code === 131026) {
+      return Option.some(new MessagingError.RecipientUnavailable({ provider, chat: answer.chat, reason }))
+    }
+    if (unauthorizedCodes.has(error.code)) {
+      return Option.some(new MessagingError.Unauthorized({ provider, status, reason }))
+    }
+    if (unavailableCodes.has(error.code)) {
+      return Option.some(new MessagingError.ProviderUnavailable({ provider, status, reason }))
+    }
     if (invalidCodes.has(error.code)) {
       return Option.some(new MessagingError.InvalidMessage({ provider, field: "body", reason, status }))
     }

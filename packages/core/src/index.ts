@@ -5,17 +5,25 @@
  */
 
 /** @since 0.1.0 */
+export * as Bot from "./Bot.js"
+/** @since 0.1.0 */
 export * as Capabilities from "./Capabilities.js"
 /** @since 0.1.0 */
 export * as ChatId from "./ChatId.js"
 /** @since 0.1.0 */
 export * as CircuitBreaker from "./CircuitBreaker.js"
 /** @since 0.1.0 */
+export * as Conversation from "./Conversation.js"
+/** @since 0.1.0 */
+export * as ConversationStore from "./ConversationStore.js"
+/** @since 0.1.0 */
 export * as Failover from "./Failover.js"
 /** @since 0.1.0 */
 export * as HttpTransport from "./HttpTransport.js"
 /** @since 0.1.0 */
 export * as Idempotency from "./Idempotency.js"
+/** @since 0.1.0 */
+export * as Inbox from "./Inbox.js"
 /** @since 0.1.0 */
 export * as InboundEvent from "./InboundEvent.js"
 /** @since 0.1.0 */
@@ -29,6 +37,8 @@ export * as MessagingService from "./MessagingService.js"
 /** @since 0.1.0 */
 export * as Metrics from "./Metrics.js"
 /** @since 0.1.0 */
+export * as Migrations from "./Migrations.js"
+/** @since 0.1.0 */
 export * as RateLimit from "./RateLimit.js"
 /** @since 0.1.0 */
 export * as Receipt from "./Receipt.js"
@@ -38,3 +48,5 @@ export * as Retry from "./Retry.js"
 export * as Waha from "./Waha.js"
 /** @since 0.1.0 */
 export * as Webhook from "./Webhook.js"
+/** @since 0.1.0 */
+export * as WebhookServer from "./WebhookServer.js"

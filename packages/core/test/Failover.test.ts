@@ -3,7 +3,7 @@ import { Capabilities, ChatId, Failover, Message, MessagingError, MessagingServi
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
-import { scriptedDriver } from "./fixtures.js"
+import { scriptedDriver } from "./fixtures/drivers.js"
 
 const to = ChatId.phone("+14155550123")
 const down = (provider: string) => new MessagingError.ProviderUnavailable({ provider, status: 503, reason: "down" })

@@ -3,7 +3,7 @@ import { Capabilities, ChatId, Idempotency, Message, MessagingError, MessagingSe
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
-import { scriptedDriver } from "./fixtures.js"
+import { scriptedDriver } from "./fixtures/drivers.js"
 
 const to = ChatId.phone("+14155550123")
 

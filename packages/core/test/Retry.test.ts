@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { scriptedDriver } from "./fixtures.js"
+import { scriptedDriver } from "./fixtures/drivers.js"
 
 const to = ChatId.phone("+14155550123")
 const rateLimited = (seconds: number) =>

@@ -1,0 +1,292 @@
+/**
+ * The BotPenguin WhatsApp Cloud API wire format as `Schema`s: the single source of truth for the
+ * client and the emulator. Source: help.botpenguin.com/api-references/whatsapp-cloud-api (send
+ * message, send template) and the partner and white-label copies; see `providers.md` §1.
+ *
+ * Requests are documented. Success bodies are not (the docs show only headers), so
+ * {@link SendResponse} reads a message id tolerantly from whatever comes back. Error bodies are
+ * documented only as "refer to Meta's error codes": they are taken to be Meta error objects.
+ *
+ * @since 0.1.0
+ */
+import { Message, MetaError } from "@parley/core"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+
+/**
+ * The send-message endpoint (the API key goes in the query string and the `apiKey` header).
+ *
+ * @since 0.1.0
+ * @category paths
+ */
+export const sendMessagePath = "/whatsapp-automation/wa/send-message"
+
+/**
+ * The send-template endpoint.
+ *
+ * @since 0.1.0
+ * @category paths
+ */
+export const sendTemplatePath = "/whatsapp-automation/wa/send-template"
+
+/**
+ * The recipient: the number's digits with country code and no `+` (`31612345678`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WaId = Schema.String.pipe(
+  Schema.pattern(/^[1-9]\d{6,14}$/, {
+    message: () => "must be the number's 7 to 15 digits with country code and no + (e.g. 31612345678)"
+  })
+)
+
+/**
+ * An http(s) URL the provider fetches media from.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MediaUrl = Schema.String.pipe(
+  Schema.filter((s) => /^https?:\/\/[^\s/]+/i.test(s) || "must be an http(s) URL")
+)
+
+const recipient = {
+  /** The contact's display name, shown in BotPenguin's inbox. */
+  userName: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must not be empty" })),
+  wa_id: WaId,
+  /** Conversation tags (partner and white-label docs). */
+  tags: Schema.optional(Schema.Array(Schema.String))
+}
+
+/**
+ * The kinds send-message carries ("e.g. text, image, document": nothing else is documented).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MessageType = Schema.Literal("text", "image", "document")
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export type MessageType = typeof MessageType.Type
+
+/**
+ * `message` of send-message: `text` for text; `source` (the media URL), `label` (the caption) and
+ * `type` (repeating the outer `type`) for media.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MessageBody = Schema.Struct({
+  text: Schema.optional(Schema.String.pipe(Schema.maxLength(Message.limits.textLength, {
+    message: () => `must be at most ${Message.limits.textLength} characters`
+  }))),
+  source: Schema.optional(MediaUrl),
+  label: Schema.optional(Schema.String.pipe(Schema.maxLength(Message.limits.captionLength, {
+    message: () => `must be at most ${Message.limits.captionLength} characters`
+  }))),
+  type: Schema.optional(MessageType)
+})
+
+/**
+ * `POST /whatsapp-automation/wa/send-message`: a session message (inside the 24 h window).
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const SendMessageRequest = Schema.Struct({
+  ...recipient,
+  type: MessageType,
+  message: MessageBody
+}).pipe(
+  Schema.filter(({ message, type }) => {
+    if (type === "text") {
+      return message.text !== undefined && message.text.trim().length > 0
+        || { path: ["message", "text"], message: "is required for type text" }
+    }
+    if (message.source === undefined) return { path: ["message", "source"], message: `is required for type ${type}` }
+    return message.type === undefined || message.type === type
+      || { path: ["message", "type"], message: `must repeat the outer type (${type})` }
+  })
+)
+
+/**
+ * @since 0.1.0
+ * @category requests
+ */
+export type SendMessageRequest = typeof SendMessageRequest.Type
+
+/**
+ * A text parameter; `parameter_name` is for templates with named variables.
+ *
+ * @since 0.1.0
+ * @category templates
+ */
+export const TextParameter = Schema.Struct({
+  type: Schema.Literal("text"),
+  text: Schema.String,
+  parameter_name: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category templates
+ */
+export const ImageParameter = Schema.Struct({
+  type: Schema.Literal("image"),
+  image: Schema.Struct({ link: MediaUrl })
+})
+
+/**
+ * @since 0.1.0
+ * @category templates
+ */
+export const VideoParameter = Schema.Struct({
+  type: Schema.Literal("video"),
+  video: Schema.Struct({ link: MediaUrl })
+})
+
+/**
+ * @since 0.1.0
+ * @category templates
+ */
+export const DocumentParameter = Schema.Struct({
+  type: Schema.Literal("document"),
+  document: Schema.Struct({ link: MediaUrl, filename: Schema.optional(Schema.String) })
+})
+
+/**
+ * A template parameter, as in Meta's Cloud API.
+ *
+ * @since 0.1.0
+ * @category templates
+ */
+export const Parameter = Schema.Union(TextParameter, ImageParameter, VideoParameter, DocumentParameter)
+
+/**
+ * @since 0.1.0
+ * @category templates
+ */
+export type Parameter = typeof Parameter.Type
+
+/**
+ * A Meta-style template component: the header (media), the body (`{{1}}`, `{{2}}`, … in order) or a
+ * button.
+ *
+ * @since 0.1.0
+ * @category templates
+ */
+export const Component = Schema.Struct({
+  type: Schema.Literal("header", "body", "button"),
+  sub_type: Schema.optional(Schema.String),
+  index: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
+  parameters: Schema.Array(Parameter)
+})
+
+/**
+ * @since 0.1.0
+ * @category templates
+ */
+export type Component = typeof Component.Type
+
+/**
+ * `POST /whatsapp-automation/wa/send-template`: `templateId` is BotPenguin's id of the template;
+ * `params` is an empty array for a template without variables.
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const SendTemplateRequest = Schema.Struct({
+  ...recipient,
+  templateId: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must not be empty" })),
+  params: Schema.Array(Component),
+  /** The agent (email) to assign the conversation to. */
+  assignTo: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category requests
+ */
+export type SendTemplateRequest = typeof SendTemplateRequest.Type
+
+/**
+ * Meta's send answer, which the emulator gives (BotPenguin relays the Cloud API; the real body is
+ * undocumented).
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const MetaSendResponse = Schema.Struct({
+  messaging_product: Schema.optional(Schema.String),
+  contacts: Schema.optional(Schema.Array(Schema.Struct({
+    input: Schema.optional(Schema.String),
+    wa_id: Schema.optional(Schema.String)
+  }))),
+  messages: Schema.Array(Schema.Struct({
+    id: Schema.String,
+    message_status: Schema.optional(Schema.String)
+  }))
+})
+
+const Id = Schema.Union(
+  Schema.NonEmptyTrimmedString,
+  Schema.transform(Schema.Int, Schema.String, { strict: true, decode: String, encode: Number })
+)
+
+// Where a message id may stand, most specific first.
+const direct = Schema.Union(
+  Schema.Struct({ messages: Schema.NonEmptyArray(Schema.Struct({ id: Id })) }).pipe(
+    Schema.pluck("messages"),
+    Schema.transform(Schema.String, {
+      strict: true,
+      decode: (messages) => messages[0].id,
+      encode: (id) => [{ id }] as const
+    })
+  ),
+  ...(["messageId", "message_id", "wamid", "id"] as const).map((key) =>
+    Schema.Struct({ [key]: Id }).pipe(Schema.pluck(key))
+  )
+)
+
+/**
+ * A message id wherever a plausible answer carries one: Meta's `messages[0].id`, or `messageId`,
+ * `message_id`, `wamid`, `id`, at the top level or under `data` or `result`.
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const MessageIdCarrier = Schema.Union(
+  direct,
+  ...(["data", "result"] as const).map((key) => Schema.Struct({ [key]: direct }).pipe(Schema.pluck(key)))
+)
+
+const findMessageId = Schema.decodeUnknownOption(MessageIdCarrier)
+
+/**
+ * Any 2xx answer, read as the message id it carries, if any. The body is undocumented, so nothing
+ * else is required of it: an empty or unfamiliar body decodes to `None`.
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const SendResponse: Schema.Schema<Option.Option<string>, unknown> = Schema.transform(
+  Schema.Unknown,
+  Schema.OptionFromSelf(Schema.String),
+  {
+    strict: true,
+    decode: (body) => findMessageId(body),
+    encode: Option.match({ onNone: () => ({}), onSome: (id) => ({ messages: [{ id }] }) })
+  }
+)
+
+/**
+ * Failure bodies: Meta error objects, relayed (`{ error: { message, type, code, error_data, fbtrace_id } }`).
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const ErrorResponse = MetaError.ErrorBody

@@ -1,0 +1,320 @@
+/**
+ * Parley's `MessagingService` over the Callbell API (`POST /messages/send`), plus {@link status} for
+ * `GET /messages/status/{uuid}`. Callbell queues every message: a send is `accepted` with the message
+ * `uuid`, and the outcome arrives by webhook (`message_status_updated`) or {@link status}.
+ *
+ * @example
+ * ```ts
+ * import { Callbell } from "@parley/callbell"
+ * import { ChatId, Message, MessagingService } from "@parley/core"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const program = MessagingService.send(Message.text(ChatId.phone("+14155550123"), "Hello"))
+ * program.pipe(
+ *   Effect.provide(Callbell.layer({ apiKey: Redacted.make(key), channelUuid: "b3c9…" })),
+ *   Effect.provide(NodeHttpClient.layerUndici)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import {
+  Capabilities,
+  ChatId,
+  HttpTransport,
+  type InboundEvent,
+  type Message,
+  MessagingError,
+  MessagingService,
+  RateLimit
+} from "@parley/core"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { flow } from "effect/Function"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { createHash } from "node:crypto"
+import * as Api from "./CallbellApi.js"
+
+/**
+ * The provider's name in receipts, errors and metrics.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const provider = "callbell"
+
+/**
+ * The public API's base URL.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.callbell.eu/v1"
+
+/**
+ * The `metadata` key that carries the caller's idempotency key (echoed in status webhooks). Callbell
+ * does not deduplicate on it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const idempotencyKeyField = "parley_idempotency_key"
+
+/**
+ * What Callbell carries: text, image, video, audio and documents (video and audio as `document`
+ * attachments, as the docs show) and approved templates. No replies, locations or reactions can be
+ * sent; webhooks report inbound messages and `sent`/`delivered`/`read`/`failed`. The API accepts no
+ * idempotency key, so a send that ends in `DeliveryUnknown` is not retried.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const capabilities: Capabilities.Capabilities = Capabilities.make({
+  kinds: ["text", "image", "video", "audio", "document", "template"],
+  inboundMessages: true,
+  statuses: ["sent", "delivered", "read", "failed"],
+  idempotencyKeys: false
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends MessagingService.Options {
+  /** Default {@link defaultBaseUrl}. */
+  readonly baseUrl?: string | undefined
+  readonly apiKey: Redacted.Redacted
+  /** The channel (number) to send from; the account's main channel when absent. */
+  readonly channelUuid?: string | undefined
+  /** How long to wait for an answer (default 30 s). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+// The error body is undocumented: recognise the two outcomes other than a bad request by their words.
+const windowClosed = /\b24.?(h|hours?|hrs?)\b|(customer.?service|conversation|messaging|session) window|re-?engagement/i
+const notOnWhatsApp = /not (on|registered (on|with|in)|a valid) whatsapp|not exist on whatsapp|no whatsapp account/i
+
+const classify: HttpTransport.Classifier = (answer) => {
+  const { chat, status } = answer
+  if (status < 400 || status === 401 || status === 403 || status === 429 || status >= 500) return undefined
+  const reason = HttpTransport.describe(answer.body)
+  if (windowClosed.test(reason)) return new MessagingError.WindowClosed({ provider, chat: chat ?? "unknown", reason })
+  if (notOnWhatsApp.test(reason)) return new MessagingError.RecipientUnavailable({ provider, chat, reason })
+  return undefined
+}
+
+// Sends and status reads share one transport: base URL, Bearer key (redacted in spans), JSON answers.
+const transport = (options: Options) => {
+  const authorize = flow(
+    HttpClientRequest.prependUrl((options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")),
+    HttpClientRequest.bearerToken(options.apiKey),
+    HttpClientRequest.acceptJson
+  )
+  return Effect.map(
+    HttpClient.HttpClient,
+    (client) =>
+      HttpTransport.make({
+        provider,
+        client: HttpClient.mapRequest(client, authorize),
+        classify,
+        timeout: options.timeout
+      })
+  )
+}
+
+// A key longer than a metadata value may be is sent as its digest (still unique, still ≤ 500 chars).
+const metadataValue = (key: string) =>
+  key.length <= Api.metadataLimits.valueLength ? key : `sha256:${createHash("sha256").update(key).digest("hex")}`
+
+type Send = typeof Api.SendRequest.Type
+
+const body = (
+  message: Exclude<Message.Message, Message.LocationMessage | Message.ReactionMessage>
+): Pick<Send, "type" | "content" | "template_uuid" | "optin_contact" | "template_values"> => {
+  switch (message._tag) {
+    case "Text":
+      return { type: "text", content: { text: message.text } }
+    case "Image":
+      return { type: "image", content: { url: message.url, text: message.caption } }
+    case "Video":
+    case "Document":
+      return { type: "document", content: { url: message.url, text: message.caption } }
+    case "Audio":
+      return { type: "document", content: { url: message.url } }
+    case "Template": {
+      const [first, ...rest] = message.variables
+      return {
+        type: message.headerMedia?.kind ?? "text",
+        content: { text: first, url: message.headerMedia?.url },
+        template_uuid: message.name,
+        optin_contact: true,
+        template_values: rest.length > 0 ? message.variables : undefined
+      }
+    }
+  }
+}
+
+/**
+ * The driver-level service over an `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<MessagingService.Service, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const { execute } = yield* transport(options)
+
+    const send = (
+      message: Message.Message,
+      context: MessagingService.AttemptContext
+    ): Effect.Effect<MessagingService.ProviderReceipt, MessagingError.MessagingError> => {
+      if (message._tag === "Location" || message._tag === "Reaction") {
+        return Effect.fail(
+          new MessagingError.Unsupported({ provider, feature: `${message._tag.toLowerCase()} messages` })
+        )
+      }
+      if (message.to.kind !== "phone") {
+        return Effect.fail(new MessagingError.Unsupported({ provider, feature: `${message.to.kind} chats` }))
+      }
+      const to = ChatId.toE164(message.to)
+      const request: Send = {
+        to,
+        from: "whatsapp",
+        ...body(message),
+        channel_uuid: options.channelUuid,
+        metadata: Option.match(context.idempotencyKey, {
+          onNone: () => undefined,
+          onSome: (key) => ({ [idempotencyKeyField]: metadataValue(key) })
+        })
+      }
+      return HttpClientRequest.post("/messages/send").pipe(
+        HttpClientRequest.schemaBodyJson(Api.SendRequest)(request),
+        Effect.orDie,
+        Effect.flatMap((r) => execute(r, Api.SendResponse, { chat: to })),
+        Effect.map((r) => ({ messageId: r.message.uuid, status: "accepted" as const }))
+      )
+    }
+
+    return yield* MessagingService.make({ provider, capabilities, send }, options)
+  })
+
+/**
+ * The delivery status a Callbell status stands for: `sent`, `delivered`, `read` and `failed` map;
+ * `enqueued` (not yet sent), `mismatch` (a number corrected) and `deleted` do not.
+ *
+ * @since 0.1.0
+ * @category statuses
+ */
+export const deliveryStatus = (status: string): InboundEvent.DeliveryStatus | undefined => {
+  switch (status) {
+    case "sent":
+    case "delivered":
+    case "read":
+    case "failed":
+      return status
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Why a message failed, from its raw status payload (`payload.reason`, else the code).
+ *
+ * @since 0.1.0
+ * @category statuses
+ */
+export const failureReason = (payload: typeof Api.MessageStatusPayload.Type | null | undefined): string => {
+  const inner = payload?.payload
+  if (inner?.reason) return inner.reason
+  return inner?.code === undefined ? "failed" : `failed (code ${inner.code})`
+}
+
+/**
+ * A message's status as `GET /messages/status/{uuid}` reports it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StatusReport {
+  readonly messageId: string
+  /** Callbell's status (`enqueued`, `sent`, `delivered`, `read`, `failed`, `mismatch`, …). */
+  readonly status: string
+  /** The same as a core delivery status, when it is one. */
+  readonly delivery: InboundEvent.DeliveryStatus | undefined
+  /** Why, when `failed`. */
+  readonly error: string | undefined
+  /** WhatsApp's id for the message, when Callbell reports it. */
+  readonly whatsappMessageId: string | undefined
+}
+
+/**
+ * Asks Callbell for the status of a message sent through it (`messageId` is the receipt's), over the
+ * same transport, errors and redaction as sends.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const status = (
+  options: Options,
+  messageId: string
+): Effect.Effect<StatusReport, MessagingError.MessagingError, HttpClient.HttpClient> =>
+  Effect.flatMap(
+    transport(options),
+    ({ execute }) =>
+      execute(HttpClientRequest.get(`/messages/status/${encodeURIComponent(messageId)}`), Api.StatusResponse)
+  ).pipe(
+    Effect.map(({ message }) => {
+      const delivery = deliveryStatus(message.status)
+      return {
+        messageId: message.uuid,
+        status: message.status,
+        delivery,
+        error: delivery === "failed" ? failureReason(message.messageStatusPayload) : undefined,
+        whatsappMessageId: message.messageStatusPayload?.payload?.whatsappMessageId
+      }
+    }),
+    Effect.withSpan("Callbell.status", { attributes: { "parley.provider": provider } })
+  )
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<MessagingService.MessagingService, never, HttpClient.HttpClient> =>
+  Layer.scoped(MessagingService.MessagingService, make(options))
+
+/**
+ * The settings `layerConfig` reads by default: `PARLEY_CALLBELL_API_KEY` (required),
+ * `PARLEY_CALLBELL_BASE_URL` (default {@link defaultBaseUrl}), `PARLEY_CALLBELL_CHANNEL_UUID`, and
+ * optionally `PARLEY_CALLBELL_RATE_LIMIT` / `PARLEY_CALLBELL_RATE_LIMIT_BURST`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  apiKey: Config.redacted("PARLEY_CALLBELL_API_KEY"),
+  baseUrl: Config.withDefault(Config.string("PARLEY_CALLBELL_BASE_URL"), defaultBaseUrl),
+  channelUuid: Config.map(Config.option(Config.string("PARLEY_CALLBELL_CHANNEL_UUID")), Option.getOrUndefined),
+  rateLimit: RateLimit.config("PARLEY_CALLBELL")
+})
+
+/**
+ * The layer, with options from `Config` (by default {@link config}).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<MessagingService.MessagingService, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(Effect.map(options, layer))

@@ -1,0 +1,397 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Bot, ChatId, Conversation, InboundEvent, Message } from "@parley/core"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import { join } from "node:path"
+import { tempDir } from "./fixtures/databases.js"
+import { recorder, says, start, user } from "./fixtures/engine.js"
+
+const IsoDate = Schema.String.pipe(
+  Schema.pattern(/^\d{4}-\d{2}-\d{2}$/, { message: () => "Expected a date like 2026-12-01" })
+)
+
+const booking = Effect.gen(function*() {
+  const name = yield* Conversation.ask("What's your name?")
+  const date = yield* Conversation.ask("Which date? (YYYY-MM-DD)", {
+    schema: IsoDate,
+    retryPrompt: "Please write it as 2026-12-01"
+  })
+  const slot = yield* Conversation.choose("Pick a time", ["09:00", "11:00", "15:00"])
+  const ref = yield* Conversation.step("save", Effect.succeed(`B-${name.length}${slot.slice(0, 2)}`))
+  yield* Conversation.reply(`Booked ${name} on ${date} at ${slot} (ref ${ref})`)
+})
+
+const database = Effect.map(tempDir("parley-bot-"), (dir) => join(dir, "bot.db"))
+
+describe("Bot", () => {
+  it.scoped("runs a dialog: asks, re-prompts a bad answer with retryPrompt, chooses, replies", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({ routes: [Bot.keyword("book", booking)] }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("Book please")])
+      expect(yield* out.next).toBe("What's your name?")
+      yield* inbox.enqueue([says("Ada")])
+      expect(yield* out.next).toBe("Which date? (YYYY-MM-DD)")
+      yield* inbox.enqueue([says("tomorrow")])
+      expect(yield* out.next).toBe("Please write it as 2026-12-01")
+      yield* inbox.enqueue([says("2026-12-01")])
+      expect(yield* out.next).toBe("Pick a time\n1. 09:00\n2. 11:00\n3. 15:00")
+      yield* inbox.enqueue([says("noon")])
+      expect(yield* out.next).toBe("Please reply with a number from 1 to 3.\nPick a time\n1. 09:00\n2. 11:00\n3. 15:00")
+      yield* inbox.enqueue([says("2")])
+      expect(yield* out.next).toBe("Booked Ada on 2026-12-01 at 11:00 (ref B-311)")
+    }))
+
+  it.scoped("a dialog torn down after its second question resumes on a new runtime, without repeating prompts", () =>
+    Effect.gen(function*() {
+      const file = yield* database
+      const out = yield* recorder
+      const saves = { count: 0 }
+      const counted = Effect.gen(function*() {
+        const name = yield* Conversation.ask("What's your name?")
+        const date = yield* Conversation.ask("Which date? (YYYY-MM-DD)", { schema: IsoDate })
+        const slot = yield* Conversation.choose("Pick a time", ["09:00", "11:00"])
+        yield* Conversation.step("save", Effect.sync(() => ++saves.count))
+        yield* Conversation.reply(`Booked ${name} on ${date} at ${slot}`)
+      })
+      const bot = Bot.make({ routes: [Bot.keyword("book", counted)] })
+
+      const first = yield* start({ file, bot, messaging: out.service })
+      yield* first.inbox.enqueue([says("book")])
+      expect(yield* out.next).toBe("What's your name?")
+      yield* first.inbox.enqueue([says("Grace")])
+      expect(yield* out.next).toBe("Which date? (YYYY-MM-DD)")
+      yield* first.stop
+
+      const second = yield* start({ file, bot, messaging: out.service })
+      yield* second.inbox.enqueue([says("2026-12-24")])
+      expect(yield* out.next).toBe("Pick a time\n1. 09:00\n2. 11:00")
+      yield* second.stop
+
+      const third = yield* start({ file, bot, messaging: out.service })
+      yield* third.inbox.enqueue([says("1")])
+      expect(yield* out.next).toBe("Booked Grace on 2026-12-24 at 09:00")
+      expect(out.texts()).toEqual([
+        "What's your name?",
+        "Which date? (YYYY-MM-DD)",
+        "Pick a time\n1. 09:00\n2. 11:00",
+        "Booked Grace on 2026-12-24 at 09:00"
+      ])
+      expect(saves.count).toBe(1)
+      // The dialog is over: the next "book" starts a new one.
+      yield* third.inbox.enqueue([says("book")])
+      expect(yield* out.next).toBe("What's your name?")
+    }))
+
+  const slowAsk = Effect.gen(function*() {
+    const answer = yield* Conversation.ask("Still there?", { timeout: "10 minutes" }).pipe(
+      Effect.catchTag("AskTimeout", () => Effect.succeed("timed out"))
+    )
+    yield* Conversation.reply(`Result: ${answer}`)
+  })
+
+  it.scoped("an ask's timeout fires with no new message, under the test clock", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({ routes: [], fallback: slowAsk }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("hello")])
+      expect(yield* out.next).toBe("Still there?")
+      yield* TestClock.adjust("9 minutes")
+      expect(out.all.length).toBe(1)
+      yield* TestClock.adjust("1 minute")
+      expect(yield* out.next).toBe("Result: timed out")
+    }))
+
+  it.scoped("an ask's timeout also fires after a restart", () =>
+    Effect.gen(function*() {
+      const file = yield* database
+      const out = yield* recorder
+      const bot = Bot.make({ routes: [], fallback: slowAsk })
+      const first = yield* start({ file, bot, messaging: out.service })
+      yield* first.inbox.enqueue([says("hello")])
+      expect(yield* out.next).toBe("Still there?")
+      yield* first.stop
+      yield* start({ file, bot, messaging: out.service })
+      yield* TestClock.adjust("10 minutes")
+      expect(yield* out.next).toBe("Result: timed out")
+      expect(out.texts()).toEqual(["Still there?", "Result: timed out"])
+    }))
+
+  it.scoped("an answer before the timeout cancels it", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({ routes: [], fallback: slowAsk }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("hello")])
+      expect(yield* out.next).toBe("Still there?")
+      yield* inbox.enqueue([says("yes")])
+      expect(yield* out.next).toBe("Result: yes")
+      yield* TestClock.adjust("1 hour")
+      expect(out.texts()).toEqual(["Still there?", "Result: yes"])
+    }))
+
+  it.scoped("cancel words end the open dialog; the next message is routed afresh", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({
+          routes: [Bot.keyword("book", booking)],
+          fallback: Conversation.reply("Type book to book"),
+          cancel: ["cancel", "stop"],
+          cancelReply: "Cancelled."
+        }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("book")])
+      expect(yield* out.next).toBe("What's your name?")
+      yield* inbox.enqueue([says("STOP")])
+      expect(yield* out.next).toBe("Cancelled.")
+      yield* inbox.enqueue([says("Ada")])
+      expect(yield* out.next).toBe("Type book to book")
+    }))
+
+  it.scoped("replies go through the provider the chat came in on", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({ routes: [], fallback: Conversation.reply("hi") }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("hello", user, "multisession")])
+      const sent = yield* out.nextSent
+      expect(sent.options?.preferProvider).toBe("multisession")
+      expect(sent.options?.idempotencyKey).toBeDefined()
+    }))
+
+  it.scoped("a failing handler is retried, then its event is dead-lettered and the chat goes on", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const attempts = { count: 0 }
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({
+          routes: [
+            Bot.keyword(
+              "crash",
+              Effect.suspend(() => Effect.fail(new Error(`booking service down #${++attempts.count}`)))
+            )
+          ],
+          fallback: Conversation.reply("ok")
+        }),
+        messaging: out.service,
+        engine: { retry: Schedule.recurs(2) }
+      })
+      yield* inbox.enqueue([says("crash"), says("hello")])
+      expect(yield* out.next).toBe("ok")
+      expect(attempts.count).toBe(3)
+      const [dead] = yield* inbox.deadLetters
+      expect(dead?.error).toContain("booking service down #3")
+      expect(dead?.attempts).toBe(3)
+    }))
+
+  it.scoped("statuses update the stored message and reach onStatus", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const statuses = yield* Queue.unbounded<readonly [string, string]>()
+      const { inbox, store } = yield* start({
+        file: yield* database,
+        bot: Bot.make({
+          routes: [],
+          fallback: Conversation.reply("hi"),
+          onStatus: (event, message) =>
+            Queue.offer(
+              statuses,
+              [event.status, Option.match(message, { onNone: () => "?", onSome: (m) => m.chat })] as const
+            )
+        }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("hello")])
+      const sent = yield* out.nextSent
+      yield* inbox.enqueue([
+        new InboundEvent.StatusChanged({
+          provider: "wawp",
+          eventId: "ack-1",
+          messageId: sent.receipt.messageId,
+          chat: user,
+          status: "failed",
+          error: "131026",
+          at: new Date(1)
+        })
+      ])
+      expect(yield* Queue.take(statuses)).toEqual(["failed", user.toString()])
+      expect((yield* store.sentMessages(user.toString())).map((m) => [m.status, m.error])).toEqual([[
+        "failed",
+        "131026"
+      ]])
+    }))
+
+  it.scoped("outside the 24 h window a free-form reminder becomes the template fallback", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const remind = Effect.gen(function*() {
+        const now = yield* Conversation.step("now", Clock.currentTimeMillis)
+        yield* Conversation.remindAt(new Date(now + 25 * 3600_000), "Your appointment is tomorrow at 09:00")
+        yield* Conversation.reply("I'll remind you")
+      })
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({
+          routes: [],
+          fallback: remind,
+          templateFallback: (message) =>
+            Message.template(message.to, { name: "appointment_reminder", variables: ["09:00"] })
+        }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("remind me", user, "wawp", new Date(0))])
+      expect(yield* out.next).toBe("I'll remind you")
+      yield* TestClock.adjust("25 hours")
+      const reminder = yield* out.nextSent
+      expect(reminder.message).toEqual(Message.template(user, { name: "appointment_reminder", variables: ["09:00"] }))
+    }))
+
+  it.scoped("outside the window, with no template fallback, a free-form send fails with WindowClosed", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const result = yield* Deferred.make<string>()
+      const late = Effect.gen(function*() {
+        yield* Conversation.sleep("25 hours")
+        const outcome = yield* Effect.either(Conversation.reply("Are you still there?"))
+        yield* Deferred.succeed(result, outcome._tag === "Left" ? outcome.left._tag : "sent")
+      })
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({ routes: [], fallback: late }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("hi", user, "wawp", new Date(0))])
+      yield* TestClock.adjust("25 hours")
+      expect(yield* Deferred.await(result)).toBe("WindowClosed")
+      expect(out.all).toEqual([])
+    }))
+
+  it.scoped("typed per-chat state outlives dialogs", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const Visits = Conversation.State("visits", Schema.Number, 0)
+      const count = Effect.gen(function*() {
+        yield* Visits.update((n) => n + 1)
+        yield* Conversation.reply(`Visit ${yield* Visits.get}`)
+      })
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({ routes: [], fallback: count }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("a")])
+      expect(yield* out.next).toBe("Visit 1")
+      yield* inbox.enqueue([says("b")])
+      expect(yield* out.next).toBe("Visit 2")
+    }))
+
+  it.scoped("a dialog whose code changed under it is ended, and the chat is routed afresh", () =>
+    Effect.gen(function*() {
+      const file = yield* database
+      const out = yield* recorder
+      const v1 = Bot.make({
+        routes: [Bot.keyword("book", booking, { name: "book" })],
+        fallback: Conversation.reply("menu")
+      })
+      const first = yield* start({ file, bot: v1, messaging: out.service })
+      yield* first.inbox.enqueue([says("book")])
+      expect(yield* out.next).toBe("What's your name?")
+      yield* first.stop
+      const changed = Effect.gen(function*() {
+        yield* Conversation.ask("Your full name, please?")
+      })
+      const v2 = Bot.make({
+        routes: [Bot.keyword("book", changed, { name: "book" })],
+        fallback: Conversation.reply("menu")
+      })
+      const second = yield* start({ file, bot: v2, messaging: out.service })
+      yield* second.inbox.enqueue([says("Ada")])
+      yield* second.inbox.enqueue([says("hello")])
+      expect(yield* out.next).toBe("menu")
+      expect((yield* second.inbox.deadLetters).length).toBe(0)
+    }))
+})
+
+describe("Bot concurrency", () => {
+  it.scopedLive("messages to one chat are handled one at a time, in arrival order, each once", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const seen: Array<string> = []
+      let inFlight = 0
+      let overlap = false
+      const record = Effect.gen(function*() {
+        const trigger = yield* Conversation.trigger
+        if (++inFlight > 1) overlap = true
+        yield* Effect.yieldNow()
+        seen.push(Conversation.textOf(trigger) ?? "")
+        inFlight--
+        if (seen.length === 50) yield* Conversation.reply("done")
+      })
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({ routes: [], fallback: record }),
+        messaging: out.service
+      })
+      const events = Array.from({ length: 50 }, (_, i) => says(`m${i}`))
+      yield* Effect.forEach(events, (event) => inbox.enqueue([event]), { concurrency: "unbounded", discard: true })
+      expect(yield* out.next.pipe(Effect.timeout("20 seconds"))).toBe("done")
+      expect(seen).toEqual(events.map((e) => (e.content as InboundEvent.TextContent).text))
+      expect(overlap).toBe(false)
+    }))
+
+  it.scopedLive("different chats are handled in parallel", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const chats = 200
+      const allStarted = yield* Deferred.make<void>()
+      let started = 0
+      let inFlight = 0
+      let maxInFlight = 0
+      const hold = Effect.gen(function*() {
+        inFlight++
+        maxInFlight = Math.max(maxInFlight, inFlight)
+        if (++started === chats) yield* Deferred.succeed(allStarted, undefined)
+        // Each handler waits until every chat's handler has started: one after another, none could finish.
+        yield* Deferred.await(allStarted)
+        inFlight--
+        yield* Conversation.reply("done")
+      })
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({ routes: [], fallback: hold }),
+        messaging: out.service,
+        engine: { concurrency: 256 }
+      })
+      yield* inbox.enqueue(
+        Array.from({ length: chats }, (_, i) => says("hi", ChatId.phone(`+3161000${String(i).padStart(4, "0")}`)))
+      )
+      yield* Effect.forEach(Array.from({ length: chats }), () => out.next, { discard: true }).pipe(
+        Effect.timeout("30 seconds")
+      )
+      expect(maxInFlight).toBe(chats)
+    }))
+})

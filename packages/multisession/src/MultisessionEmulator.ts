@@ -1,0 +1,545 @@
+/**
+ * A local go-whatsapp-multi-session-rest-api gateway on the fake WhatsApp network: device-JWT auth with
+ * the gateway's 401 messages, the send endpoints (JSON text, replies, reactions, locations; multipart
+ * image, video, audio and document uploads under the 8 MB body limit), `{ status, code, message, data,
+ * error }` envelopes, `GET /chats/{chat_jid}/messages` with the stored messages and their content,
+ * fault injection, and signed webhooks: a content-free `message.received` for user messages and
+ * `message.delivered` / `message.read` / `message.played` receipts.
+ *
+ * What the docs leave open is configurable: `variant: "documented"` (default) answers sends with
+ * `data: { message_id, status, timestamp }` and errors with a generic `message` beside `error`, as the
+ * swagger shows; `variant: "code"` answers as the Go code does. The history's message fields are
+ * Parley's guess (the real endpoint returns an empty list).
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Multipart from "@effect/platform/Multipart"
+import { ChatId, HttpTransport, Webhook } from "@parley/core"
+import { Emulator, FakeNetwork, Faults } from "@parley/testing"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { createHmac, randomBytes, randomUUID } from "node:crypto"
+import * as Api from "./MultisessionApi.js"
+import { provider } from "./MultisessionMessaging.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The device JWT clients must present (default: an HS256 token for `deviceId`, see {@link deviceToken}). */
+  readonly token?: string | undefined
+  /** Tokens that were valid once and have been revoked (answered `Token has been revoked…`). */
+  readonly revokedTokens?: ReadonlyArray<string> | undefined
+  /** The device id in the token and in webhooks (default: a random UUID). */
+  readonly deviceId?: string | undefined
+  /** The number the device is linked to (default `FakeNetwork.defaultBusiness`). */
+  readonly business?: ChatId.ChatId | undefined
+  readonly webhookUrl?: string | undefined
+  /** The webhook's secret (default: 32 random bytes in hex, as the gateway generates it). */
+  readonly webhookSecret?: string | undefined
+  /** Answer with the swagger's wording (`documented`, default) or the Go code's (`code`). */
+  readonly variant?: "documented" | "code" | undefined
+  /** `HTTP_BODY_LIMIT_SIZE` in bytes (default 8 MB); larger requests get 413. */
+  readonly bodyLimit?: number | undefined
+  readonly port?: number | undefined
+}
+
+/**
+ * A running emulator.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MultisessionEmulator extends Emulator.Emulator {
+  readonly token: string
+  readonly deviceId: string
+  /** The secret webhooks are signed with (what `POST /webhooks` returns on the real gateway). */
+  readonly webhookSecret: string
+  /** Logs the device out (sends answer 500 `WhatsApp Client is not Logged In`) or back in. */
+  readonly setLoggedIn: (loggedIn: boolean) => Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const MultisessionEmulator = Context.GenericTag<MultisessionEmulator>(
+  "@parley/multisession/MultisessionEmulator"
+)
+
+const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+
+/**
+ * A device JWT as the gateway issues it: HS256 with claims `device_id`, `api_key_id`, `version`, `sub`,
+ * `iat`, `nbf` and no expiry (signed here with a fixed emulator key).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const deviceToken = (deviceId: string): string => {
+  const issued = 1735689600
+  const unsigned = `${base64url({ alg: "HS256", typ: "JWT" })}.${
+    base64url({ device_id: deviceId, api_key_id: 1, version: 1, sub: deviceId, iat: issued, nbf: issued })
+  }`
+  return `${unsigned}.${createHmac("sha256", "parley-multisession-emulator").update(unsigned).digest("base64url")}`
+}
+
+const maxReadable = 64 * 1024 * 1024
+
+const statusTexts: Record<number, string> = {
+  400: "Bad request",
+  401: "Unauthorized",
+  404: "Not found",
+  413: "Request Entity Too Large",
+  500: "Internal server error"
+}
+
+const successMessages = {
+  text: "Success send message",
+  reply: "Success reply to message",
+  reaction: "Success react to message",
+  location: "Success send location",
+  image: "Success send image",
+  video: "Success send video",
+  audio: "Success send audio",
+  document: "Success send document"
+} as const
+
+interface UploadedFile {
+  readonly _tag: "File"
+  readonly key: string
+  readonly name: string
+  readonly contentType: string
+  readonly bytes: number
+}
+
+interface Upload {
+  readonly fields: Readonly<Record<string, string>>
+  readonly files: ReadonlyArray<UploadedFile>
+}
+
+const CurrentUpload = Context.GenericTag<Option.Option<Upload>>("@parley/multisession/MultisessionEmulator/Upload")
+
+const encodeSend = Schema.encodeSync(Api.SendResponse)
+const encodeError = Schema.encodeSync(Api.ErrorResponse)
+const encodeHistory = Schema.encodeSync(Api.HistoryResponse)
+const encodeReceived = Schema.encodeSync(Api.MessageReceivedEvent)
+const encodeReceipt = Schema.encodeSync(Api.ReceiptEvent)
+
+const receiptEvents = {
+  delivered: Api.events.delivered,
+  read: Api.events.read,
+  played: Api.events.played
+} as const
+
+/** The multipart body's parts, from the raw bytes (read whole, so an oversized body is answered cleanly). */
+const readUpload = (bytes: Uint8Array, headers: Readonly<Record<string, string>>) =>
+  Stream.succeed(bytes).pipe(
+    Stream.pipeThroughChannel(Multipart.makeChannel<never>(headers)),
+    Stream.mapEffect((part): Effect.Effect<Multipart.Field | UploadedFile, Multipart.MultipartError> =>
+      part._tag === "Field"
+        ? Effect.succeed(part)
+        : Effect.map(part.contentEffect, (content) => ({
+          _tag: "File",
+          key: part.key,
+          name: part.name,
+          contentType: part.contentType,
+          bytes: content.length
+        }))
+    ),
+    Stream.runFold({ fields: {}, files: [] } as Upload, (upload, part): Upload =>
+      part._tag === "Field"
+        ? { ...upload, fields: { ...upload.fields, [part.key]: part.value } }
+        : { ...upload, files: [...upload.files, part] })
+  )
+
+/**
+ * Starts the emulator on a free loopback port for the life of the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<MultisessionEmulator, never, Scope.Scope | FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const network = yield* FakeNetwork.FakeNetwork
+    const faults = yield* Faults.make
+    const deviceId = options.deviceId ?? randomUUID()
+    const token = options.token ?? deviceToken(deviceId)
+    const revoked = new Set(options.revokedTokens ?? [])
+    const business = options.business ?? FakeNetwork.defaultBusiness
+    const webhookSecret = options.webhookSecret ?? randomBytes(32).toString("hex")
+    const variant = options.variant ?? "documented"
+    const bodyLimit = options.bodyLimit ?? 8 * 1024 * 1024
+    const log: Array<Emulator.RecordedRequest> = []
+    let webhookUrl = options.webhookUrl
+    let loggedIn = true
+
+    const errorBody = (status: number, detail: string) =>
+      encodeError({
+        status: false,
+        code: status,
+        message: variant === "documented" ? statusTexts[status] ?? "Error" : detail,
+        error: detail
+      })
+    const error = (status: number, detail: string) => new Emulator.Reject({ status, body: errorBody(status, detail) })
+
+    const authorize = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const header = request.headers.authorization
+      if (header === undefined || header.trim() === "") return Effect.fail(error(401, "Missing Authorization header"))
+      const match = /^bearer\s+(\S+)\s*$/i.exec(header)
+      if (match === null) return Effect.fail(error(401, "Invalid Authorization header format. Use: Bearer <token>"))
+      if (revoked.has(match[1]!)) return Effect.fail(error(401, "Token has been revoked. Please regenerate your token"))
+      return match[1] === token ? Effect.void : Effect.fail(error(401, "Invalid or expired token"))
+    })
+
+    const route = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, Emulator.Reject, R>) =>
+      Emulator.handle(Effect.zipRight(authorize, handler))
+
+    // Go's BodyParser: a type mismatch fails the parse; a missing field is a zero value checked afterwards.
+    const body = <A, I>(schema: Schema.Schema<A, I>) =>
+      Emulator.decodeJson(Schema.partial(schema), () => errorBody(400, "Failed parse body request"))
+
+    // The gateway only checks `chat_jid` is present; a malformed one is refused here rather than at send time.
+    const chatOf = (jid: string | undefined) => {
+      if (jid === undefined || jid.trim() === "") return Effect.fail(error(400, "chat_jid is required"))
+      return Either.match(ChatId.parse(jid.trim()), {
+        onLeft: (e) => Effect.fail(error(400, `chat_jid: ${e.reason}`)),
+        onRight: Effect.succeed
+      })
+    }
+    const chatParam = Effect.flatMap(HttpRouter.params, (params) => chatOf(params.jid))
+
+    // Carries out a send: records the message on the network and answers in the configured wording.
+    const deliver = (input: {
+      readonly action: keyof typeof successMessages
+      readonly chat: ChatId.ChatId
+      readonly content: FakeNetwork.Content
+      readonly replyTo?: string | undefined
+    }) =>
+      Effect.gen(function*() {
+        if (!loggedIn) return yield* error(500, "WhatsApp Client is not Logged In")
+        const id = `3EB0${randomBytes(9).toString("hex").toUpperCase()}`
+        const message = yield* network.deliver({
+          id,
+          provider,
+          business,
+          chat: input.chat,
+          content: input.content,
+          replyTo: input.replyTo
+        }).pipe(Effect.mapError(() => error(500, "WhatsApp Personal ID is Not Registered")))
+        return HttpServerResponse.unsafeJson(encodeSend(
+          variant === "documented"
+            ? {
+              status: true,
+              code: 200,
+              message: "Message sent successfully",
+              data: { message_id: message.id, status: "sent", timestamp: Math.floor(message.at / 1000) }
+            }
+            : { status: true, code: 200, message: successMessages[input.action], data: { message_id: message.id } }
+        ))
+      })
+
+    const upload = (kind: "image" | "video" | "audio" | "document") =>
+      route(Effect.gen(function*() {
+        const chat = yield* chatParam
+        const form = yield* CurrentUpload
+        const file = Option.flatMap(form, (f) => Option.fromNullable(f.files.find((p) => p.key === Api.fileField)))
+        if (Option.isNone(file)) return yield* error(400, "file is required")
+        const fields = yield* Schema.decodeUnknown(Api.MediaForm)(
+          Option.match(form, { onNone: () => ({}), onSome: (f) => f.fields })
+        ).pipe(Effect.mapError(() => error(400, "Failed parse body request")))
+        const caption = fields.caption ? { caption: fields.caption } : {}
+        const filename = kind === "document" ? { filename: fields.filename || file.value.name } : {}
+        return yield* deliver({
+          action: kind,
+          chat,
+          content: { kind, bytes: file.value.bytes, mimeType: file.value.contentType, ...caption, ...filename }
+        })
+      }))
+
+    const historyOf = (chat: ChatId.ChatId, messages: ReadonlyArray<FakeNetwork.NetworkMessage>) =>
+      messages.map((m): Api.HistoryMessage => {
+        const jid = ChatId.toJid(chat, "s.whatsapp.net")
+        const c = m.content
+        const inbound = m.direction === "inbound"
+        return {
+          message_id: m.id,
+          chat: jid,
+          from: inbound ? jid : ChatId.toJid(business, "s.whatsapp.net"),
+          push_name: inbound ? `User ${m.chat.id.slice(-4)}` : null,
+          timestamp: Math.floor(m.at / 1000),
+          is_from_me: !inbound,
+          type: c.kind,
+          quoted_message_id: m.replyTo ?? null,
+          ...(c.kind === "text" ? { text: c.text } : {}),
+          ...(c.kind === "location"
+            ? { latitude: c.latitude, longitude: c.longitude, name: c.name ?? null, address: c.address ?? null }
+            : {}),
+          ...(c.kind === "reaction" ? { emoji: c.emoji, reaction_message_id: c.messageId } : {}),
+          ...(c.kind === "image" || c.kind === "video" || c.kind === "audio" || c.kind === "document" ||
+              c.kind === "sticker"
+            ? {
+              caption: c.caption ?? null,
+              url: c.url ?? null,
+              mime_type: c.mimeType ?? null,
+              filename: c.filename ?? null
+            }
+            : {}),
+          ...(c.kind === "template" ? { text: c.name } : {})
+        }
+      })
+
+    const router = HttpRouter.empty.pipe(
+      HttpRouter.post(
+        "/chats/:jid/messages",
+        route(Effect.gen(function*() {
+          const chat = yield* chatParam
+          const { text } = yield* body(Api.SendTextRequest)
+          if (text === undefined || text.trim() === "") {
+            return yield* error(400, variant === "documented" ? "Text field is required" : "text is required")
+          }
+          return yield* deliver({ action: "text", chat, content: { kind: "text", text } })
+        }))
+      ),
+      HttpRouter.get(
+        "/chats/:jid/messages",
+        route(Effect.gen(function*() {
+          const chat = yield* chatParam
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const query = new URL(request.url, "http://localhost").searchParams
+          const limit = Math.max(1, Number(query.get("limit") ?? 50) || 50)
+          const before = query.get("before") ?? ""
+          const after = query.get("after") ?? ""
+          let messages = (yield* network.messages).filter((m) =>
+            m.business.toString() === business.toString() && m.chat.toString() === chat.toString()
+          )
+          const at = (id: string) => messages.findIndex((m) => m.id === id)
+          if (before !== "" && at(before) >= 0) messages = messages.slice(0, at(before))
+          if (after !== "" && at(after) >= 0) messages = messages.slice(at(after) + 1)
+          return HttpServerResponse.unsafeJson(encodeHistory({
+            status: true,
+            code: 200,
+            message: "Success get chat messages",
+            data: {
+              chat_jid: ChatId.toJid(chat, "s.whatsapp.net"),
+              limit,
+              before,
+              after,
+              messages: historyOf(chat, messages.slice(-limit))
+            }
+          }))
+        }))
+      ),
+      HttpRouter.post(
+        "/messages/:id/reply",
+        route(Effect.gen(function*() {
+          const { id } = yield* HttpRouter.params
+          const { chat_jid, text } = yield* body(Api.ReplyRequest)
+          const chat = yield* chatOf(chat_jid)
+          if (text === undefined || text.trim() === "") return yield* error(400, "text is required")
+          return yield* deliver({ action: "reply", chat, content: { kind: "text", text }, replyTo: id })
+        }))
+      ),
+      HttpRouter.post(
+        "/messages/:id/reaction",
+        route(Effect.gen(function*() {
+          const { id } = yield* HttpRouter.params
+          const { chat_jid, emoji } = yield* body(Api.ReactionRequest)
+          const chat = yield* chatOf(chat_jid)
+          return yield* deliver({
+            action: "reaction",
+            chat,
+            content: { kind: "reaction", messageId: id ?? "", emoji: emoji ?? "" }
+          })
+        }))
+      ),
+      HttpRouter.post(
+        "/chats/:jid/locations",
+        route(Effect.gen(function*() {
+          const chat = yield* chatParam
+          const { address, latitude = 0, longitude = 0, name } = yield* body(Api.LocationRequest)
+          if (latitude === 0 && longitude === 0) return yield* error(400, "latitude and longitude are required")
+          return yield* deliver({
+            action: "location",
+            chat,
+            content: {
+              kind: "location",
+              latitude,
+              longitude,
+              ...(name ? { name } : {}),
+              ...(address ? { address } : {})
+            }
+          })
+        }))
+      ),
+      HttpRouter.post(`/chats/:jid/${Api.mediaEndpoints.image}`, upload("image")),
+      HttpRouter.post(`/chats/:jid/${Api.mediaEndpoints.video}`, upload("video")),
+      HttpRouter.post(`/chats/:jid/${Api.mediaEndpoints.audio}`, upload("audio")),
+      HttpRouter.post(`/chats/:jid/${Api.mediaEndpoints.document}`, upload("document"))
+    )
+
+    // Reads the whole body first (multipart as bytes, anything else as text, cached for the JSON routes),
+    // records the request, enforces the body limit, then routes. An upload is recorded as its fields plus
+    // `file: { filename, contentType, bytes }`.
+    const app = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const readText = Effect.map(request.text, (text) => ({
+        size: Buffer.byteLength(text),
+        form: Option.none<Upload>(),
+        recorded: HttpTransport.parseBody(text)
+      }))
+      const readForm = Effect.flatMap(request.arrayBuffer, (buffer) =>
+        Effect.map(
+          Effect.orElseSucceed(readUpload(new Uint8Array(buffer), request.headers), (): Upload => ({
+            fields: {},
+            files: []
+          })),
+          (upload) => {
+            const file = upload.files.find((f) => f.key === Api.fileField)
+            return {
+              size: buffer.byteLength,
+              form: Option.some(upload),
+              recorded: {
+                ...upload.fields,
+                ...(file &&
+                  { [Api.fileField]: { filename: file.name, contentType: file.contentType, bytes: file.bytes } })
+              } as unknown
+            }
+          }
+        ))
+      const multipart = request.headers["content-type"]?.toLowerCase().startsWith("multipart/form-data") === true
+      const read = yield* Effect.either(
+        HttpIncomingMessage.withMaxBodySize(multipart ? readForm : readText, Option.some(maxReadable))
+      )
+      log.push({
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body: Either.match(read, { onLeft: () => undefined, onRight: (r) => r.recorded })
+      })
+      if (Either.isLeft(read) || read.right.size > bodyLimit) {
+        return HttpServerResponse.text(statusTexts[413]!, { status: 413 })
+      }
+      return yield* Effect.provideService(router, CurrentUpload, read.right.form)
+    }).pipe(
+      Effect.catchTag("RouteNotFound", () =>
+        Effect.map(
+          HttpServerRequest.HttpServerRequest,
+          (request) => HttpServerResponse.text(`Cannot ${request.method} ${request.url}`, { status: 404 })
+        )),
+      Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", randomUUID()))
+    )
+
+    const server = yield* Emulator.serve({ app, faults, port: options.port, record: false })
+
+    const envelope = (event: FakeNetwork.NetworkEvent, now: number): Option.Option<{
+      readonly name: string
+      readonly body: unknown
+    }> => {
+      const { message } = event
+      if (message.business.toString() !== business.toString()) return Option.none()
+      const timestamp = new Date(now).toISOString()
+      const chat = ChatId.toJid(message.chat, "s.whatsapp.net")
+      switch (event._tag) {
+        case "UserWrote":
+          if (event.via !== undefined && event.via !== provider) return Option.none()
+          return Option.some({
+            name: Api.events.messageReceived,
+            body: encodeReceived({
+              event_type: Api.events.messageReceived,
+              device_id: deviceId,
+              timestamp,
+              data: {
+                message_id: message.id,
+                from: chat,
+                chat,
+                timestamp: Math.floor(message.at / 1000),
+                is_from_me: false
+              }
+            })
+          })
+        case "StatusChanged": {
+          if (message.provider !== provider || message.direction !== "outbound") return Option.none()
+          if (message.status !== "delivered" && message.status !== "read" && message.status !== "played") {
+            return Option.none()
+          }
+          const name = receiptEvents[message.status]
+          return Option.some({
+            name,
+            body: encodeReceipt({
+              event_type: name,
+              device_id: deviceId,
+              timestamp,
+              data: { message_id: message.id, chat, sender: chat, timestamp: Math.floor(now / 1000) }
+            })
+          })
+        }
+        case "Delivered":
+          return Option.none()
+      }
+    }
+
+    const secret = Redacted.make(webhookSecret)
+    yield* Emulator.forwardEvents({
+      provider,
+      network,
+      target: Effect.sync(() => webhookUrl),
+      toWebhook: (event) =>
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          Option.map(envelope(event, now), ({ body, name }) => {
+            const json = JSON.stringify(body)
+            const signature = Webhook.sign(Api.signature(secret), json)
+            return {
+              body: json,
+              headers: {
+                [Api.webhookHeaders.signature]: signature,
+                [Api.webhookHeaders.hubSignature]: signature,
+                [Api.webhookHeaders.event]: name,
+                [Api.webhookHeaders.userAgent]: Api.webhookUserAgent
+              }
+            }
+          }))
+    })
+
+    return {
+      provider,
+      url: server.url,
+      business,
+      faults,
+      requests: Effect.sync(() => [...log]),
+      down: server.down,
+      up: server.up,
+      setWebhookUrl: (url) => Effect.sync(() => void (webhookUrl = url)),
+      token,
+      deviceId,
+      webhookSecret,
+      setLoggedIn: (value) => Effect.sync(() => void (loggedIn = value))
+    } satisfies MultisessionEmulator
+  })
+
+/**
+ * The emulator as a layer, for tests and the example app.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<MultisessionEmulator, never, FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
+  Layer.scoped(MultisessionEmulator, make(options))

@@ -1,0 +1,24 @@
+import { Multisession, MultisessionWebhook } from "@parley/multisession"
+import * as MultisessionEmulator from "@parley/multisession/emulator"
+import * as ProviderConformance from "@parley/testing/ProviderConformance"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+
+const token = MultisessionEmulator.deviceToken("conformance-device")
+const secret = "conformance-webhook-secret"
+
+ProviderConformance.run({
+  name: Multisession.provider,
+  emulator: MultisessionEmulator.make({ token, webhookSecret: secret }),
+  messaging: (emulator, { credentials, messaging }) =>
+    Multisession.layer({
+      ...messaging,
+      baseUrl: emulator.url,
+      token: Redacted.make(credentials === "valid" ? token : MultisessionEmulator.deviceToken("another-device"))
+    }),
+  webhook: (emulator) =>
+    Effect.map(
+      MultisessionWebhook.make({ baseUrl: emulator.url, token: Redacted.make(token), secret: Redacted.make(secret) }),
+      (handler) => ({ handler })
+    )
+})

@@ -1,0 +1,277 @@
+/**
+ * Parley's `MessagingService` over Wawp's v2 API (api.wawp.net), an unofficial WhatsApp Web session API.
+ *
+ * @example
+ * ```ts
+ * import { Wawp } from "@parley/wawp"
+ * import { ChatId, Message, MessagingService } from "@parley/core"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const program = MessagingService.send(Message.text(ChatId.phone("+14155550123"), "Hello"))
+ * program.pipe(
+ *   Effect.provide(Wawp.layer({ instanceId: "A1B2C3D4E5F6", accessToken: Redacted.make(token) })),
+ *   Effect.provide(NodeHttpClient.layerUndici)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { Capabilities, ChatId, HttpTransport, Message, MessagingError, MessagingService, RateLimit } from "@parley/core"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { flow } from "effect/Function"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Api from "./WawpApi.js"
+
+/**
+ * The provider's name in receipts, errors and metrics.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const provider = "wawp"
+
+/**
+ * What Wawp carries: text, image and location (all three can quote), video, voice notes, documents
+ * and reactions. No templates: Wawp drives a WhatsApp Web session, not the Business API. Webhooks
+ * report inbound messages and acks.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const capabilities: Capabilities.Capabilities = Capabilities.make({
+  kinds: ["text", "image", "video", "audio", "document", "location", "reaction"],
+  replies: ["text", "image", "location"],
+  inboundMessages: true,
+  statuses: ["sent", "delivered", "read", "played", "failed"],
+  idempotencyKeys: false
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends MessagingService.Options {
+  /** The API's base URL (default `https://api.wawp.net`). */
+  readonly baseUrl?: string | undefined
+  /** The instance (linked number) to send from. */
+  readonly instanceId: string
+  readonly accessToken: Redacted.Redacted
+  /** The reaction endpoint, which the docs do not spell out (default `/v2/send/reaction`). */
+  readonly reactionPath?: string | undefined
+  /** How long to wait for an answer (default 30 s). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * The public API host.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.wawp.net"
+
+const decodeError = Schema.decodeUnknownOption(Api.ErrorResponse)
+const isUpstreamError = Schema.is(Api.UpstreamErrorBody)
+
+// Inferred wording for numbers that are not on WhatsApp.
+const notOnWhatsApp = /not (on|registered (on|with)|a) whatsapp|no whatsapp account|not a whatsapp user/i
+
+const withCode = (error: Api.ErrorResponse, fallback: string) =>
+  error.error ? `${error.error}: ${error.message ?? fallback}` : fallback
+
+/**
+ * Reads Wawp's answers: `wawp_upstream_error` (as an error status or inside a 200 body) and a dropped
+ * session (`invalid_session`) are `ProviderUnavailable`; 401/403 carry their code (`quota_reached`,
+ * `subscription_required`) into `Unauthorized`; a number not on WhatsApp is `RecipientUnavailable`.
+ * Everything else falls back to `HttpTransport.classifyStatus` (400 → `InvalidMessage`, …).
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const classify: HttpTransport.Classifier = (answer) => {
+  const status = answer.status >= 400 ? answer.status : undefined
+  if (isUpstreamError(answer.body)) {
+    const detail = answer.body.wawp_upstream_error
+    const reason = typeof detail === "string" ? detail : HttpTransport.describe(detail)
+    return new MessagingError.ProviderUnavailable({ provider, status, reason: `${Api.upstreamErrorCode}: ${reason}` })
+  }
+  const error = Option.getOrUndefined(decodeError(answer.body))
+  const reason = HttpTransport.describe(answer.body)
+  if (error?.error === Api.upstreamErrorCode || error?.code === "invalid_session") {
+    return new MessagingError.ProviderUnavailable({ provider, status, reason: withCode(error, reason) })
+  }
+  if (status === undefined) return undefined
+  if ((status === 401 || status === 403) && error !== undefined) {
+    return new MessagingError.Unauthorized({ provider, status, reason: withCode(error, reason) })
+  }
+  if (status < 500 && status !== 429 && notOnWhatsApp.test(reason)) {
+    return new MessagingError.RecipientUnavailable({ provider, chat: answer.chat, reason })
+  }
+  return undefined
+}
+
+/**
+ * The driver-level service over an `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<MessagingService.Service, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    // Credentials go in the query string and again in the JSON body (both documented placements).
+    const client = (yield* HttpClient.HttpClient).pipe(
+      HttpClient.mapRequest(flow(
+        HttpClientRequest.prependUrl((options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")),
+        HttpClientRequest.setUrlParams({
+          instance_id: options.instanceId,
+          access_token: Redacted.value(options.accessToken)
+        }),
+        HttpClientRequest.acceptJson
+      ))
+    )
+    const transport = HttpTransport.make({
+      provider,
+      client,
+      classify,
+      timeout: options.timeout,
+      secretQueryParams: ["access_token"]
+    })
+    const credentials = { instance_id: options.instanceId, access_token: options.accessToken }
+    const reactionPath = options.reactionPath ?? Api.defaultReactionPath
+
+    const endpoint = <A, I, R, RI>(
+      method: "POST" | "PUT",
+      path: string,
+      request: Schema.Schema<A, I>,
+      response: Schema.Schema<R, RI>
+    ) =>
+    (body: A, chat: string): Effect.Effect<R, MessagingError.MessagingError> =>
+      Effect.flatMap(
+        Effect.orDie(HttpClientRequest.schemaBodyJson(request)(HttpClientRequest.make(method)(path), body)),
+        (built) => transport.execute(built, response, { chat })
+      )
+
+    const endpoints = {
+      text: endpoint("POST", "/v2/send/text", Api.SendTextRequest, Api.MessageResponse),
+      image: endpoint("POST", "/v2/send/image", Api.SendImageRequest, Api.MessageResponse),
+      video: endpoint("POST", "/v2/send/video", Api.SendVideoRequest, Api.MessageResponse),
+      voice: endpoint("POST", "/v2/send/voice", Api.SendVoiceRequest, Api.MessageResponse),
+      pdf: endpoint("POST", "/v2/send/pdf", Api.SendPdfRequest, Api.MessageResponse),
+      location: endpoint("POST", "/v2/send/location", Api.SendLocationRequest, Api.MessageResponse),
+      reaction: endpoint("PUT", reactionPath, Api.ReactionRequest, Api.ReactionResponse)
+    }
+
+    // ack 0 is "pending": handed to WhatsApp Web, not yet on WhatsApp's server.
+    const receipt = Effect.map((r: typeof Api.MessageResponse.Type): MessagingService.ProviderReceipt => ({
+      messageId: r.id._serialized,
+      status: r.ack !== undefined && r.ack >= 1 ? "sent" : "accepted"
+    }))
+
+    const file = (
+      message: Message.ImageMessage | Message.VideoMessage | Message.AudioMessage | Message.DocumentMessage
+    ) => ({
+      url: message.url,
+      filename: Message.filename(message),
+      mimetype: Message.mimeType(message)
+    })
+
+    const send = (
+      message: Message.Message
+    ): Effect.Effect<MessagingService.ProviderReceipt, MessagingError.MessagingError> => {
+      const chatId = ChatId.toJid(message.to, "c.us")
+      switch (message._tag) {
+        case "Text":
+          return receipt(
+            endpoints.text({ ...credentials, chatId, message: message.text, reply_to: message.replyTo }, chatId)
+          )
+        case "Image":
+          return receipt(endpoints.image(
+            { ...credentials, chatId, file: file(message), caption: message.caption, reply_to: message.replyTo },
+            chatId
+          ))
+        case "Video":
+          return receipt(
+            endpoints.video({ ...credentials, chatId, file: file(message), caption: message.caption }, chatId)
+          )
+        case "Audio": {
+          // Voice notes are OGG/Opus; anything else is sent with `convert` so Wawp transcodes it.
+          const voice = file(message)
+          const convert = voice.mimetype === "audio/ogg" ? undefined : true
+          return receipt(endpoints.voice({ ...credentials, chatId, file: voice, convert }, chatId))
+        }
+        case "Document":
+          return receipt(
+            endpoints.pdf({ ...credentials, chatId, file: file(message), caption: message.caption }, chatId)
+          )
+        case "Location":
+          return receipt(endpoints.location({
+            ...credentials,
+            chatId,
+            latitude: message.latitude,
+            longitude: message.longitude,
+            title: message.name,
+            message: message.address,
+            reply_to: message.replyTo
+          }, chatId))
+        case "Reaction":
+          // The answer is undocumented; without an id, the reaction is known by the message it reacts to.
+          return Effect.map(
+            endpoints.reaction({ ...credentials, messageId: message.messageId, reaction: message.emoji }, chatId),
+            (r) => ({
+              messageId: r.id === undefined ? message.messageId : typeof r.id === "string" ? r.id : r.id._serialized,
+              status: "accepted" as const
+            })
+          )
+        case "Template":
+          return Effect.fail(new MessagingError.Unsupported({ provider, feature: "template messages" }))
+      }
+    }
+
+    return yield* MessagingService.make({ provider, capabilities, send }, options)
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<MessagingService.MessagingService, never, HttpClient.HttpClient> =>
+  Layer.scoped(MessagingService.MessagingService, make(options))
+
+/**
+ * The settings `layerConfig` reads by default: `PARLEY_WAWP_INSTANCE_ID`, `PARLEY_WAWP_ACCESS_TOKEN`,
+ * optionally `PARLEY_WAWP_BASE_URL` (default `https://api.wawp.net`), `PARLEY_WAWP_REACTION_PATH`
+ * and `PARLEY_WAWP_RATE_LIMIT` / `PARLEY_WAWP_RATE_LIMIT_BURST`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  baseUrl: Config.withDefault(Config.string("PARLEY_WAWP_BASE_URL"), defaultBaseUrl),
+  instanceId: Config.string("PARLEY_WAWP_INSTANCE_ID"),
+  accessToken: Config.redacted("PARLEY_WAWP_ACCESS_TOKEN"),
+  reactionPath: Config.withDefault(Config.string("PARLEY_WAWP_REACTION_PATH"), Api.defaultReactionPath),
+  rateLimit: RateLimit.config("PARLEY_WAWP")
+})
+
+/**
+ * The layer, with options from `Config` (by default {@link config}).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<MessagingService.MessagingService, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(Effect.map(options, layer))
