@@ -1,0 +1,119 @@
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, it } from "@effect/vitest"
+import { Bot, Inbox, Waha, Webhook, WebhookServer } from "@parley/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { join } from "node:path"
+import { sqliteAt, tempDir } from "./fixtures/databases.js"
+
+const secret = Redacted.make("webhook-secret")
+const hmac = { secret, header: "X-Webhook-Hmac", algorithm: "sha512" } as const
+
+const envelope = (id: string, text = "hello") => ({
+  id: `evt_${id}`,
+  timestamp: 1_795_000_000_000,
+  event: "message",
+  session: "default",
+  payload: { id, timestamp: 1_795_000_000, from: "31612345678@c.us", fromMe: false, body: text }
+})
+
+const server = Effect.gen(function*() {
+  const dir = yield* tempDir("parley-webhooks-")
+  const layer = WebhookServer.layer({
+    port: 0,
+    handlers: [
+      Waha.webhookHandler("chatsend", { secret }),
+      Waha.webhookHandler("wawp", { token: Redacted.make("path-token") })
+    ]
+  }).pipe(Layer.provideMerge(Layer.provideMerge(Bot.layerStore, sqliteAt(join(dir, "db")))))
+  const context = yield* Layer.build(layer)
+  const address = yield* Effect.provide(HttpServer.HttpServer, context).pipe(Effect.map((s) => s.address))
+  const base = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : ""
+  const post = (path: string, body: string | Uint8Array, headers: Record<string, string> = {}) =>
+    Effect.promise(() =>
+      fetch(`${base}${path}`, { method: "POST", body, headers: { "content-type": "application/json", ...headers } })
+        .then(async (r) => ({ status: r.status, body: await r.json() as Record<string, unknown> }))
+    )
+  const signed = (body: unknown) => {
+    const text = JSON.stringify(body)
+    return post("/webhooks/chatsend", text, { "x-webhook-hmac": Webhook.sign(hmac, text) })
+  }
+  const inbox = yield* Effect.provide(Inbox.Inbox, context)
+  const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+  return { base, post, signed, inbox, sql }
+})
+
+describe("WebhookServer", () => {
+  it.scopedLive("accepts a verified delivery once: the same webhook three times is one event", () =>
+    Effect.gen(function*() {
+      const { inbox, signed } = yield* server
+      expect(yield* signed(envelope("m1"))).toEqual({ status: 200, body: { status: "ok", accepted: 1, duplicates: 0 } })
+      expect((yield* signed(envelope("m1"))).body).toMatchObject({ accepted: 0, duplicates: 1 })
+      expect((yield* signed(envelope("m1"))).body).toMatchObject({ accepted: 0, duplicates: 1 })
+      expect(yield* inbox.pendingCount).toBe(1)
+    }))
+
+  it.scopedLive("verifies a path token for providers without signatures", () =>
+    Effect.gen(function*() {
+      const { post } = yield* server
+      const body = JSON.stringify(envelope("m2"))
+      expect((yield* post("/webhooks/wawp/path-token", body)).status).toBe(200)
+      expect(yield* post("/webhooks/wawp/wrong", body)).toEqual({
+        status: 401,
+        body: { error: "webhook token does not match", provider: "wawp" }
+      })
+      expect((yield* post("/webhooks/wawp", body)).status).toBe(401)
+    }))
+
+  it.scopedLive("answers bad input with the right 4xx naming the problem, and keeps serving", () =>
+    Effect.gen(function*() {
+      const { base, inbox, post, signed } = yield* server
+      const withSignature = (text: string) =>
+        post("/webhooks/chatsend", text, { "x-webhook-hmac": Webhook.sign(hmac, text) })
+
+      const malformed = yield* withSignature("{\"event\": ")
+      expect(malformed.status).toBe(400)
+      expect(malformed.body.error).toMatch(/^malformed JSON/)
+
+      const wrongShape = yield* withSignature(JSON.stringify({ ...envelope("m3"), payload: { id: "m3", from: 42 } }))
+      expect(wrongShape.status).toBe(400)
+      expect(wrongShape.body.error).toContain("payload")
+
+      const unsigned = yield* post("/webhooks/chatsend", JSON.stringify(envelope("m4")))
+      expect(unsigned).toEqual({
+        status: 401,
+        body: { error: "missing signature header x-webhook-hmac", provider: "chatsend" }
+      })
+      const forged = yield* post("/webhooks/chatsend", JSON.stringify(envelope("m4")), {
+        "x-webhook-hmac": "ab".repeat(64)
+      })
+      expect(forged.status).toBe(401)
+
+      const huge = yield* withSignature(JSON.stringify({ ...envelope("m5", "x".repeat(2 * 1024 * 1024)) }))
+      expect(huge.status).toBe(413)
+      expect(huge.body.error).toContain("1048576-byte limit")
+
+      expect((yield* post("/webhooks/unknown", "{}")).status).toBe(404)
+      expect(yield* inbox.pendingCount).toBe(0)
+
+      // Still serving.
+      expect((yield* signed(envelope("m6"))).status).toBe(200)
+      const health = yield* Effect.promise(() => fetch(`${base}/health`).then(async (r) => [r.status, await r.json()]))
+      expect(health).toEqual([200, { status: "ok", pending: 1 }])
+    }))
+
+  it.scopedLive("a failed store answers 503 and keeps no dedupe mark, so the redelivery is accepted", () =>
+    Effect.gen(function*() {
+      const { inbox, signed, sql } = yield* server
+      yield* sql.unsafe(
+        `CREATE TRIGGER parley_fail BEFORE INSERT ON parley_inbox BEGIN SELECT RAISE(ABORT, 'crash'); END`
+      )
+      const failed = yield* signed(envelope("m7"))
+      expect(failed.status).toBe(503)
+      yield* sql.unsafe(`DROP TRIGGER parley_fail`)
+      expect((yield* signed(envelope("m7"))).body).toMatchObject({ accepted: 1, duplicates: 0 })
+      expect(yield* inbox.pendingCount).toBe(1)
+    }))
+})
