@@ -100,14 +100,15 @@ export interface Options extends MessagingService.Options {
 
 // The error body is undocumented: recognise the two outcomes other than a bad request by their words.
 const windowClosed = /\b24.?(h|hours?|hrs?)\b|(customer.?service|conversation|messaging|session) window|re-?engagement/i
-const notOnWhatsApp = /not (on|registered (on|with|in)|a valid) whatsapp|not exist on whatsapp|no whatsapp account/i
 
 const classify: HttpTransport.Classifier = (answer) => {
   const { chat, status } = answer
   if (status < 400 || status === 401 || status === 403 || status === 429 || status >= 500) return undefined
   const reason = HttpTransport.describe(answer.body)
   if (windowClosed.test(reason)) return new MessagingError.WindowClosed({ provider, chat: chat ?? "unknown", reason })
-  if (notOnWhatsApp.test(reason)) return new MessagingError.RecipientUnavailable({ provider, chat, reason })
+  if (HttpTransport.notOnWhatsApp.test(reason)) {
+    return new MessagingError.RecipientUnavailable({ provider, chat, reason })
+  }
   return undefined
 }
 

@@ -70,13 +70,13 @@ export interface Options extends MessagingService.Options {
 
 // Session trouble is the gateway's, not the message's: another provider may still succeed.
 const sessionProblem = /session/i
-// Inferred wording for numbers that are not on WhatsApp.
-const notOnWhatsApp = /not (on|registered (on|with|in)|a valid) whatsapp|not exist on whatsapp|no whatsapp account/i
 
 const classify: HttpTransport.Classifier = (answer) => {
   if (answer.status < 400) return undefined
   const reason = HttpTransport.describe(answer.body)
-  if (answer.status !== 401 && answer.status !== 403 && answer.status < 500 && notOnWhatsApp.test(reason)) {
+  if (
+    answer.status !== 401 && answer.status !== 403 && answer.status < 500 && HttpTransport.notOnWhatsApp.test(reason)
+  ) {
     return new MessagingError.RecipientUnavailable({ provider, chat: answer.chat, reason })
   }
   if ((answer.status === 404 || answer.status === 409 || answer.status === 422) && sessionProblem.test(reason)) {

@@ -122,6 +122,16 @@ export const classifyStatus = (answer: Answer): MessagingError.MessagingError =>
   }
 }
 
+/**
+ * How providers word "this number is not on WhatsApp" in error bodies (inferred from several APIs),
+ * for classifiers that map it to `RecipientUnavailable`.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const notOnWhatsApp: RegExp =
+  /not (on|registered (on|with|in)|a valid|a) whatsapp|not exist on whatsapp|no whatsapp account|not a whatsapp user/i
+
 // Failures that prove the request never reached the server: safe to retry and to fail over.
 const notConnected = new Set([
   "ECONNREFUSED",

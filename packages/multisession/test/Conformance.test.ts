@@ -7,14 +7,17 @@ import * as Redacted from "effect/Redacted"
 const token = MultisessionEmulator.deviceToken("conformance-device")
 const secret = "conformance-webhook-secret"
 
+const secrets = { valid: token, invalid: MultisessionEmulator.deviceToken("another-device") }
+
 ProviderConformance.run({
+  secrets,
   name: Multisession.provider,
   emulator: MultisessionEmulator.make({ token, webhookSecret: secret }),
   messaging: (emulator, { credentials, messaging }) =>
     Multisession.layer({
       ...messaging,
       baseUrl: emulator.url,
-      token: Redacted.make(credentials === "valid" ? token : MultisessionEmulator.deviceToken("another-device"))
+      token: Redacted.make(secrets[credentials])
     }),
   webhook: (emulator) =>
     Effect.map(

@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ChatId, InboundEvent, Message, MessagingService, Webhook } from "@parley/core"
 import { Multisession, MultisessionApi, MultisessionWebhook } from "@parley/multisession"
 import * as MultisessionEmulator from "@parley/multisession/emulator"
-import { Capture, Emulator, FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
+import { Emulator, FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -766,55 +766,5 @@ describe("Multisession emulator", () => {
         (last.body as { data: { messages: Array<{ message_id: string }> } }).data.messages.map((m) => m.message_id)
       )
         .toEqual([answer.id])
-    }).pipe(Effect.provide(Env)))
-})
-
-describe("Multisession secrets", () => {
-  it.scopedLive("the device token reaches no log, span or error: sends, failures, uploads and webhook look-ups", () =>
-    Effect.gen(function*() {
-      const capture = yield* Capture.make
-      const intruder = MultisessionEmulator.deviceToken("intruder")
-      const scenarios = Effect.gen(function*() {
-        const { client, emulator } = yield* setup()
-        const { client: refused } = yield* setup({ token: intruder })
-        const handler = yield* handlerFor(emulator, { lookupAttempts: 1 })
-        const failing = (fault: Faults.Fault) =>
-          Effect.zipRight(emulator.faults.next(1, fault), client.send(Message.text(user, "fails")))
-        const lookup = handler.decode(delivery(envelope("message.received", {
-          message_id: "3EB0NONE",
-          from: userJid,
-          chat: userJid,
-          timestamp: 1,
-          is_from_me: false
-        })))
-        return [
-          client.send(Message.text(user, "ok")),
-          failing(Faults.serverError(503)),
-          failing(Faults.drop()),
-          failing(Faults.rateLimited(1)),
-          refused.send(Message.text(user, "refused")),
-          client.send(Message.image(user, { url: "http://127.0.0.1:1/unreachable.jpg" })),
-          lookup,
-          Effect.zipRight(emulator.down, lookup)
-        ]
-      })
-      yield* Effect.flatMap(scenarios, (all) =>
-        Effect.forEach(
-          all,
-          (scenario: Effect.Effect<unknown, unknown>) =>
-            scenario.pipe(Effect.tapErrorCause((cause) => Effect.logError("scenario failed", cause)), Effect.ignore),
-          { discard: true }
-        )).pipe(
-          Effect.zipRight(Effect.logInfo("configured", { token: Redacted.make(token) })),
-          Effect.provide(capture.layer)
-        )
-      const text = yield* capture.text
-      const { logs, spans } = yield* capture.counts
-      expect(spans).toBeGreaterThan(8)
-      expect(logs).toBeGreaterThan(5)
-      expect(text).toContain("MessagingService.send")
-      expect(text).toContain("Unauthorized")
-      expect(text).toContain("3EB0NONE")
-      for (const secret of [token, intruder]) expect(text).not.toContain(secret)
     }).pipe(Effect.provide(Env)))
 })

@@ -28,6 +28,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
+import * as Capture from "./Capture.js"
 import * as Emulator from "./Emulator.js"
 import * as FakeNetwork from "./FakeNetwork.js"
 import * as Faults from "./Faults.js"
@@ -55,6 +56,8 @@ export interface Suite {
     emulator: Emulator.Emulator,
     options: { readonly credentials: "valid" | "invalid"; readonly messaging: MessagingService.Options }
   ) => Layer.Layer<MessagingService.MessagingService, never, HttpClient.HttpClient>
+  /** The credential strings behind `credentials: "valid"` and `"invalid"`: neither may ever be logged or traced. */
+  readonly secrets: { readonly valid: string; readonly invalid: string }
   /**
    * The provider's webhook handler, set up to accept what the emulator posts, and the path suffix to
    * add to the webhook URL (a secret token, say). Absent for send-only providers.
@@ -279,6 +282,34 @@ export const run = (suite: Suite): void => {
           expect(error._tag).toBe("ProviderUnavailable")
           yield* emulator.up
           expect((yield* send(Message.text(user, "back"))).provider).toBe(suite.name)
+        })))
+
+    it.scopedLive("credentials never appear in logs, spans or error messages", () =>
+      withFixture(suite, ({ emulator, send }) =>
+        Effect.gen(function*() {
+          const capture = yield* Capture.make
+          const logged = <A, E extends { readonly message: string }>(effect: Effect.Effect<A, E>) =>
+            effect.pipe(
+              Effect.tapError((e) => Effect.logError(e.message, e)),
+              Effect.tapErrorCause(Effect.logError),
+              Effect.ignore
+            )
+          yield* Effect.gen(function*() {
+            yield* send(Message.text(user, "ok"))
+            yield* emulator.faults.next(1, Faults.serverError(503))
+            yield* emulator.faults.next(1, Faults.drop())
+            yield* emulator.faults.next(1, Faults.rateLimited(1))
+            for (let i = 0; i < 3; i++) yield* logged(send(Message.text(user, "fails")))
+            yield* logged(send(Message.text(user, "refused"), { credentials: "invalid" }))
+          }).pipe(Effect.provide(capture.layer))
+          const text = yield* capture.text
+          const counts = yield* capture.counts
+          expect(counts.spans).toBeGreaterThan(5)
+          expect(counts.logs).toBeGreaterThan(3)
+          expect(text).toContain("MessagingService.send")
+          expect(text).toContain("Unauthorized")
+          expect(text).not.toContain(suite.secrets.valid)
+          expect(text).not.toContain(suite.secrets.invalid)
         })))
 
     if (suite.webhook !== undefined) {

@@ -83,9 +83,6 @@ export const defaultBaseUrl = "https://api.wawp.net"
 const decodeError = Schema.decodeUnknownOption(Api.ErrorResponse)
 const isUpstreamError = Schema.is(Api.UpstreamErrorBody)
 
-// Inferred wording for numbers that are not on WhatsApp.
-const notOnWhatsApp = /not (on|registered (on|with)|a) whatsapp|no whatsapp account|not a whatsapp user/i
-
 const withCode = (error: Api.ErrorResponse, fallback: string) =>
   error.error ? `${error.error}: ${error.message ?? fallback}` : fallback
 
@@ -114,7 +111,7 @@ export const classify: HttpTransport.Classifier = (answer) => {
   if ((status === 401 || status === 403) && error !== undefined) {
     return new MessagingError.Unauthorized({ provider, status, reason: withCode(error, reason) })
   }
-  if (status < 500 && status !== 429 && notOnWhatsApp.test(reason)) {
+  if (status < 500 && status !== 429 && HttpTransport.notOnWhatsApp.test(reason)) {
     return new MessagingError.RecipientUnavailable({ provider, chat: answer.chat, reason })
   }
   return undefined

@@ -6,7 +6,10 @@ import * as Redacted from "effect/Redacted"
 
 const secret = "conformance-webhook-secret"
 
+const secrets = { valid: "wawp-test-token", invalid: "wawp-refused-token-3e6c18" }
+
 ProviderConformance.run({
+  secrets,
   name: Wawp.provider,
   emulator: WawpEmulator.make({ webhookSecret: secret }),
   messaging: (emulator, { credentials, messaging }) =>
@@ -14,7 +17,7 @@ ProviderConformance.run({
       ...messaging,
       baseUrl: emulator.url,
       instanceId: "A1B2C3D4E5F6",
-      accessToken: Redacted.make(credentials === "valid" ? "wawp-test-token" : "wrong-token")
+      accessToken: Redacted.make(secrets[credentials])
     }),
   webhook: () => Effect.succeed({ handler: WawpWebhook.make({ secret: Redacted.make(secret) }) })
 })
