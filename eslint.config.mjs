@@ -41,5 +41,17 @@ export default tseslint.config(
         }
       ]
     }
+  },
+  {
+    files: ["apps/*/public/**/*.js"],
+    languageOptions: {
+      globals: {
+        document: "readonly",
+        fetch: "readonly",
+        EventSource: "readonly",
+        FormData: "readonly",
+        alert: "readonly"
+      }
+    }
   }
 )

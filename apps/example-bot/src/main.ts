@@ -1,15 +1,101 @@
 /**
- * The example bot's entry point. Until the example-bot issue lands it describes what `pnpm start`
- * will run; it starts nothing.
+ * `pnpm start`: the clinic bot, its providers (local emulators unless real credentials are set), the
+ * webhook server and the simulator page, on loopback. Ctrl-C stops everything and closes the database.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Bot, WebhookServer } from "@parley/core"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { mkdirSync } from "node:fs"
+import { createServer } from "node:http"
+import { join, resolve } from "node:path"
+import * as Bookings from "./Bookings.js"
+import * as Clinic from "./Clinic.js"
+import * as Providers from "./Providers.js"
+import * as Simulator from "./Simulator.js"
 
-const plan = [
-  "Parley example bot: not built yet. When it is, `pnpm start` will start, on 127.0.0.1 only:",
-  "  1. local emulators of the Multisession gateway (primary) and Wawp (secondary) sharing one number,",
-  "  2. a clinic booking bot (webhook server + conversation engine, SQLite under ./data),",
-  "  3. a WhatsApp-like simulator page in your browser, whose URL it prints."
-]
+/** The app's settings (all optional). */
+export const AppConfig = Config.all({
+  port: Config.withDefault(Config.port("PARLEY_PORT"), 3000),
+  host: Config.withDefault(Config.string("PARLEY_HOST"), "127.0.0.1"),
+  dataDir: Config.withDefault(Config.string("PARLEY_DATA_DIR"), "data"),
+  reminderDelay: Config.withDefault(Config.duration("PARLEY_REMINDER_DELAY"), Duration.minutes(2))
+})
 
-Effect.runFork(Console.log(plan.join("\n")))
+const program = Effect.gen(function*() {
+  const config = yield* AppConfig
+  const base = `http://${config.host}:${config.port}`
+  const dataDir = resolve(config.dataDir)
+  mkdirSync(dataDir, { recursive: true })
+
+  const providers = yield* Providers.make(base)
+  const database = SqliteClient.layer({ filename: join(dataDir, "parley.db") })
+  const stores = Layer.provideMerge(Bot.layerStore, database)
+  const messaging = Providers.messaging(providers)
+  const bot = Bot.layer(Clinic.make({ mediaBase: `${base}/media`, reminderDelay: config.reminderDelay }))
+
+  const server = Layer.unwrapScoped(Effect.map(
+    Simulator.make({ base, providers }),
+    (simulator) =>
+      HttpServer.serve(
+        HttpRouter.concat(WebhookServer.app({ handlers: providers.map((p) => p.webhook) }), simulator)
+      )
+  )).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host })))
+
+  const app = Layer.mergeAll(server, bot).pipe(
+    Layer.provide(Bookings.layer),
+    Layer.provide(messaging),
+    Layer.provide(stores)
+  )
+  yield* Layer.build(app)
+
+  yield* Console.log([
+    "",
+    "Parley example bot: Sunrise Clinic is running.",
+    "",
+    `  Simulator:  ${base}/   (open it in a browser and say "hi")`,
+    `  Webhooks:   ${providers.map((p) => `${base}/webhooks/${p.webhookPath}`).join("\n              ")}`,
+    `  Providers:  ${
+      providers.map((p) => `${p.name} (${p.role}, ${Option.isSome(p.emulator) ? "local emulator" : "real API"})`).join(
+        ", "
+      )
+    }`,
+    `  Database:   ${join(dataDir, "parley.db")}`,
+    "",
+    "Press Ctrl-C to stop."
+  ].join("\n"))
+  return yield* Effect.never
+})
+
+// Startup failures a newcomer can fix get a sentence, not a stack trace.
+const explain = (cause: Cause.Cause<unknown>): string | undefined => {
+  const failure = Cause.failureOption(cause)
+  const code = Option.isSome(failure) ? (failure.value as { cause?: { code?: string } }).cause?.code : undefined
+  if (code === "EADDRINUSE") {
+    return "The port is taken. Stop the other program, or set PARLEY_PORT to a free port (e.g. PARLEY_PORT=3001 pnpm start)."
+  }
+  if (Option.isSome(failure) && (failure.value as { _tag?: string })._tag === "ConfigError") {
+    return `A setting is wrong: ${String(failure.value)}. See apps/example-bot/README.md for the settings.`
+  }
+  return undefined
+}
+
+program.pipe(
+  Effect.provide(Layer.merge(Providers.network, NodeHttpClient.layerUndici)),
+  Effect.scoped,
+  Effect.tapErrorCause((cause) => {
+    const message = explain(cause)
+    return message === undefined ? Effect.void : Console.error(`\n✖ ${message}\n`)
+  }),
+  NodeRuntime.runMain({ disableErrorReporting: false })
+)

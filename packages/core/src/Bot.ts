@@ -106,9 +106,9 @@ const words = (event: InboundEvent.MessageReceived) => (Conversation.textOf(even
  */
 export const keyword = <R>(
   keywords: string | ReadonlyArray<string>,
-  handler: Handler<R>,
+  handler: Effect.Effect<void, unknown, R>,
   options?: { readonly name?: string | undefined }
-): Route<R> => {
+): Route<Exclude<R, Conversation.Conversation>> => {
   const list = (typeof keywords === "string" ? [keywords] : keywords).map((k) => k.toLowerCase())
   return {
     name: options?.name ?? `keyword:${list.join("|")}`,
@@ -116,7 +116,7 @@ export const keyword = <R>(
       const text = words(event)
       return list.some((k) => text === k || text.startsWith(`${k} `))
     },
-    handler
+    handler: handler as Handler<Exclude<R, Conversation.Conversation>>
   }
 }
 
@@ -133,7 +133,7 @@ export const regex = <R>(
 ): Route<R> => ({
   name: options?.name ?? `regex:${pattern.source}`,
   matches: (event) => pattern.test(Conversation.textOf(event) ?? ""),
-  handler
+  handler: handler as Handler<Exclude<R, Conversation.Conversation>>
 })
 
 /**
@@ -145,8 +145,12 @@ export const regex = <R>(
 export const when = <R>(
   name: string,
   predicate: (event: InboundEvent.MessageReceived) => boolean,
-  handler: Handler<R>
-): Route<R> => ({ name, matches: predicate, handler })
+  handler: Effect.Effect<void, unknown, R>
+): Route<Exclude<R, Conversation.Conversation>> => ({
+  name,
+  matches: predicate,
+  handler: handler as Handler<Exclude<R, Conversation.Conversation>>
+})
 
 /**
  * @since 0.1.0

@@ -30,14 +30,15 @@ export interface WebhookRequest {
 }
 
 /**
- * Why a webhook request was refused: `400` malformed, `401` not authentic, `413` too large.
+ * Why a webhook request was refused: `400` malformed, `401` not authentic, `413` too large, `503`
+ * cannot be handled right now (a provider the decoder needs is down): deliver again later.
  *
  * @since 0.1.0
  * @category errors
  */
 export class WebhookError extends Schema.TaggedError<WebhookError>()("WebhookError", {
   provider: Schema.String,
-  status: Schema.Literal(400, 401, 413),
+  status: Schema.Literal(400, 401, 413, 503),
   reason: Schema.String
 }) {
   override get message(): string {

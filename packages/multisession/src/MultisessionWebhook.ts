@@ -12,7 +12,7 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { ChatId, InboundEvent, Webhook } from "@parley/core"
+import { ChatId, InboundEvent, MessagingError, Webhook } from "@parley/core"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -139,7 +139,12 @@ export const make = (options: Options): Effect.Effect<Webhook.WebhookHandler, ne
         { chat }
       ).pipe(
         Effect.mapError((error) =>
-          rejected(`message ${id}: its content could not be read from GET ${path}: ${error.message}`)
+          new Webhook.WebhookError({
+            provider,
+            // The gateway could not answer now: ask it to deliver again rather than lose the message.
+            status: MessagingError.isProviderFault(error) ? 503 : 400,
+            reason: `message ${id}: its content could not be read from GET ${path}: ${error.message}`
+          })
         ),
         Effect.flatMap(({ data }) => {
           const found = ("messages" in data ? data.messages : data).find((m) => (m.message_id ?? m.id) === id)

@@ -537,7 +537,7 @@ describe("Multisession webhooks", () => {
       expect(badChat).toMatchObject({ status: 400, reason: expect.stringContaining("data.chat") })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("a message the gateway's history does not have, or a gateway that is down, is refused", () =>
+  it.scopedLive("a message the history lacks is refused (400); a gateway that is down asks for redelivery (503)", () =>
     Effect.gen(function*() {
       const { emulator } = yield* setup()
       const handler = yield* handlerFor(emulator, { lookupAttempts: 2 })
@@ -563,7 +563,7 @@ describe("Multisession webhooks", () => {
 
       yield* emulator.down
       const down = yield* Effect.flip(handler.decode(received))
-      expect(down).toMatchObject({ status: 400, reason: expect.stringContaining("unavailable") })
+      expect(down).toMatchObject({ status: 503, reason: expect.stringContaining("unavailable") })
       expect(down.reason).not.toContain(token)
     }).pipe(Effect.provide(Env)))
 
