@@ -5,6 +5,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -49,7 +50,7 @@ const program = Effect.gen(function*() {
     (simulator) =>
       HttpServer.serve(
         HttpRouter.concat(WebhookServer.app({ handlers: providers.map((p) => p.webhook) }), simulator)
-      )
+      ).pipe(HttpMiddleware.withTracerDisabledWhen(WebhookServer.tracerDisabledWhen))
   )).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host })))
 
   const app = Layer.mergeAll(server, bot).pipe(

@@ -11,7 +11,8 @@
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as IncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
@@ -19,8 +20,8 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import { createServer } from "node:http"
+import type { Readable } from "node:stream"
 import * as Inbox from "./Inbox.js"
 import * as Webhook from "./Webhook.js"
 
@@ -51,6 +52,11 @@ export const app = (options: Options) => {
     const inbox = yield* Inbox.Inbox
     const params = yield* HttpRouter.params
     const provider = params.provider ?? ""
+    yield* Effect.annotateCurrentSpan({
+      "webhook.provider": provider,
+      // Never the path token itself: it is the provider's credential.
+      "url.path": params.token === undefined ? `/webhooks/${provider}` : `/webhooks/${provider}/<token>`
+    })
     const handler = handlers.get(provider)
     if (handler === undefined) return json(404, { error: `no webhook is configured for provider "${provider}"` })
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -58,10 +64,9 @@ export const app = (options: Options) => {
 
     const declared = Number(request.headers["content-length"] ?? "0")
     if (declared > maxBytes) return yield* reject(413, `body of ${declared} bytes exceeds the ${maxBytes}-byte limit`)
-    const body = yield* request.arrayBuffer.pipe(
-      IncomingMessage.withMaxBodySize(Option.some(maxBytes)),
-      Effect.mapError((error) =>
-        String((error.cause as Error | undefined)?.message).includes("maxBytes")
+    const body = yield* readBody(NodeHttpServerRequest.toIncomingMessage(request), maxBytes).pipe(
+      Effect.mapError((failure) =>
+        failure === "too large"
           ? reject(413, `body exceeds the ${maxBytes}-byte limit`)
           : reject(400, "the body could not be read")
       )
@@ -71,11 +76,12 @@ export const app = (options: Options) => {
       headers: request.headers,
       query: Object.fromEntries(url.searchParams),
       pathToken: params.token,
-      body: new Uint8Array(body)
+      body
     }
     yield* handler.verify(raw)
     const events = yield* handler.decode(raw)
     const { accepted, duplicates } = yield* inbox.enqueue(events)
+    yield* Effect.annotateCurrentSpan({ "webhook.accepted": accepted, "webhook.duplicates": duplicates })
     return json(200, { status: "ok", accepted, duplicates })
   }).pipe(
     Effect.catchTags({
@@ -105,13 +111,68 @@ export const app = (options: Options) => {
     HttpRouter.post("/webhooks/:provider", receive),
     HttpRouter.post("/webhooks/:provider/:token", receive),
     HttpRouter.get("/health", health),
-    HttpRouter.catchAll(() => Effect.succeed(json(404, { error: "not found" })))
+    // Anything else gets an answer that says where webhooks go (matched last: routes are specific first).
+    HttpRouter.all(
+      "*",
+      Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+        json(404, {
+          error: `no route for ${request.method} ${
+            new URL(request.url, "http://localhost").pathname
+          }: webhooks are posted to /webhooks/<provider>`
+        }))
+    )
   )
 }
 
 /**
- * Serves the webhook routes on `host:port` (default 127.0.0.1; port 0 picks a free one). Also
- * provides the `HttpServer`, whose `address` tells the port chosen.
+ * Reads the body up to `maxBytes`. Past the limit it stops collecting but leaves the connection
+ * alone (the platform's own limit destroys the socket, so the sender would see a reset instead of
+ * the 413): Node discards the rest once the response is sent.
+ */
+const readBody = (source: Readable, maxBytes: number) =>
+  Effect.async<Uint8Array, "too large" | "unreadable">((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const stop = () => {
+      source.off("data", onData).off("end", onEnd).off("error", onError)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= maxBytes) return void chunks.push(chunk)
+      stop()
+      resume(Effect.fail("too large"))
+    }
+    const onEnd = () => {
+      stop()
+      resume(Effect.succeed(new Uint8Array(Buffer.concat(chunks, size))))
+    }
+    const onError = () => {
+      stop()
+      resume(Effect.fail("unreadable"))
+    }
+    source.on("data", onData).on("end", onEnd).on("error", onError)
+    return Effect.sync(stop)
+  })
+
+/**
+ * Whether the platform's `http.server` span must be left out for a request: it records the full URL,
+ * and a webhook URL may carry the provider's secret token in its path or query. Such requests are
+ * traced by the `WebhookServer.receive` span instead, which records the path with the token
+ * replaced. {@link layer} applies it; serving {@link app} yourself, apply it with
+ * `HttpMiddleware.withTracerDisabledWhen`.
+ *
+ * @since 0.1.0
+ * @category tracing
+ */
+export const tracerDisabledWhen = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const url = new URL(request.url, "http://localhost")
+  return url.pathname.startsWith("/webhooks/") && (url.pathname.split("/").length > 3 || url.search !== "")
+}
+
+/**
+ * Serves the webhook routes on `host:port` (default 127.0.0.1; port 0 picks a free one), with
+ * {@link tracerDisabledWhen} applied. Also provides the `HttpServer`, whose `address` tells the port
+ * chosen.
  *
  * @since 0.1.0
  * @category layers
@@ -120,5 +181,6 @@ export const layer = (
   options: Options & { readonly port: number; readonly host?: string | undefined }
 ): Layer.Layer<HttpServer.HttpServer, ServeError, Inbox.Inbox> =>
   HttpServer.serve(app(options)).pipe(
+    HttpMiddleware.withTracerDisabledWhen(tracerDisabledWhen),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "127.0.0.1" }))
   )

@@ -96,6 +96,10 @@ describe("WebhookServer", () => {
       expect(huge.body.error).toContain("1048576-byte limit")
 
       expect((yield* post("/webhooks/unknown", "{}")).status).toBe(404)
+      expect(yield* post("/hooks", "{}")).toEqual({
+        status: 404,
+        body: { error: "no route for POST /hooks: webhooks are posted to /webhooks/<provider>" }
+      })
       expect(yield* inbox.pendingCount).toBe(0)
 
       // Still serving.

@@ -26,46 +26,102 @@ export interface Capture {
 }
 
 /**
+ * What a capture recording is checked for over a long run, keeping only the lines that matter.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Watch {
+  readonly layer: Layer.Layer<never>
+  /** The log lines and finished spans (as text) that contained one of the needles. */
+  readonly leaks: Effect.Effect<ReadonlyArray<string>>
+  /** How many log lines and finished spans were checked. */
+  readonly counts: Effect.Effect<{ readonly logs: number; readonly spans: number }>
+}
+
+// What a trace exporter ships: name, attributes, events, and a failure as `Cause.pretty` renders it.
+const spanText = (span: Tracer.Span) => {
+  const native = span as Tracer.Span & {
+    readonly attributes?: Map<string, unknown>
+    readonly events?: ReadonlyArray<unknown>
+  }
+  const failure = span.status._tag === "Ended" && Exit.isFailure(span.status.exit)
+    ? Cause.pretty(span.status.exit.cause)
+    : undefined
+  return JSON.stringify(
+    {
+      name: span.name,
+      attributes: native.attributes ? Object.fromEntries(native.attributes) : {},
+      events: native.events ?? [],
+      failure
+    },
+    (_, value) => typeof value === "bigint" ? value.toString() : value
+  )
+}
+
+/** A logger and a tracer (wrapping the current one) that hand every log line and new span to the sinks. */
+const recording = (onLog: (line: string) => void, onSpan: (span: Tracer.Span) => void) =>
+  Effect.map(Effect.tracer, (native) => {
+    const tracer = Tracer.make({
+      span: (name, parent, context, links, startTime, kind, options) => {
+        const span = native.span(name, parent, context, links, startTime, kind, options)
+        onSpan(span)
+        return span
+      },
+      context: (f, fiber) => native.context(f, fiber)
+    })
+    const logger = Logger.make((options) => onLog(Logger.logfmtLogger.log(options)))
+    return Layer.merge(Logger.replace(Logger.defaultLogger, logger), Layer.setTracer(tracer))
+  })
+
+/**
+ * Records every log line and span, to search afterwards.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const make: Effect.Effect<Capture> = Effect.gen(function*() {
   const logs: Array<string> = []
   const spans: Array<Tracer.Span> = []
-  const native = yield* Effect.tracer
-  const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind, options) => {
-      const span = native.span(name, parent, context, links, startTime, kind, options)
-      spans.push(span)
-      return span
-    },
-    context: (f, fiber) => native.context(f, fiber)
-  })
-  const logger = Logger.make((options) => {
-    logs.push(Logger.logfmtLogger.log(options))
-  })
-  // What a trace exporter ships: name, attributes, events, and a failure as `Cause.pretty` renders it.
-  const spanText = (span: Tracer.Span) => {
-    const native = span as Tracer.Span & {
-      readonly attributes?: Map<string, unknown>
-      readonly events?: ReadonlyArray<unknown>
-    }
-    const failure = span.status._tag === "Ended" && Exit.isFailure(span.status.exit)
-      ? Cause.pretty(span.status.exit.cause)
-      : undefined
-    return JSON.stringify(
-      {
-        name: span.name,
-        attributes: native.attributes ? Object.fromEntries(native.attributes) : {},
-        events: native.events ?? [],
-        failure
-      },
-      (_, value) => typeof value === "bigint" ? value.toString() : value
-    )
-  }
+  const layer = yield* recording((line) => logs.push(line), (span) => spans.push(span))
   return {
-    layer: Layer.merge(Logger.replace(Logger.defaultLogger, logger), Layer.setTracer(tracer)),
+    layer,
     text: Effect.sync(() => [...logs, ...spans.map(spanText)].join("\n")),
     counts: Effect.sync(() => ({ logs: logs.length, spans: spans.length }))
   }
 })
+
+/**
+ * Checks every log line, and every span as it ends, for any of `needles` (secrets, say), keeping
+ * only the lines that contain one: for suites too long to keep everything they log.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const watch = (needles: ReadonlyArray<string>): Effect.Effect<Watch> =>
+  Effect.gen(function*() {
+    const leaks: Array<string> = []
+    const counts = { logs: 0, spans: 0 }
+    const check = (text: string) => {
+      if (needles.some((needle) => text.includes(needle))) leaks.push(text)
+    }
+    const layer = yield* recording(
+      (line) => {
+        counts.logs++
+        check(line)
+      },
+      (span) => {
+        const end = span.end.bind(span)
+        span.end = (endTime, exit) => {
+          end(endTime, exit)
+          counts.spans++
+          check(spanText(span))
+        }
+      }
+    )
+    return {
+      layer,
+      leaks: Effect.sync(() => [...leaks]),
+      counts: Effect.sync(() => ({ ...counts }))
+    }
+  })

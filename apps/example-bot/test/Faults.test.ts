@@ -5,7 +5,7 @@ import * as ChatSendEmulator from "@parley/chatsend/emulator"
 import { ChatId, Failover, Message, MessagingError, MessagingService, type Receipt, Retry } from "@parley/core"
 import { Multisession } from "@parley/multisession"
 import * as MultisessionEmulator from "@parley/multisession/emulator"
-import { type Emulator, FakeNetwork, Faults } from "@parley/testing"
+import { Capture, type Emulator, FakeNetwork, Faults } from "@parley/testing"
 import { Wawp } from "@parley/wawp"
 import * as WawpEmulator from "@parley/wawp/emulator"
 import * as Context from "effect/Context"
@@ -53,13 +53,14 @@ it.scopedLive(
         })
       ], { breaker: { consecutiveFailures: 1000 } }))
       const service = Context.get(context, MessagingService.MessagingService)
+      const capture = yield* Capture.watch([token, wawp.accessToken, chatsend.apiKey])
 
       const total = 10_000
       const send = (i: number) =>
         Effect.either(
           service.send(Message.text(ChatId.phone(`+3163${String(i).padStart(7, "0")}`), `notice ${i}`), {
             idempotencyKey: `notice-${i}`
-          })
+          }).pipe(Effect.tapError((error) => Effect.logError(error.message, error)), Effect.provide(capture.layer))
         )
       const results = yield* Effect.forEach(Array.from({ length: total }, (_, i) => i), send, { concurrency: 64 })
 
@@ -93,6 +94,12 @@ it.scopedLive(
         acknowledged.map(([, receipt]: readonly [number, Receipt.Receipt]) => receipt.messageId)
       )
       expect((yield* network.messages).filter((m) => m.direction === "outbound").length).toBe(outbound.length)
+
+      // No credential reached a log line or a span, through all those failures and retries.
+      const counts = yield* capture.counts
+      expect(counts.logs).toBeGreaterThanOrEqual(errors.length)
+      expect(counts.spans).toBeGreaterThan(total)
+      expect(yield* capture.leaks).toEqual([])
     }).pipe(Effect.provide(Layer.merge(FakeNetwork.layer({ autoAck: false }), NodeHttpClient.layerUndici))),
   180_000
 )
