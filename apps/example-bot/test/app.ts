@@ -31,16 +31,18 @@ export interface App {
   readonly exited: Promise<number | null>
 }
 
-/** Starts the bot and resolves once it prints that it is running. */
-export const startApp = async (options: { readonly port: number; readonly dataDir: string }): Promise<App> => {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+/**
+ * Starts `node --import tsx <script>` in the app's folder with `env` added, and resolves once its
+ * output contains `ready` (rejects, with the output, if it exits first).
+ */
+export const spawnUntil = async (
+  script: string,
+  env: Record<string, string>,
+  ready: string
+): Promise<Omit<App, "base">> => {
+  const child = spawn(process.execPath, ["--import", "tsx", script], {
     cwd: appDir,
-    env: {
-      ...process.env,
-      PARLEY_PORT: String(options.port),
-      PARLEY_DATA_DIR: options.dataDir,
-      PARLEY_REMINDER_DELAY: "1 hour"
-    },
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""
@@ -48,13 +50,23 @@ export const startApp = async (options: { readonly port: number; readonly dataDi
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString()
-      if (output.includes("is running")) resolve()
+      if (output.includes(ready)) resolve()
     }
     child.stdout!.on("data", onData)
     child.stderr!.on("data", (chunk: Buffer) => void (output += chunk.toString()))
-    void exited.then((code) => reject(new Error(`the bot exited (${code}) before starting:\n${output}`)))
+    void exited.then((code) => reject(new Error(`${script} exited (${code}) before starting:\n${output}`)))
   })
-  return { base: `http://127.0.0.1:${options.port}`, process: child, output: () => output, exited }
+  return { process: child, output: () => output, exited }
+}
+
+/** Starts the bot and resolves once it prints that it is running. */
+export const startApp = async (options: { readonly port: number; readonly dataDir: string }): Promise<App> => {
+  const app = await spawnUntil("src/main.ts", {
+    PARLEY_PORT: String(options.port),
+    PARLEY_DATA_DIR: options.dataDir,
+    PARLEY_REMINDER_DELAY: "1 hour"
+  }, "is running")
+  return { ...app, base: `http://127.0.0.1:${options.port}` }
 }
 
 export interface UiMessage {
