@@ -198,7 +198,7 @@ const received = (
         content,
         replyTo,
         at: timeOf(p.createdAt, now)
-      })
+      }, true)
     )
   })
 
@@ -219,7 +219,7 @@ const statusChanged = (
       status,
       error: status === "failed" ? failureReason(p.messageStatusPayload) : undefined,
       at: new Date(ts === undefined ? now : ts * 1000)
-    })
+    }, true)
   ]
 }
 

@@ -145,6 +145,8 @@ const MessageRow = Schema.Struct({
   error: Schema.NullOr(Schema.String)
 })
 const ReceiptJson = Schema.parseJson(Receipt)
+const IdRow = Schema.Struct({ id: Int })
+const AtRow = Schema.Struct({ at: NullableInt })
 
 const statusOrder: Record<string, number> = { accepted: 0, sent: 1, delivered: 2, read: 3, played: 4, failed: 5 }
 
@@ -227,7 +229,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
         const json = yield* encode(PayloadJson)(payload)
         const rows = yield* sql`INSERT INTO parley_timers (chat, fire_at, payload) VALUES (${chat}, ${fireAt}, ${json})
           RETURNING id`
-        return (yield* decode(Schema.Struct({ id: Int }))(rows[0])).id
+        return (yield* decode(IdRow)(rows[0])).id
       }),
     cancelTimer: (id) =>
       Effect.asVoid(sql`UPDATE parley_timers SET state = 'cancelled' WHERE id = ${id} AND state = 'pending'`),
@@ -248,7 +250,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
         )
       ),
     nextTimerAt: sql`SELECT MIN(fire_at) AS at FROM parley_timers WHERE state = 'pending'`.pipe(
-      Effect.flatMap((rows) => decode(Schema.Struct({ at: NullableInt }))(rows[0])),
+      Effect.flatMap((rows) => decode(AtRow)(rows[0])),
       Effect.map((row) => Option.fromNullable(row.at))
     ),
     recordSent: (chat, receipt) =>

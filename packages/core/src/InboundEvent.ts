@@ -87,6 +87,10 @@ export type Content = typeof Content.Type
 /**
  * A user wrote to the business.
  *
+ * Webhook decoders build events with `new MessageReceived(fields, true)` (and likewise
+ * `StatusChanged`): the fields are typed values already, and validating a class whose fields are
+ * transformations (`ChatId`, `Date`) derives its parser again on every construction (about 70 µs).
+ *
  * @since 0.1.0
  * @category models
  */

@@ -160,12 +160,14 @@ export const make = (driver: Driver, options: Options = {}): Effect.Effect<Servi
           schedule,
           while: (error) => MessagingError.isRetryable(error, { safeToRepeat })
         })).pipe(Effect.ensuring(Effect.annotateCurrentSpan("parley.attempts", attempt)))
+        // Typed values already: validating them again would rebuild the class's parser on every send
+        // (its fields include a transformation, so each validation derives a new type AST).
         return new Receipt({
           provider,
           messageId: result.messageId,
           status: result.status,
           at: new Date(yield* Clock.currentTimeMillis)
-        })
+        }, true)
       })
 
     const send = Effect.fn("MessagingService.send")(

@@ -198,7 +198,7 @@ const decodeOne = (
             content,
             replyTo: p.replyTo?.id,
             at: new Date(p.timestamp * 1000)
-          })
+          }, true)
         ]
       }
       case "message.reaction": {
@@ -215,7 +215,7 @@ const decodeOne = (
             sender,
             content: new InboundEvent.ReactionContent({ messageId: p.reaction.messageId, emoji: p.reaction.text }),
             at: new Date(p.timestamp ? p.timestamp * 1000 : envelope.timestamp ?? now)
-          })
+          }, true)
         ]
       }
       case "message.ack": {
@@ -232,7 +232,7 @@ const decodeOne = (
             status,
             error: status === "failed" ? (p.ackName ?? "ERROR") : undefined,
             at: new Date(envelope.timestamp ?? now)
-          })
+          }, true)
         ]
       }
       default:

@@ -183,7 +183,7 @@ export const make = (options: Options): Effect.Effect<Webhook.WebhookHandler, ne
               content,
               replyTo: message.quoted_message_id ?? undefined,
               at: new Date(data.timestamp * 1000)
-            })
+            }, true)
           ]
         })
       })
@@ -200,7 +200,7 @@ export const make = (options: Options): Effect.Effect<Webhook.WebhookHandler, ne
             chat: Either.getOrUndefined(ChatId.parse(data.chat)),
             status: statuses[event.event_type],
             at: new Date(data.timestamp !== undefined ? data.timestamp * 1000 : Number.isNaN(sent) ? now : sent)
-          })
+          }, true)
         ]
       })
 
