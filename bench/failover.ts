@@ -90,8 +90,6 @@ table("4. Failover cost: primary down, one send at a time", [
 ], rows)
 const open = results.get(configs[2][0])!
 console.log(
-  `\nTarget: breaker open adds < 1 ms at p99. Measured: +${
-    (quantile(open, 0.99) - quantile(base, 0.99)).toFixed(3)
-  } ms.`
+  `\nTarget: breaker open adds < 1 ms at p99. Measured: ${signed(quantile(open, 0.99) - quantile(base, 0.99))} ms.`
 )
 await secondary.close()

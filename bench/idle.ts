@@ -1,7 +1,7 @@
 /**
  * Idle dialogs: 100,000 dialogs waiting for an answer, opened through the inbox and the engine on
- * SQLite. Reports the live heap each waiting dialog costs, and how long one takes to resume when its
- * answer arrives. Baseline: the same number of dialogs each held as a parked fiber (a fiber waiting
+ * SQLite, after 2,000 more to warm up. Reports the live heap each waiting dialog costs, and how long
+ * one takes to resume when its answer arrives. Baseline: the same number of dialogs each held as a parked fiber (a fiber waiting
  * on a `Deferred`), as an engine that keeps dialogs in memory would.
  */
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -18,6 +18,7 @@ import { collect, now, quantile, table } from "./Report.js"
 
 const dialogs = Number(process.env.PARLEY_BENCH_DIALOGS ?? 100_000)
 const resumes = 200
+const warmup = 2_000
 const heap = () => {
   collect()
   collect()
@@ -45,15 +46,19 @@ const fiberHeap = await Effect.runPromise(Effect.gen(function*() {
 const dir = mkdtempSync(join(tmpdir(), "parley-bench-idle-"))
 const sent = new Map<string, (text: string) => void>()
 let prompts = 0
-let allWaiting: () => void = () => {}
-const waiting = new Promise<void>((resolve) => allWaiting = resolve)
+let target = 0
+let reached: () => void = () => {}
+const promptsSent = (count: number) => {
+  target = count
+  return new Promise<void>((resolve) => reached = resolve)
+}
 const messaging = MessagingService.make({
   provider: "bench",
   capabilities: Capabilities.make({ kinds: Message.kinds, replies: Message.kinds }),
   send: (message) =>
     Effect.sync(() => {
       const text = message._tag === "Text" ? message.text : ""
-      if (text === "Your name?" && ++prompts === dialogs) allWaiting()
+      if (text === "Your name?" && ++prompts === target) reached()
       sent.get(message.to.toString())?.(text)
       return { messageId: `out-${prompts}`, status: "sent" as const }
     })
@@ -89,13 +94,21 @@ const message = (user: number, text: string, n: number) =>
     at: new Date()
   })
 
+const open = async (from: number, count: number) => {
+  for (let user = from; user < from + count; user += 1_000) {
+    const batch = Array.from({ length: Math.min(1_000, from + count - user) }, (_, i) => message(user + i, "start", 0))
+    await runtime.runPromise(inbox.enqueue(batch))
+  }
+}
+// Warm up first (code, caches, SQLite's statement cache), so the heap measured is the dialogs'.
+const warmedUp = promptsSent(warmup)
+await open(dialogs, warmup)
+await warmedUp
 const before = heap()
 const opened = now()
-for (let user = 0; user < dialogs; user += 1_000) {
-  const batch = Array.from({ length: Math.min(1_000, dialogs - user) }, (_, i) => message(user + i, "start", 0))
-  await runtime.runPromise(inbox.enqueue(batch))
-}
-await waiting
+const allWaiting = promptsSent(warmup + dialogs)
+await open(0, dialogs)
+await allWaiting
 const openSeconds = (now() - opened) / 1000
 const parleyHeap = (heap() - before) / dialogs
 

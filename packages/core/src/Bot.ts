@@ -246,9 +246,14 @@ export const run = <R>(
           }
           outgoing = template
         }
+        // The engine's durable guard makes this send once per key; the key goes on to the service only
+        // for providers that honour it natively (the service would otherwise keep it in memory too).
         const receipt = yield* guard.run(
           key,
-          messaging.send(outgoing, { idempotencyKey: key, preferProvider: row.provider })
+          messaging.send(outgoing, {
+            idempotencyKey: messaging.capabilities.idempotencyKeys ? key : undefined,
+            preferProvider: row.provider
+          })
         )
         yield* Effect.orDie(store.recordSent(chat, receipt))
         return receipt
@@ -408,14 +413,21 @@ export const run = <R>(
 
     // Handles a chat's events while holding its lease. A chat leased elsewhere is left to that
     // instance (or to the next poll, once the lease expires).
+    const ttlMillis = Duration.toMillis(leaseTtl)
     const worker = (chat: string) =>
       Effect.gen(function*() {
         if (!(yield* store.acquireLease(chat, owner, leaseTtl))) return false
+        let renewedAt = yield* Clock.currentTimeMillis
         yield* Effect.gen(function*() {
           while (true) {
             const next = yield* inbox.next(chat)
             if (Option.isNone(next)) break
-            yield* store.acquireLease(chat, owner, leaseTtl)
+            // Renew the lease once half of it has run, not before every event.
+            const now = yield* Clock.currentTimeMillis
+            if (now - renewedAt > ttlMillis / 2) {
+              yield* store.acquireLease(chat, owner, leaseTtl)
+              renewedAt = now
+            }
             yield* process(next.value)
           }
         }).pipe(Effect.ensuring(Effect.ignore(store.releaseLease(chat, owner))))

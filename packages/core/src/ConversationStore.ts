@@ -161,10 +161,6 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
   const decode = <A, I>(schema: Schema.Schema<A, I>) => (u: unknown) => Effect.orDie(Schema.decodeUnknown(schema)(u))
   const encode = <A, I>(schema: Schema.Schema<A, I>) => (a: A) => Effect.orDie(Schema.encode(schema)(a))
 
-  const ensure = (chat: string, now: number) =>
-    sql`INSERT INTO parley_conversations (chat, data, updated_at) VALUES (${chat}, '{}', ${now})
-      ON CONFLICT (chat) DO NOTHING`
-
   const toMessage = (row: typeof MessageRow.Type): SentMessage => ({
     messageId: row.message_id,
     chat: row.chat,
@@ -190,34 +186,38 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
           data: yield* decode(DataJson)(row.data)
         }
       }),
+    // Each write is one upsert: the chat's row is created by whichever write comes first.
     touchInbound: (chat, provider, at) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        yield* ensure(chat, now)
-        yield* sql`UPDATE parley_conversations SET provider = ${provider}, last_inbound_at = ${at}, updated_at = ${now}
-          WHERE chat = ${chat} AND (last_inbound_at IS NULL OR last_inbound_at <= ${at})`
+        yield* sql`INSERT INTO parley_conversations (chat, provider, last_inbound_at, data, updated_at)
+          VALUES (${chat}, ${provider}, ${at}, '{}', ${now})
+          ON CONFLICT (chat) DO UPDATE SET provider = excluded.provider, last_inbound_at = excluded.last_inbound_at,
+            updated_at = excluded.updated_at
+          WHERE parley_conversations.last_inbound_at IS NULL OR parley_conversations.last_inbound_at <= ${at}`
       }),
     saveDialog: (chat, dialog) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const json = Option.isSome(dialog) ? yield* encode(DialogJson)(dialog.value) : null
-        yield* ensure(chat, now)
-        yield* sql`UPDATE parley_conversations SET dialog = ${json}, updated_at = ${now} WHERE chat = ${chat}`
+        yield* sql`INSERT INTO parley_conversations (chat, dialog, data, updated_at) VALUES (${chat}, ${json}, '{}', ${now})
+          ON CONFLICT (chat) DO UPDATE SET dialog = excluded.dialog, updated_at = excluded.updated_at`
       }),
     saveData: (chat, data) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        yield* ensure(chat, now)
-        yield* sql`UPDATE parley_conversations SET data = ${yield* encode(DataJson)(data)}, updated_at = ${now}
-          WHERE chat = ${chat}`
+        const json = yield* encode(DataJson)(data)
+        yield* sql`INSERT INTO parley_conversations (chat, data, updated_at) VALUES (${chat}, ${json}, ${now})
+          ON CONFLICT (chat) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`
       }),
     acquireLease: (chat, owner, ttl) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        yield* ensure(chat, now)
-        const rows = yield* sql`UPDATE parley_conversations SET lease_owner = ${owner},
-          lease_until = ${now + Duration.toMillis(ttl)}
-          WHERE chat = ${chat} AND (lease_owner IS NULL OR lease_owner = ${owner} OR lease_until < ${now})
+        const rows = yield* sql`INSERT INTO parley_conversations (chat, data, updated_at, lease_owner, lease_until)
+          VALUES (${chat}, '{}', ${now}, ${owner}, ${now + Duration.toMillis(ttl)})
+          ON CONFLICT (chat) DO UPDATE SET lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
+          WHERE parley_conversations.lease_owner IS NULL OR parley_conversations.lease_owner = ${owner}
+            OR parley_conversations.lease_until < ${now}
           RETURNING chat`
         return rows.length > 0
       }),

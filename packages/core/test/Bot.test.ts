@@ -168,18 +168,23 @@ describe("Bot", () => {
       expect(yield* out.next).toBe("Type book to book")
     }))
 
-  it.scoped("replies go through the provider the chat came in on", () =>
+  it.scoped("replies go through the provider the chat came in on, with a key when it takes idempotency keys", () =>
     Effect.gen(function*() {
       const out = yield* recorder
-      const { inbox } = yield* start({
-        file: yield* database,
-        bot: Bot.make({ routes: [], fallback: Conversation.reply("hi") }),
-        messaging: out.service
-      })
-      yield* inbox.enqueue([says("hello", user, "multisession")])
-      const sent = yield* out.nextSent
-      expect(sent.options?.preferProvider).toBe("multisession")
-      expect(sent.options?.idempotencyKey).toBeDefined()
+      const file = yield* database
+      const bot = Bot.make({ routes: [], fallback: Conversation.reply("hi") })
+      const plain = yield* start({ file, bot, messaging: out.service })
+      yield* plain.inbox.enqueue([says("hello", user, "multisession")])
+      const first = yield* out.nextSent
+      expect(first.options?.preferProvider).toBe("multisession")
+      // The engine's own durable guard covers it: no key for the service to keep in memory.
+      expect(first.options?.idempotencyKey).toBeUndefined()
+      yield* plain.stop
+
+      const native = { ...out.service, capabilities: { ...out.service.capabilities, idempotencyKeys: true } }
+      const keyed = yield* start({ file, bot, messaging: native })
+      yield* keyed.inbox.enqueue([says("again", user, "multisession")])
+      expect((yield* out.nextSent).options?.idempotencyKey).toBeDefined()
     }))
 
   it.scoped("a failing handler is retried, then its event is dead-lettered and the chat goes on", () =>

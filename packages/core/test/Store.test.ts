@@ -247,7 +247,19 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
   )
 }
 
-describe("store on SQLite", () => suite<never>((name, self) => it.scoped(name, self), Effect.succeed(sqlite)))
+describe("store on SQLite", () => {
+  suite<never>((name, self) => it.scoped(name, self), Effect.succeed(sqlite))
+
+  it.scoped("runs SQLite in WAL mode with synchronous = NORMAL", () =>
+    withStore(
+      sqlite,
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        expect(yield* sql`PRAGMA journal_mode`).toEqual([{ journal_mode: "wal" }])
+        expect(yield* sql`PRAGMA synchronous`).toEqual([{ synchronous: 1 }])
+      })
+    ))
+})
 
 class PgServer extends Context.Tag("PgServer")<PgServer, { readonly url: (database: string) => string }>() {}
 

@@ -1,0 +1,52 @@
+/**
+ * The Parley side of the conversation benchmark, run as its own process: the webhook server, the
+ * inbox and the engine on SQLite (`BENCH_DB`: a file, or `:memory:`), replying through the ChatSend
+ * layer to the loopback provider (`BENCH_PROVIDER_URL`), webhooks verified with
+ * `PARLEY_CHATSEND_WEBHOOK_SECRET`. The dialog is the one BuilderBot runs in peer/builderbot/bot.mjs.
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { ChatSend, ChatSendWebhook } from "@parley/chatsend"
+import { Bot, Conversation, WebhookServer } from "@parley/core"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
+
+const bot = Bot.make({
+  routes: [
+    Bot.keyword(
+      "start",
+      Effect.gen(function*() {
+        const first = yield* Conversation.ask("q1: your first answer?")
+        const second = yield* Conversation.ask("q2: your second answer?")
+        yield* Conversation.reply(`done ${first}|${second}`)
+      }),
+      { name: "questions" }
+    )
+  ]
+})
+
+const main = Effect.gen(function*() {
+  const port = yield* Config.integer("BENCH_PORT")
+  const filename = yield* Config.string("BENCH_DB")
+  const providerUrl = yield* Config.string("BENCH_PROVIDER_URL")
+  const webhook = yield* ChatSendWebhook.makeConfig()
+  yield* Layer.build(
+    Layer.mergeAll(WebhookServer.layer({ port, handlers: [webhook] }), Bot.layer(bot)).pipe(
+      Layer.provide(
+        ChatSend.layer({ baseUrl: providerUrl, apiKey: Redacted.make("bench-api-key"), session: "default" })
+      ),
+      Layer.provide(NodeHttpClient.layerUndici),
+      Layer.provide(Layer.provideMerge(Bot.layerStore, SqliteClient.layer({ filename })))
+    )
+  )
+  yield* Console.log("ready")
+  return yield* Effect.never
+})
+
+NodeRuntime.runMain(main.pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning)))
