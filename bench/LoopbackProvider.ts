@@ -48,6 +48,8 @@ export const start = async (): Promise<LoopbackProvider> => {
         provider.server.close(() => resolve())
       })
   }
+  // Longer than any client's idle keep-alive, so a client never reuses a connection as it closes.
+  provider.server.keepAliveTimeout = 60_000
   await new Promise<void>((resolve) => provider.server.listen(0, "127.0.0.1", resolve))
   const url = `http://127.0.0.1:${(provider.server.address() as AddressInfo).port}`
   return Object.assign(provider, { url })

@@ -36,9 +36,14 @@ const freePort = () =>
     })
   })
 
+/** The process's peak RSS so far (0 once it has exited). */
 const peakRss = (pid: number) => {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmHWM:"))
-  return Number(line?.replace(/\D+/g, "") ?? 0) * 1024
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmHWM:"))
+    return Number(line?.replace(/\D+/g, "") ?? 0) * 1024
+  } catch {
+    return 0
+  }
 }
 
 interface Contender {
@@ -149,13 +154,19 @@ const run = async (contender: Contender, users: number) => {
     }
   }
 
+  // Sampled while it runs: a bot that crashes still has its peak recorded.
+  let rss = 0
+  const sampler = setInterval(() => rss = Math.max(rss, peakRss(child.pid!)), 250)
+  let crashed = false
+  child.once("exit", () => crashed = true)
   let next = 0
   const started = now()
   await Promise.all(Array.from({ length: Math.min(activeUsers, users) }, async () => {
     while (next < users) await dialog(next++)
   }))
   const seconds = (now() - started) / 1000
-  const rss = peakRss(child.pid!)
+  clearInterval(sampler)
+  rss = Math.max(rss, peakRss(child.pid!))
   child.kill("SIGKILL")
   await agent.close()
   await provider.close()
@@ -165,7 +176,8 @@ const run = async (contender: Contender, users: number) => {
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
     rss,
-    failed
+    failed,
+    crashed
   }
 }
 
@@ -178,7 +190,7 @@ for (const users of userCounts) {
     `2. Conversation throughput: ${
       users.toLocaleString("en")
     } users × 3-step dialog, ${activeUsers} at a time, ${thinkTime} ms think time`,
-    ["bot", "dialogs/s", "vs baseline", "reply p50 ms", "reply p99 ms", "peak RSS MB", "failed"],
+    ["bot", "dialogs/s", "vs baseline", "reply p50 ms", "reply p99 ms", "peak RSS MB", "failed dialogs"],
     results.map((r) => [
       r.contender.name,
       r.perSecond.toFixed(0),
@@ -186,7 +198,7 @@ for (const users of userCounts) {
       r.p50.toFixed(1),
       r.p99.toFixed(1),
       (r.rss / 1024 / 1024).toFixed(0),
-      String(r.failed)
+      r.crashed ? `${r.failed} (bot crashed)` : String(r.failed)
     ])
   )
 }
