@@ -37,12 +37,15 @@ class LoopbackProvider extends ProviderClass {
   }
 
   async sendMessage(number, message) {
-    const response = await globalThis.fetch(this.sendUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json" },
-      body: JSON.stringify({ session: "default", to: `+${number}`, text: message })
-    })
-    return response.json()
+    const send = () =>
+      globalThis.fetch(this.sendUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ session: "default", to: `+${number}`, text: message })
+      }).then((response) => response.json())
+    // One retry when the connection drops before an answer (Parley's clients retry a refused or reset
+    // connection too): an unhandled rejection here would end BuilderBot's process.
+    return send().catch(send)
   }
 
   async saveFile() {
