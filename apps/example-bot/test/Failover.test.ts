@@ -1,17 +1,10 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { expect, it } from "@effect/vitest"
-import { ChatSend } from "@parley/chatsend"
-import * as ChatSendEmulator from "@parley/chatsend/emulator"
-import { ChatId, Failover, Message, MessagingService, Retry } from "@parley/core"
-import { Multisession } from "@parley/multisession"
-import * as MultisessionEmulator from "@parley/multisession/emulator"
+import { ChatId, Message, Retry } from "@parley/core"
 import { FakeNetwork, Faults } from "@parley/testing"
-import { Wawp } from "@parley/wawp"
-import * as WawpEmulator from "@parley/wawp/emulator"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
+import { failoverOverEmulators } from "./emulated.js"
 
 // A dead server refuses new connections (ProviderUnavailable: safe to fail over). A request already
 // written on a pooled keep-alive connection when the server dies is another case, DeliveryUnknown,
@@ -20,7 +13,6 @@ const HttpWithoutKeepAlive = NodeHttpClient.layerWithoutAgent.pipe(
   Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: false }))
 )
 
-const token = MultisessionEmulator.deviceToken("failover-device")
 const retry = Retry.schedule({ base: "1 millis", maxDelay: "5 millis", maxRetries: 2 })
 
 it.scopedLive(
@@ -28,28 +20,13 @@ it.scopedLive(
   () =>
     Effect.gen(function*() {
       const network = yield* FakeNetwork.FakeNetwork
-      const multisession = yield* MultisessionEmulator.make({ token })
-      const wawp = yield* WawpEmulator.make()
-      const chatsend = yield* ChatSendEmulator.make()
+      const { failover, multisession, service } = yield* failoverOverEmulators({
+        device: "failover-device",
+        retry,
+        breaker: { consecutiveFailures: 5, cooldown: "10 minutes" }
+      })
       yield* multisession.faults.rate(0.3, Faults.serverError(503))
-
-      const context = yield* Layer.build(Failover.layer([
-        Multisession.layer({ baseUrl: multisession.url, token: Redacted.make(token), retry }),
-        Wawp.layer({
-          baseUrl: wawp.url,
-          instanceId: wawp.instanceId,
-          accessToken: Redacted.make(wawp.accessToken),
-          retry
-        }),
-        ChatSend.layer({
-          baseUrl: chatsend.url,
-          apiKey: Redacted.make(chatsend.apiKey),
-          session: chatsend.session,
-          retry
-        })
-      ], { breaker: { consecutiveFailures: 5, cooldown: "10 minutes" } }))
-      const service = Context.get(context, MessagingService.MessagingService)
-      const [primary] = Context.get(context, Failover.Failover).members
+      const [primary] = failover.members
 
       const send = (i: number) =>
         service.send(Message.text(ChatId.phone(`+3162${String(i).padStart(7, "0")}`), `message ${i}`), {

@@ -1,20 +1,12 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { expect, it } from "@effect/vitest"
-import { ChatSend } from "@parley/chatsend"
-import * as ChatSendEmulator from "@parley/chatsend/emulator"
-import { ChatId, Failover, Message, MessagingError, MessagingService, type Receipt, Retry } from "@parley/core"
-import { Multisession } from "@parley/multisession"
-import * as MultisessionEmulator from "@parley/multisession/emulator"
+import { ChatId, Message, MessagingError, type Receipt, Retry } from "@parley/core"
 import { Capture, type Emulator, FakeNetwork, Faults } from "@parley/testing"
-import { Wawp } from "@parley/wawp"
-import * as WawpEmulator from "@parley/wawp/emulator"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
+import { failoverOverEmulators } from "./emulated.js"
 
-const token = MultisessionEmulator.deviceToken("reliability-device")
 const retry = Retry.schedule({ base: "5 millis", maxDelay: "50 millis", maxRetries: 3, maxElapsed: "10 seconds" })
 
 // Every provider misbehaves the same way: 20% 5xx, 5% 429 with Retry-After, 5% dropped connections
@@ -32,28 +24,14 @@ it.scopedLive(
   () =>
     Effect.gen(function*() {
       const network = yield* FakeNetwork.FakeNetwork
-      const multisession = yield* MultisessionEmulator.make({ token })
-      const wawp = yield* WawpEmulator.make()
-      const chatsend = yield* ChatSendEmulator.make()
-      yield* Effect.forEach([multisession, wawp, chatsend], misbehave)
-
-      const context = yield* Layer.build(Failover.layer([
-        Multisession.layer({ baseUrl: multisession.url, token: Redacted.make(token), retry }),
-        Wawp.layer({
-          baseUrl: wawp.url,
-          instanceId: wawp.instanceId,
-          accessToken: Redacted.make(wawp.accessToken),
-          retry
-        }),
-        ChatSend.layer({
-          baseUrl: chatsend.url,
-          apiKey: Redacted.make(chatsend.apiKey),
-          session: chatsend.session,
-          retry
-        })
-      ], { breaker: { consecutiveFailures: 1000 } }))
-      const service = Context.get(context, MessagingService.MessagingService)
-      const capture = yield* Capture.watch([token, wawp.accessToken, chatsend.apiKey])
+      const emulated = yield* failoverOverEmulators({
+        device: "reliability-device",
+        retry,
+        breaker: { consecutiveFailures: 1000 }
+      })
+      const { service } = emulated
+      yield* Effect.forEach([emulated.multisession, emulated.wawp, emulated.chatsend], misbehave)
+      const capture = yield* Capture.watch(emulated.secrets)
 
       const total = 10_000
       const send = (i: number) =>

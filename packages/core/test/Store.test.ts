@@ -264,8 +264,14 @@ describe("store on SQLite", () => {
 class PgServer extends Context.Tag("PgServer")<PgServer, { readonly url: (database: string) => string }>() {}
 
 if (postgresBin === undefined) {
-  console.warn("!!! PostgreSQL binaries not found: the PostgreSQL store suite is SKIPPED. `.ci/run` installs them.")
-  describe.skip("store on PostgreSQL (PostgreSQL not installed)", () => {})
+  // `.ci/run` installs PostgreSQL, so CI never gets here without failing; elsewhere, say what did not run.
+  if (process.env.CI === "true") {
+    it("store on PostgreSQL: PostgreSQL is installed", () => {
+      throw new Error("PostgreSQL binaries not found; .ci/run installs them")
+    })
+  } else {
+    console.warn("!!! PostgreSQL binaries not found: the PostgreSQL store suite did not run. `.ci/run` installs them.")
+  }
 } else {
   layer(Layer.scoped(PgServer, startPostgres), { timeout: "60 seconds" })("store on PostgreSQL", (it) => {
     suite<PgServer>((name, self) => it.scoped(name, self), Effect.map(PgServer, postgres))
