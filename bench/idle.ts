@@ -4,8 +4,8 @@
  * one takes to resume when its answer arrives. Baseline: the same number of dialogs each held as a parked fiber (a fiber waiting
  * on a `Deferred`), as an engine that keeps dialogs in memory would.
  */
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Bot, Capabilities, ChatId, Conversation, InboundEvent, Inbox, Message, MessagingService } from "@parley/core"
+import { SqliteClient } from "@parley/sql-node-sqlite"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"

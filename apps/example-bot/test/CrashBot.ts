@@ -6,9 +6,9 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { ChatSend, ChatSendWebhook } from "@parley/chatsend"
 import { Bot, Conversation, WebhookServer } from "@parley/core"
+import { SqliteClient } from "@parley/sql-node-sqlite"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"

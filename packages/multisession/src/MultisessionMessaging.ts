@@ -3,9 +3,10 @@
  * (whatsmeow behind a Go/Fiber REST API), authenticated with a device JWT.
  *
  * Media goes up as multipart uploads: the client fetches the message's URL with the same `HttpClient`
- * (streamed, capped at WhatsApp's 16 MB) and posts the bytes. The form is built with the `undici`
- * package's own `FormData`, which both `NodeHttpClient.layer` and `NodeHttpClient.layerUndici` send
- * correctly (Node's global `FormData` fails under `layerUndici`).
+ * (streamed, capped at WhatsApp's 16 MB) and posts the bytes. The form is encoded to its multipart
+ * bytes by the platform's own `Response` before it is handed to the `HttpClient`: a `FormData` object
+ * is sent correctly only by a client of the same undici realm (Node's bundled undici for
+ * `NodeHttpClient.layer`, the npm `undici` for `layerUndici`, and the two differ between Node 20 and 24).
  *
  * @example
  * ```ts
@@ -40,7 +41,6 @@ import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { FormData } from "undici"
 import * as Api from "./MultisessionApi.js"
 
 /**
@@ -325,10 +325,10 @@ export const make = (
           if (value !== undefined) body.append(key, value)
         }
         body.append(Api.fileField, new Blob([media.bytes], { type: media.mimeType }), Message.filename(message))
-        // undici's FormData is what both Node HTTP clients send correctly; its type differs from the DOM's
-        // only nominally.
+        const encoded = new Response(body)
+        const bytes = new Uint8Array(yield* Effect.promise(() => encoded.arrayBuffer()))
         const request = HttpClientRequest.post(Api.chatPath(chat, endpoint)).pipe(
-          HttpClientRequest.bodyFormData(body as unknown as globalThis.FormData)
+          HttpClientRequest.bodyUint8Array(bytes, encoded.headers.get("content-type") ?? undefined)
         )
         return yield* sent(transport.execute(request, Api.SendResponse, { chat }))
       })
