@@ -90,6 +90,11 @@ const photo = (mediaBase: string) =>
 
 const thanksForMedia = Conversation.reply("Thanks, I received your file. A nurse will look at it before your visit.")
 
+// A provider that could not say what was written (the Multisession gateway never does).
+const unreadable = Conversation.reply(
+  "Sorry, your message did not reach me in a form I can read. Could you write it again?"
+)
+
 /** The bot. `mediaBase` serves its images; reminders go out `reminderDelay` after booking. */
 export const make = (options: { readonly mediaBase: string; readonly reminderDelay: Duration.Duration }) =>
   Bot.make<Bookings>({
@@ -99,7 +104,8 @@ export const make = (options: { readonly mediaBase: string; readonly reminderDel
       Bot.regex(/^my bookings?\b/i, myBookings, { name: "my-bookings" }),
       Bot.keyword(["where", "address", "location"], where, { name: "where" }),
       Bot.keyword(["photo", "picture"], photo(options.mediaBase), { name: "photo" }),
-      Bot.when("media", (event) => event.content._tag === "Media", thanksForMedia)
+      Bot.when("media", (event) => event.content._tag === "Media", thanksForMedia),
+      Bot.when("unreadable", (event) => event.content._tag === "Unavailable", unreadable)
     ],
     fallback: Conversation.reply("Sorry, I didn't get that. Type menu to see what I can do."),
     cancel: ["cancel", "stop"],

@@ -3,11 +3,15 @@
  * number linked to both, then Callbell (which also carries the reminder templates), composed with
  * `Failover`. Each runs as a local emulator unless its credentials are in the environment, in which
  * case the real API is used, with no code change.
+ *
+ * The Multisession gateway's webhooks do not carry what users write (each message arrives as
+ * `UnavailableContent`), so users' messages come in through Wawp; replies go back through the provider
+ * a chat came in on, and fail over to the gateway when Wawp fails.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { Callbell, CallbellWebhook } from "@parley/callbell"
 import * as CallbellEmulator from "@parley/callbell/emulator"
-import { Failover, type MessagingService, Retry, type Webhook } from "@parley/core"
+import { type Capabilities, Failover, type MessagingService, Retry, type Webhook } from "@parley/core"
 import { Multisession, MultisessionWebhook } from "@parley/multisession"
 import * as MultisessionEmulator from "@parley/multisession/emulator"
 import { type Emulator, FakeNetwork, Faults } from "@parley/testing"
@@ -29,6 +33,8 @@ export const modes: ReadonlyArray<Mode> = ["ok", "failing", "rate-limited", "dow
 export interface Provider {
   readonly name: string
   readonly role: string
+  /** What it carries; `inboundMessages` says whether users' messages can come in through it. */
+  readonly capabilities: Capabilities.Capabilities
   /** The local emulator, when the provider is not configured for real. */
   readonly emulator: Option.Option<Emulator.Emulator>
   readonly layer: Layer.Layer<MessagingService.MessagingService, ConfigError.ConfigError, HttpClient.HttpClient>
@@ -67,6 +73,7 @@ export const make = (
       ? {
         name: Multisession.provider,
         role: "primary",
+        capabilities: Multisession.capabilities,
         emulator: Option.none(),
         layer: Multisession.layerConfig(Config.map(Multisession.config, (options) => ({ ...options, retry }))),
         webhook: yield* MultisessionWebhook.makeConfig(),
@@ -78,13 +85,10 @@ export const make = (
         return {
           name: Multisession.provider,
           role: "primary",
+          capabilities: Multisession.capabilities,
           emulator: Option.some(emulator),
           layer: Multisession.layer({ baseUrl: emulator.url, token: Redacted.make(token), retry }),
-          webhook: yield* MultisessionWebhook.make({
-            baseUrl: emulator.url,
-            token: Redacted.make(token),
-            secret: Redacted.make(emulator.webhookSecret)
-          }),
+          webhook: MultisessionWebhook.make({ secret: Redacted.make(emulator.webhookSecret) }),
           webhookPath: Multisession.provider
         }
       })
@@ -92,6 +96,7 @@ export const make = (
     const wawp: Provider = (yield* configured("PARLEY_WAWP_ACCESS_TOKEN"))
       ? {
         name: Wawp.provider,
+        capabilities: Wawp.capabilities,
         role: "secondary",
         emulator: Option.none(),
         layer: Wawp.layerConfig(Config.map(Wawp.config, (options) => ({ ...options, retry }))),
@@ -103,6 +108,7 @@ export const make = (
         const emulator = yield* WawpEmulator.make({ webhookSecret: secret, webhookUrl: `${base}/webhooks/wawp` })
         return {
           name: Wawp.provider,
+          capabilities: Wawp.capabilities,
           role: "secondary",
           emulator: Option.some(emulator),
           layer: Wawp.layer({
@@ -119,6 +125,7 @@ export const make = (
     const callbell: Provider = (yield* configured("PARLEY_CALLBELL_API_KEY"))
       ? {
         name: Callbell.provider,
+        capabilities: Callbell.capabilities,
         role: "templates, last resort",
         emulator: Option.none(),
         layer: Callbell.layerConfig(),
@@ -130,6 +137,7 @@ export const make = (
         const emulator = yield* CallbellEmulator.make({ webhookUrl: `${base}/webhooks/callbell/${token}` })
         return {
           name: Callbell.provider,
+          capabilities: Callbell.capabilities,
           role: "templates, last resort",
           emulator: Option.some(emulator),
           layer: Callbell.layer({

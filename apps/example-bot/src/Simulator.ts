@@ -131,11 +131,10 @@ export const make = (options: {
         Effect.forkScoped
       ))
 
-    // Users write through the first healthy provider's webhook (the primary, normally), else through
-    // the first one still reachable.
-    const emulated = options.providers.filter((p) => Option.isSome(p.emulator))
-    const inboundVia = () =>
-      (emulated.find((p) => modes.get(p.name) === "ok") ?? emulated.find((p) => modes.get(p.name) !== "down"))?.name
+    // Users write through the first provider whose webhooks carry what they write (not the Multisession
+    // gateway's) and that is not down: a provider failing its sends still delivers its webhooks.
+    const inbound = options.providers.filter((p) => Option.isSome(p.emulator) && p.capabilities.inboundMessages)
+    const inboundVia = () => inbound.find((p) => modes.get(p.name) !== "down")?.name
 
     const encoder = new TextEncoder()
     const sse = Effect.gen(function*() {

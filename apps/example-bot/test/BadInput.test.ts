@@ -191,27 +191,22 @@ const captureSeeds = Effect.gen(function*() {
     Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(250)))),
     Effect.orDie
   )
-  return { seeds: new Map([...seeds].map(([provider, body]) => [provider, JSON.stringify(body)])), multisession }
+  return new Map([...seeds].map(([provider, body]) => [provider, JSON.stringify(body)]))
 })
 
 it.scopedLive(
-  "10,000 malformed, oversized and wrongly signed webhooks: each refused with a 4xx naming the problem, no 5xx, memory bounded",
+  "10,000 malformed, oversized, wrongly signed and odd-shaped webhooks: bad input refused with a 4xx naming the problem, any verified shape answered 2xx, no 5xx, memory bounded",
   () =>
     Effect.gen(function*() {
       const capture = yield* Capture.watch([...Object.values(secrets), deviceToken])
-      const { multisession, seeds } = yield* captureSeeds
+      const seeds = yield* captureSeeds
       const dir = mkdtempSync(join(tmpdir(), "parley-bad-input-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
 
       const handlers: ReadonlyArray<Webhook.WebhookHandler> = [
         ChatSendWebhook.make({ secret: Redacted.make(secrets.chatsend) }),
         WawpWebhook.make({ secret: Redacted.make(secrets.wawp) }),
-        yield* MultisessionWebhook.make({
-          baseUrl: multisession.url,
-          token: Redacted.make(deviceToken),
-          secret: Redacted.make(secrets.multisession),
-          lookupAttempts: 1
-        }),
+        MultisessionWebhook.make({ secret: Redacted.make(secrets.multisession) }),
         CallbellWebhook.make({
           token: Redacted.make(secrets.callbellToken),
           secret: Redacted.make(secrets.callbellSecret)
@@ -348,18 +343,13 @@ it.scopedLive(
       expect(statuses(results.filter((r) => r.c.provider === "botpenguin" && r.c.category !== "route")))
         .toEqual(new Set([401, 413]))
 
-      // A wrong shape is refused naming where, unless the change left a delivery that is still valid
-      // (an optional field dropped, an unknown one changed): those are accepted like any other.
+      // A verified delivery is never refused for its shape (a 4xx makes providers deliver again, then drop
+      // the event): what can be read is kept (content it cannot read as unavailable), the rest is logged.
       const shapes = byCategory("shape").filter((r) => r.c.provider !== "botpenguin")
-      const refused = shapes.filter((r) => r.status === 400)
-      expect(statuses(shapes)).toEqual(new Set([200, 400]))
-      expect(refused.length).toBeGreaterThan(shapes.length / 2)
-      for (const r of refused) {
-        expect(r.body.error).toMatch(
-          /(^|: )unexpected shape at \S+: |^message .* is not among the last|^(data|payload)\.\w+: /
-        )
-      }
-      const accepted = shapes.filter((r) => r.status === 200).reduce((n, r) => n + Number(r.body.accepted), 0)
+      expect(shapes.length).toBeGreaterThan(1500)
+      expect(statuses(shapes)).toEqual(new Set([200]))
+      const accepted = shapes.reduce((n, r) => n + Number(r.body.accepted), 0)
+      expect(accepted).toBeGreaterThan(0)
       expect(yield* inbox.pendingCount).toBe(genuine + accepted)
 
       // Memory stays flat: the last 5,000 requests leave no more live heap behind than the first.
@@ -369,9 +359,12 @@ it.scopedLive(
       // Still serving, and no secret reached the logs of all those rejections.
       const health = yield* Effect.promise(() => fetch(`${base}/health`).then((r) => r.status))
       expect(health).toBe(200)
-      // Each rejection past routing was logged once, and all of that was checked.
+      // Each rejection past routing was logged once, and so was each part of a verified delivery that had
+      // to be skipped (at most one per delivery here); all of that was checked.
       const counts = yield* capture.counts
-      expect(counts.logs).toBe(results.filter((r) => r.status !== 200 && r.status !== 404).length)
+      const rejections = results.filter((r) => r.status !== 200 && r.status !== 404).length
+      expect(counts.logs).toBeGreaterThan(rejections)
+      expect(counts.logs).toBeLessThanOrEqual(rejections + shapes.length)
       expect(counts.spans).toBeGreaterThan(10_000)
       expect(yield* capture.leaks).toEqual([])
     }).pipe(Effect.provide(Layer.merge(FakeNetwork.layer(), NodeHttpClient.layerUndici))),

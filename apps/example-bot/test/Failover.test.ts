@@ -3,6 +3,7 @@ import { expect, it } from "@effect/vitest"
 import { ChatId, Message, Retry } from "@parley/core"
 import { FakeNetwork, Faults } from "@parley/testing"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { failoverOverEmulators } from "./emulated.js"
 
@@ -55,4 +56,48 @@ it.scopedLive(
       expect(new Set([...first, ...second].map((r) => r.messageId)).size).toBe(1000)
     }).pipe(Effect.provide(Layer.merge(FakeNetwork.layer({ autoAck: false }), HttpWithoutKeepAlive))),
   60_000
+)
+
+it.scopedLive(
+  "Failover([Multisession, Wawp, ChatSend]) sends what the gateway cannot carry through the next provider: quoted replies, group reactions, Ogg voice notes, @lid chats (issue 14)",
+  () =>
+    Effect.gen(function*() {
+      const network = yield* FakeNetwork.FakeNetwork
+      const { multisession, service } = yield* failoverOverEmulators({
+        device: "failover-capabilities-device",
+        retry,
+        breaker: { consecutiveFailures: 5, cooldown: "10 minutes" }
+      })
+      const user = ChatId.phone("+31612345678")
+      const group = ChatId.group("120363025246125486@g.us")
+      const plain = yield* service.send(Message.text(user, "Which day suits you?"))
+      expect(plain.provider).toBe("multisession")
+      const wrote = yield* network.userSends({
+        from: user,
+        to: multisession.business,
+        content: { kind: "text", text: "Tuesday" }
+      })
+
+      const reply = yield* service.send(Message.text(user, "Tuesday it is", { replyTo: wrote.id }))
+      expect(reply.provider).toBe("wawp")
+      const sent = yield* network.find(reply.messageId)
+      expect(sent._tag === "Some" && [sent.value.provider, sent.value.replyTo]).toEqual(["wawp", wrote.id])
+
+      const inGroup = yield* network.userSends({
+        from: group,
+        author: user,
+        to: multisession.business,
+        content: { kind: "text", text: "See you all there" }
+      })
+      const others = [
+        Message.reaction(group, { messageId: inGroup.id, emoji: "👍" }),
+        Message.audio(user, { url: "https://cdn.example/note.ogg" }),
+        Message.text(Either.getOrThrow(ChatId.parse("123456789012345@lid")), "Hi")
+      ]
+      for (const message of others) expect((yield* service.send(message)).provider).toBe("wawp")
+      // The gateway saw only the plain text.
+      expect((yield* multisession.requests).map((r) => r.url)).toEqual([
+        "/chats/31612345678@s.whatsapp.net/messages"
+      ])
+    }).pipe(Effect.provide(Layer.merge(FakeNetwork.layer({ autoAck: false }), HttpWithoutKeepAlive)))
 )

@@ -25,7 +25,7 @@ describe.skipIf(executablePath === undefined)("the simulator page in a real brow
     removeData(dataDir)
   })
 
-  it("greets, books, shows ticks, and keeps replying through the secondary when the primary fails", async () => {
+  it("greets, books, shows ticks, and keeps replying through the gateway when Wawp fails", async () => {
     const browser = await chromium.launch({
       executablePath: executablePath!,
       headless: true,
@@ -59,17 +59,18 @@ describe.skipIf(executablePath === undefined)("the simulator page in a real brow
       await send("2", "Book Ada on 2026-12-01 at 11:00?")
       await send("yes", "Booked ✅ Ada, 2026-12-01 at 11:00")
 
-      // Ticks: the confirmation is read (blue double tick) on the user's phone.
+      // Ticks: the confirmation is read (blue double tick) on the user's phone. Users write through Wawp
+      // (the Multisession gateway's webhooks carry no content), and replies go back the same way.
       const booked = messages.locator(".msg.out", { hasText: "Booked ✅" })
       await booked.locator(".ticks.read").waitFor()
-      expect(await booked.getAttribute("data-provider")).toBe("multisession")
+      expect(await booked.getAttribute("data-provider")).toBe("wawp")
 
-      // The primary starts failing: the next reply still arrives, through the secondary.
-      await page.getByLabel("Behaviour").first().selectOption("failing")
-      await page.locator("#breaker-multisession").waitFor()
+      // Wawp starts failing its sends: the next reply still arrives, through the Multisession gateway.
+      await page.locator("#mode-wawp").selectOption("failing")
+      await page.locator("#breaker-wawp").waitFor()
       await send("my bookings", "Your bookings")
       const listed = messages.locator(".msg.out", { hasText: "Your bookings" })
-      expect(await listed.getAttribute("data-provider")).toBe("wawp")
+      expect(await listed.getAttribute("data-provider")).toBe("multisession")
       expect(await listed.textContent()).toContain("2026-12-01 at 11:00 for Ada")
 
       mkdirSync(artifacts, { recursive: true })

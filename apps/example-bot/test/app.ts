@@ -114,6 +114,13 @@ export const follow = (base: string) => {
   return { messages, reply, close: () => (controller.abort(), done) }
 }
 
+/** Resolves once the bot has handled (and committed) every message it acknowledged. */
+export const settled = async (base: string) => {
+  while ((await fetch(`${base}/health`).then((r) => r.json())).pending !== 0) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
 /** Writes to the bot as a simulated user. */
 export const say = async (base: string, text: string, chat = "+31612345678") => {
   const response = await fetch(`${base}/api/messages`, {

@@ -7,6 +7,9 @@
  * - `message_status_updated` becomes `StatusChanged` for `sent`/`delivered`/`read`/`failed`
  *   (`enqueued`, `mismatch` and `deleted` are dropped).
  * - Other events, an empty body or one without `event` (Callbell's liveness checks) give no events.
+ * - A verified delivery is never refused for its shape: a received message whose content cannot be read
+ *   is kept with `UnavailableContent`; one that cannot be addressed (no readable `from`), or a status
+ *   update without `uuid`, is logged and skipped. Only a body that is not JSON is a 400.
  *
  * Verification: Callbell signs nothing by default, so the webhook URL carries a secret token
  * (`/webhooks/callbell/<token>`). When a signing secret (`whsec_…`) has been generated in the dashboard,
@@ -23,6 +26,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { createHash, timingSafeEqual } from "node:crypto"
 import * as Api from "./CallbellApi.js"
 import { deliveryStatus, failureReason, provider } from "./CallbellMessaging.js"
@@ -127,18 +131,12 @@ export const attachmentKind = (url: string): InboundEvent.MediaContent["kind"] =
 
 type Created = typeof Api.MessageCreatedPayload.Type
 
+const digestOf = (value: unknown) =>
+  `derived_${createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 32)}`
+
 // The documented `message_created` payload has no message id: without the (inferred) `uuid`, the id is
 // a digest of what identifies the message, so a redelivery gets the same id and is deduplicated.
-const derivedId = (p: Created) =>
-  `derived_${
-    createHash("sha256").update(JSON.stringify([
-      p.from,
-      p.createdAt,
-      p.text,
-      p.attachments,
-      p.messageLocation?.coordinates
-    ])).digest("hex").slice(0, 32)
-  }`
+const derivedId = (p: Created) => digestOf([p.from, p.createdAt, p.text, p.attachments, p.messageLocation?.coordinates])
 
 const contentsOf = (p: Created): ReadonlyArray<InboundEvent.Content> => {
   const target = p.messageReaction?.target?.uuid
@@ -161,7 +159,12 @@ const contentsOf = (p: Created): ReadonlyArray<InboundEvent.Content> => {
       })
     })
   }
-  return p.text ? [new InboundEvent.TextContent({ text: p.text })] : []
+  if (p.text) return [new InboundEvent.TextContent({ text: p.text })]
+  return [
+    new InboundEvent.UnavailableContent({
+      reason: "no text, attachment, location or reaction (a contact card, a button reply, …)"
+    })
+  ]
 }
 
 const timeOf = (iso: string | null | undefined, now: number) => {
@@ -169,48 +172,67 @@ const timeOf = (iso: string | null | undefined, now: number) => {
   return new Date(Number.isNaN(parsed) ? now : parsed)
 }
 
-const received = (
-  p: Created,
-  now: number
-): Either.Either<ReadonlyArray<InboundEvent.InboundEvent>, Webhook.WebhookError> =>
-  Either.gen(function*() {
-    if (p.status !== "received") return []
-    const chat = yield* Either.mapLeft(
-      ChatId.parse(p.from),
-      (error) =>
-        new Webhook.WebhookError({
-          provider,
-          status: 400,
-          reason: `payload.from: ${error.reason} (${JSON.stringify(p.from)})`
-        })
-    )
-    const messageId = p.uuid ?? derivedId(p)
-    const replyTo = (p.messageContext ?? p.mesageContext)?.target?.uuid ?? undefined
-    const contents = contentsOf(p)
-    return contents.map((content, index) =>
-      new InboundEvent.MessageReceived({
-        provider,
-        eventId: contents.length === 1 ? `message_created:${messageId}` : `message_created:${messageId}:${index}`,
-        messageId,
-        chat,
-        sender: chat,
-        senderName: p.contact?.name ?? undefined,
-        content,
-        replyTo,
-        at: timeOf(p.createdAt, now)
-      }, true)
-    )
-  })
+// What a received message needs to be addressed; its content is read separately.
+const CreatedHead = Schema.Struct({
+  uuid: Webhook.lenient(Schema.String),
+  from: Schema.String,
+  status: Schema.String,
+  createdAt: Webhook.lenient(Schema.String),
+  contact: Webhook.lenient(Schema.Struct({ name: Webhook.lenient(Schema.String) }))
+})
 
-const statusChanged = (
-  p: typeof Api.MessageStatusUpdatedPayload.Type,
-  now: number
-): ReadonlyArray<InboundEvent.InboundEvent> => {
+const StatusHead = Schema.Struct({
+  uuid: Schema.String,
+  status: Schema.String,
+  contact: Webhook.lenient(Schema.Struct({ phoneNumber: Webhook.lenient(Schema.String) })),
+  messageStatusPayload: Webhook.lenient(Api.MessageStatusPayload)
+})
+
+const decodeEnvelope = Webhook.decodeShape(Api.WebhookEnvelope)
+const decodeCreatedHead = Webhook.decodeShape(CreatedHead, ["payload"])
+const decodeCreated = Webhook.decodeShape(Api.MessageCreatedPayload, ["payload"])
+const decodeStatusHead = Webhook.decodeShape(StatusHead, ["payload"])
+
+const received = (payload: unknown, now: number): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
+  const head = decodeCreatedHead(payload)
+  if (Either.isLeft(head)) return Webhook.skip(provider, `message_created: ${head.left}`)
+  const { contact, createdAt, from, status, uuid } = head.right
+  if (status !== "received") return Effect.succeed([])
+  const chat = ChatId.parse(from)
+  if (Either.isLeft(chat)) return Webhook.skip(provider, `message_created: payload.from: ${chat.left.reason}`)
+  const full = decodeCreated(payload)
+  const messageId = uuid ?? (Either.isRight(full) ? derivedId(full.right) : digestOf(payload))
+  const contents = Either.match(full, {
+    onLeft: (reason) => [new InboundEvent.UnavailableContent({ reason })],
+    onRight: contentsOf
+  })
+  const replyTo = Either.isRight(full)
+    ? (full.right.messageContext ?? full.right.mesageContext)?.target?.uuid ?? undefined
+    : undefined
+  return Effect.succeed(contents.map((content, index) =>
+    new InboundEvent.MessageReceived({
+      provider,
+      eventId: contents.length === 1 ? `message_created:${messageId}` : `message_created:${messageId}:${index}`,
+      messageId,
+      chat: chat.right,
+      sender: chat.right,
+      senderName: contact?.name,
+      content,
+      replyTo,
+      at: timeOf(createdAt, now)
+    }, true)
+  ))
+}
+
+const statusChanged = (payload: unknown, now: number): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
+  const head = decodeStatusHead(payload)
+  if (Either.isLeft(head)) return Webhook.skip(provider, `message_status_updated: ${head.left}`)
+  const p = head.right
   const status = deliveryStatus(p.status)
-  if (status === undefined) return []
+  if (status === undefined) return Effect.succeed([])
   const destination = p.messageStatusPayload?.destination ?? p.contact?.phoneNumber
   const ts = p.messageStatusPayload?.payload?.ts
-  return [
+  return Effect.succeed([
     new InboundEvent.StatusChanged({
       provider,
       eventId: `message_status_updated:${p.uuid}:${p.status}`,
@@ -220,27 +242,27 @@ const statusChanged = (
       error: status === "failed" ? failureReason(p.messageStatusPayload) : undefined,
       at: new Date(ts === undefined ? now : ts * 1000)
     }, true)
-  ]
+  ])
 }
 
-const decodeEnvelope = Webhook.decodeJson(provider, Api.WebhookEnvelope)
-const decodeCreated = Webhook.decodeJson(provider, Api.MessageCreatedEvent)
-const decodeStatusUpdated = Webhook.decodeJson(provider, Api.MessageStatusUpdatedEvent)
+const parse = Webhook.parseJson(provider)
 
 const isBlank = (body: Uint8Array) =>
   body.every((byte) => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d)
 
+// A verified delivery is never refused for its shape: what cannot be read is skipped, and logged.
 const decode = (
   request: Webhook.WebhookRequest
 ): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>, Webhook.WebhookError> =>
   isBlank(request.body) ? Effect.succeed([]) : Effect.gen(function*() {
-    const { event } = yield* decodeEnvelope(request.body)
+    const envelope = decodeEnvelope(yield* parse(request.body))
+    if (Either.isLeft(envelope)) return yield* Webhook.skip(provider, envelope.left)
     const now = yield* Clock.currentTimeMillis
-    switch (event) {
+    switch (envelope.right.event) {
       case "message_created":
-        return yield* received((yield* decodeCreated(request.body)).payload, now)
+        return yield* received(envelope.right.payload, now)
       case "message_status_updated":
-        return statusChanged((yield* decodeStatusUpdated(request.body)).payload, now)
+        return yield* statusChanged(envelope.right.payload, now)
       default:
         return []
     }

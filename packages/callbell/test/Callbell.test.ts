@@ -392,27 +392,36 @@ describe("Callbell webhooks", () => {
       expect((yield* Effect.flip(both.verify(request("nope")))).status).toBe(401)
     }))
 
-  it.effect("malformed JSON and wrong shapes are 400 naming the problem", () =>
+  it.effect("only malformed JSON is refused: a verified delivery of an odd shape is kept, made unavailable or skipped", () =>
     Effect.gen(function*() {
-      const rejected = (body: unknown) => Effect.flip(deliver(body))
-      expect(yield* rejected("{not json")).toMatchObject({
+      expect(yield* Effect.flip(deliver("{not json"))).toMatchObject({
         status: 400,
         reason: expect.stringContaining("malformed JSON")
       })
-      expect(yield* rejected([{ event: "message_created" }])).toMatchObject({ status: 400 })
-      expect(yield* rejected({ event: 42 })).toMatchObject({ status: 400, reason: expect.stringContaining("event") })
-      expect(yield* rejected({ event: "message_created", payload: { status: "received", text: "hi" } })).toMatchObject({
-        status: 400,
-        reason: expect.stringContaining("payload.from")
+      // Nothing to address an event to: no event, and no refusal.
+      for (
+        const body of [
+          [{ event: "message_created" }],
+          { event: 42 },
+          { event: "message_created", payload: { status: "received", text: "hi" } },
+          { event: "message_status_updated", payload: { status: "read" } },
+          created({ from: "not a number" })
+        ]
+      ) {
+        expect(yield* deliver(body)).toEqual([])
+      }
+      // A received message whose content is not what Parley reads: handed on as unavailable.
+      const [odd] = yield* deliver(created({ text: 42 }))
+      expect(odd).toMatchObject({
+        messageId: "cf839626ac7949879b88bcffd41d34fe",
+        content: new InboundEvent.UnavailableContent({
+          reason: "unexpected shape at payload.text: Expected string, actual 42"
+        })
       })
-      expect(yield* rejected({ event: "message_status_updated", payload: { status: "read" } })).toMatchObject({
-        status: 400,
-        reason: expect.stringContaining("payload.uuid")
-      })
-      expect(yield* rejected(created({ from: "not a number" }))).toMatchObject({
-        status: 400,
-        reason: expect.stringContaining("payload.from")
-      })
+      expect(odd?._tag === "MessageReceived" && odd.chat.toString()).toBe("+335544332211")
+      // A contact card: nothing Parley reads, still a message the bot hears of.
+      const [card] = yield* deliver(created({ text: null, messageContactCard: { name: "Ada" } }))
+      expect(card).toMatchObject({ content: { _tag: "Unavailable" } })
     }))
 
   it.effect("liveness checks, empty bodies and events Parley does not use decode to no events", () =>

@@ -13,7 +13,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { ChatId, Message } from "@parley/core"
+import { ChatId, Message, type Waha } from "@parley/core"
 import { Emulator, FakeNetwork, Faults, WahaEmulation } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -38,6 +38,8 @@ export interface Options {
   readonly webhookUrl?: string | undefined
   /** Sign webhooks with HMAC-SHA512 (hex) in `X-Webhook-Hmac` when set. */
   readonly webhookSecret?: string | undefined
+  /** The WAHA engine whose webhook shapes to post (default NOWEB; see `WahaEmulation.payloadOf`). */
+  readonly engine?: Waha.Engine | undefined
   readonly port?: number | undefined
 }
 
@@ -264,7 +266,14 @@ export const make = (
       provider,
       network,
       target: Effect.sync(() => webhookUrl),
-      toWebhook: WahaEmulation.toWebhook({ provider, session, business, secret: options.webhookSecret })
+      toWebhook: WahaEmulation.toWebhook({
+        provider,
+        session,
+        business,
+        network,
+        engine: options.engine ?? "NOWEB",
+        secret: options.webhookSecret
+      })
     })
 
     return {

@@ -1,14 +1,15 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { ChatSend } from "@parley/chatsend"
+import { ChatSend, ChatSendWebhook } from "@parley/chatsend"
 import * as ChatSendEmulator from "@parley/chatsend/emulator"
-import { ChatId, Message, MessagingService } from "@parley/core"
-import { FakeNetwork, Faults } from "@parley/testing"
+import { ChatId, InboundEvent, Message, MessagingService, type Waha } from "@parley/core"
+import { FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 
 const user = ChatId.phone("+31612345678")
@@ -16,9 +17,9 @@ const apiKey = "cs_live_5f2b9c1e7d4a4e0f9b3c8a6d2e1f0a9b"
 
 const Env = Layer.merge(FakeNetwork.layer({ autoAck: false }), NodeHttpClient.layerUndici)
 
-const setup = (options: { readonly key?: string } = {}) =>
+const setup = (options: { readonly key?: string; readonly engine?: Waha.Engine } = {}) =>
   Effect.gen(function*() {
-    const emulator = yield* ChatSendEmulator.make({ apiKey, session: "clinic" })
+    const emulator = yield* ChatSendEmulator.make({ apiKey, session: "clinic", engine: options.engine })
     const context = yield* Layer.build(
       ChatSend.layer({
         baseUrl: `${emulator.url}/`,
@@ -188,4 +189,77 @@ describe("ChatSend emulator", () => {
       expect(typeof ok.body.id).toBe("string")
       expect(typeof ok.body.timestamp).toBe("string")
     }).pipe(Effect.provide(Env)))
+})
+
+describe("ChatSend webhooks from each WAHA engine", () => {
+  const group = ChatId.group("120363025246125486@g.us")
+
+  // The emulator's webhooks, through ChatSend's handler.
+  const inbound = (engine: Waha.Engine) =>
+    Effect.gen(function*() {
+      const fixture = yield* setup({ engine })
+      const receiver = yield* WebhookReceiver.make(ChatSendWebhook.make({ token: Redacted.make("hook-token") }))
+      yield* fixture.emulator.setWebhookUrl(`${receiver.url}/hook-token`)
+      const next = Queue.take(receiver.events).pipe(Effect.timeout("5 seconds"))
+      return { ...fixture, receiver, next }
+    })
+
+  for (const engine of ["NOWEB", "GOWS", "WEBJS"] as const) {
+    it.scopedLive(`${engine}: messages, replies to our messages, group authors, locations and acks keep what they say (issue 14, points 6 and 7)`, () =>
+      Effect.gen(function*() {
+        const { client, emulator, network, next, receiver } = yield* inbound(engine)
+        // NOWEB's plain messages carry `replyTo: { body: null }`.
+        yield* network.userSends({ from: user, to: emulator.business, content: { kind: "text", text: "hi" } })
+        expect(yield* next).toMatchObject({ content: new InboundEvent.TextContent({ text: "hi" }), replyTo: undefined })
+
+        const receipt = yield* client.send(Message.text(user, "Which day?"))
+        yield* network.userSends({
+          from: user,
+          to: emulator.business,
+          content: { kind: "text", text: "Friday" },
+          replyTo: receipt.messageId
+        })
+        expect(yield* next).toMatchObject({ replyTo: receipt.messageId })
+
+        // In a group: the author, whichever field the engine puts it in; a reaction belongs to the group.
+        const inGroup = yield* network.userSends({
+          from: group,
+          author: user,
+          to: emulator.business,
+          content: { kind: "text", text: "Me too" }
+        })
+        yield* network.userSends({
+          from: group,
+          author: user,
+          to: emulator.business,
+          content: { kind: "reaction", messageId: inGroup.id, emoji: "👍" }
+        })
+        for (const kind of ["Text", "Reaction"]) {
+          const grouped = yield* next
+          expect(
+            grouped._tag === "MessageReceived" &&
+              [grouped.content._tag, grouped.chat.toString(), grouped.sender.toString()]
+          )
+            .toEqual([kind, group.toString(), user.toString()])
+        }
+
+        yield* network.userSends({
+          from: user,
+          to: emulator.business,
+          content: { kind: "location", latitude: 52.37, longitude: 4.89, name: "Dam" }
+        })
+        expect(yield* next).toMatchObject({
+          content: new InboundEvent.LocationContent({ latitude: 52.37, longitude: 4.89, name: "Dam" })
+        })
+
+        yield* network.setStatus(receipt.messageId, "read")
+        const read = yield* next
+        expect(read._tag === "StatusChanged" && [read.messageId, read.status, read.chat?.toString()]).toEqual([
+          receipt.messageId,
+          "read",
+          user.toString()
+        ])
+        expect(yield* receiver.rejections).toEqual([])
+      }).pipe(Effect.provide(Env)))
+  }
 })

@@ -91,7 +91,8 @@ const phoneDigits = (input: string): Either.Either<string, InvalidChatId> => {
 /**
  * Parses any wire form: `+14155550123`, `14155550123`, `0014155550123`, `+1 (415) 555-0123`,
  * `14155550123@c.us`, `14155550123@s.whatsapp.net` (also with a `:device` suffix), `1203…@g.us`,
- * `…@newsletter`, `…@lid`.
+ * `…@newsletter`, `…@lid` (also with a `:device` suffix). `status@broadcast` and broadcast lists are not
+ * chats: see {@link isBroadcast}.
  *
  * @since 0.1.0
  * @category constructors
@@ -112,10 +113,16 @@ export const parse = (input: string): Either.Either<ChatId, InvalidChatId> => {
         ? Either.right(new ChatId({ kind: "group", id: local }))
         : Either.left(new InvalidChatId({ input, reason: "a group id is digits (or digits-digits) before @g.us" }))
     case "newsletter":
-    case "lid":
       return /^\d+$/.test(local)
         ? Either.right(new ChatId({ kind: domain, id: local }))
         : Either.left(new InvalidChatId({ input, reason: `a ${domain} id is digits before @${domain}` }))
+    case "lid": {
+      // A sender's device may follow (`…:12@lid`), as it does on phone JIDs.
+      const user = local.split(":")[0]!.split(".")[0]!
+      return /^\d+$/.test(user)
+        ? Either.right(new ChatId({ kind: domain, id: user }))
+        : Either.left(new InvalidChatId({ input, reason: `a ${domain} id is digits before @${domain}` }))
+    }
     default:
       return Either.left(
         new InvalidChatId({
@@ -125,6 +132,15 @@ export const parse = (input: string): Either.Either<ChatId, InvalidChatId> => {
       )
   }
 }
+
+/**
+ * Whether a wire JID is WhatsApp's status feed (`status@broadcast`) or a broadcast list (`…@broadcast`):
+ * not a conversation a bot takes part in, so webhook decoders ignore what arrives from one.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isBroadcast = (jid: string): boolean => jid.trim().toLowerCase().endsWith("@broadcast")
 
 /**
  * A person's chat by phone number in any common notation. Throws `InvalidChatId` on a malformed

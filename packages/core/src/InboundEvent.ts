@@ -71,12 +71,24 @@ export class ReactionContent extends Schema.TaggedClass<ReactionContent>()("Reac
 }) {}
 
 /**
- * Anything a user can send that Parley understands.
+ * A message whose content Parley could not read: the provider does not deliver it (the Multisession
+ * gateway's webhooks carry none), or delivered a shape Parley does not understand. `reason` says which,
+ * so a bot can answer that it could not read the message, or ignore it.
  *
  * @since 0.1.0
  * @category content
  */
-export const Content = Schema.Union(TextContent, MediaContent, LocationContent, ReactionContent)
+export class UnavailableContent extends Schema.TaggedClass<UnavailableContent>()("Unavailable", {
+  reason: Schema.String
+}) {}
+
+/**
+ * Anything a user can send: what Parley understands, or {@link UnavailableContent} saying why not.
+ *
+ * @since 0.1.0
+ * @category content
+ */
+export const Content = Schema.Union(TextContent, MediaContent, LocationContent, ReactionContent, UnavailableContent)
 
 /**
  * @since 0.1.0

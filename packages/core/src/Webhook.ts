@@ -1,7 +1,10 @@
 /**
  * The mechanics every provider's webhook module shares: the raw request it sees, verification by
- * HMAC signature (constant-time compare) or by a secret token in the path or query, JSON decoding
- * with errors that name the problem, and the typed rejection the webhook server turns into a 4xx.
+ * HMAC signature (constant-time compare) or by a secret token in the path or query, JSON parsing, and
+ * tolerant decoding. The rule every decoder follows: a delivery that passed verification is never
+ * refused for its shape (a 4xx makes providers deliver again, then drop the event). What can be read
+ * is kept, a message whose content cannot be read becomes `UnavailableContent`, what cannot be
+ * addressed to a chat is logged and skipped, and only a body that is not JSON is a 400.
  *
  * @since 0.1.0
  */
@@ -30,8 +33,9 @@ export interface WebhookRequest {
 }
 
 /**
- * Why a webhook request was refused: `400` malformed, `401` not authentic, `413` too large, `503`
- * cannot be handled right now (a provider the decoder needs is down): deliver again later.
+ * Why a webhook request was refused: `400` malformed (not JSON, unreadable), `401` not authentic, `413`
+ * too large, `503` cannot be handled right now: deliver again later. A verified delivery of a shape
+ * Parley did not expect is never refused (see {@link decodeShape}).
  *
  * @since 0.1.0
  * @category errors
@@ -56,7 +60,10 @@ export interface WebhookHandler {
   readonly provider: string
   /** Checks the request is authentic (signature or token). */
   readonly verify: (request: WebhookRequest) => Effect.Effect<void, WebhookError>
-  /** Turns a verified request into events (possibly none, e.g. for events Parley ignores). */
+  /**
+   * Turns a verified request into events (possibly none, e.g. for events Parley ignores). Fails only for
+   * a body that is not JSON: what cannot be read is kept as unavailable content or {@link skip}ped.
+   */
   readonly decode: (request: WebhookRequest) => Effect.Effect<ReadonlyArray<InboundEvent>, WebhookError>
 }
 
@@ -154,33 +161,68 @@ export const verification = (provider: string, options: {
 const decoder = new TextDecoder("utf-8", { fatal: true })
 
 /**
- * Parses the body as JSON and decodes it with `schema`. A body that is not UTF-8 JSON, or does not
- * match, is a 400 naming the problem (`payload.from: is missing`).
+ * Parses the body as JSON. A body that is not UTF-8 JSON is a 400 naming the problem: the one refusal
+ * left once a delivery is verified, as no provider sends such a body on purpose.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decodeJson = <A, I>(provider: string, schema: Schema.Schema<A, I>) => {
-  const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
-  return (body: Uint8Array): Effect.Effect<A, WebhookError> => {
-    let json: unknown
-    try {
-      json = JSON.parse(decoder.decode(body))
-    } catch (cause) {
-      const reason = cause instanceof Error ? cause.message : String(cause)
-      return new WebhookError({ provider, status: 400, reason: `malformed JSON: ${reason}` })
-    }
-    return Either.match(decode(json), {
-      onRight: Effect.succeed,
-      onLeft: (error) => {
-        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-        const where = issue && issue.path.length > 0 ? issue.path.join(".") : "body"
-        return new WebhookError({
-          provider,
-          status: 400,
-          reason: `unexpected shape at ${where}: ${issue?.message ?? "invalid"}`
-        })
-      }
-    })
+export const parseJson = (provider: string) => (body: Uint8Array): Effect.Effect<unknown, WebhookError> => {
+  try {
+    return Effect.succeed(JSON.parse(decoder.decode(body)))
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    return new WebhookError({ provider, status: 400, reason: `malformed JSON: ${reason}` })
   }
 }
+
+/**
+ * Decodes a verified delivery's JSON (or part of it) with `schema`, naming the first problem
+ * (`unexpected shape at payload.from: is missing`) instead of failing. Decoders keep what they can read
+ * and {@link skip} the rest: a 4xx would make the provider deliver again, then drop the event.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeShape = <A, I>(schema: Schema.Schema<A, I>, at: ReadonlyArray<PropertyKey> = []) => {
+  const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
+  return (input: unknown): Either.Either<A, string> =>
+    Either.mapLeft(decode(input), (error) => {
+      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+      const where = [...at, ...(issue?.path ?? [])]
+      return `unexpected shape at ${where.length > 0 ? where.join(".") : "body"}: ${issue?.message ?? "invalid"}`
+    })
+}
+
+const dropped = Schema.transform(Schema.Unknown, Schema.Undefined, {
+  strict: true,
+  decode: () => undefined,
+  encode: () => undefined
+})
+
+/**
+ * An optional field a decoder can do without: `schema` when the value matches it, else absent. For
+ * the fields around what a decoder needs (a timestamp, a display name), so that one odd value does not
+ * cost the whole event.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const lenient = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.Union(schema, dropped))
+
+/**
+ * Records a part of a verified delivery that could not be turned into an event (no chat to address it
+ * to, say) as a warning, and yields no events for it.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const skip = (provider: string, reason: string): Effect.Effect<ReadonlyArray<InboundEvent>> =>
+  Effect.as(
+    Effect.annotateLogs(
+      Effect.logWarning(`${provider} webhook: kept nothing of ${reason}`),
+      "webhook.provider",
+      provider
+    ),
+    []
+  )

@@ -3,10 +3,13 @@
  * `/webhooks/<provider>/<token>` for providers verified by a URL token), plus `GET /health`.
  *
  * Per request: the body is read once, raw, up to a size cap (413 past it); the provider's handler
- * verifies it (401) and decodes it (400 naming the problem); the events are written to the durable
- * inbox, duplicates dropped in the same transaction; only then does it answer 200. A database
- * failure answers 503 so the provider delivers again. Rejections are logged once; nothing crashes
- * the server.
+ * verifies it (401) and decodes it; the events are written to the durable inbox, duplicates dropped in
+ * the same transaction; only then does it answer 200. A verified delivery is answered 2xx whatever its
+ * shape: the handler keeps what it can read (a message whose content it cannot read is handed on as
+ * `UnavailableContent`) and logs what it skips, because a 4xx makes providers deliver again and then
+ * drop the event. The 4xx left are for what no genuine delivery is: a bad signature or token (401), a
+ * body that is not JSON (400) and an oversized body (413). A database failure answers 503 so the
+ * provider delivers again. Rejections are logged once; nothing crashes the server.
  *
  * @since 0.1.0
  */

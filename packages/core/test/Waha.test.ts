@@ -140,21 +140,161 @@ describe("Waha webhooks", () => {
       expect((yield* Effect.flip(open.verify(request(body, {}, "anything")))).reason).toContain("no webhook secret")
     }))
 
-  it.effect("rejects malformed JSON and wrong shapes with 400 naming the problem", () =>
+  it.effect("refuses only malformed JSON: an odd envelope is skipped, odd content kept as unavailable", () =>
     Effect.gen(function*() {
       const malformed = yield* Effect.flip(handler.decode(request("{\"event\": ")))
       expect(malformed.status).toBe(400)
       expect(malformed.reason).toMatch(/^malformed JSON/)
-      const noEvent = yield* Effect.flip(handler.decode(request({ session: "x", payload: {} })))
-      expect(noEvent).toMatchObject({ status: 400 })
-      expect(noEvent.reason).toContain("event")
-      const badPayload = yield* Effect.flip(handler.decode(request(envelope("message", { ...message(), from: 42 }))))
-      expect(badPayload.reason).toContain("payload.from")
-      const badChat = yield* Effect.flip(
-        handler.decode(request(envelope("message", message({ from: "hello@example.com" }))))
-      )
-      expect(badChat.reason).toContain("payload.from")
       const notUtf8 = yield* Effect.flip(handler.decode({ ...request(""), body: new Uint8Array([0xff, 0xfe]) }))
       expect(notUtf8.reason).toMatch(/^malformed JSON/)
+      const events = yield* handler.decode(request([
+        { session: "x", payload: {} },
+        42,
+        envelope("message", { ...message(), from: 42 }),
+        envelope("message", message({ from: "hello@example.com" })),
+        envelope("message.ack", { id: "true_x_1", fromMe: true }),
+        envelope("message", message({ hasMedia: "yes" }))
+      ]))
+      expect(events).toEqual([
+        new InboundEvent.MessageReceived({
+          provider: "waha-test",
+          eventId: "message:false_31612345678@c.us_ABC",
+          messageId: "false_31612345678@c.us_ABC",
+          chat: ChatId.phone("+31612345678"),
+          sender: ChatId.phone("+31612345678"),
+          senderName: "Ada",
+          content: new InboundEvent.UnavailableContent({
+            reason: "unexpected shape at payload.hasMedia: Expected boolean, actual \"yes\""
+          }),
+          at: new Date(1_795_000_000_000)
+        })
+      ])
+    }))
+
+  it.effect("ignores status@broadcast and broadcast lists (issue 14, point 7)", () =>
+    Effect.gen(function*() {
+      const events = yield* decode([
+        envelope(
+          "message",
+          message({ id: "false_status@broadcast_S1", from: "status@broadcast", participant: "31612345678@c.us" })
+        ),
+        envelope("message.reaction", {
+          id: "r1",
+          from: "status@broadcast",
+          fromMe: false,
+          reaction: { text: "🔥", messageId: "true_status@broadcast_S0" }
+        }),
+        envelope("message.ack", { id: "true_status@broadcast_S0", from: "status@broadcast", fromMe: true, ack: 3 })
+      ])
+      expect(events).toEqual([])
+    }))
+
+  it.effect("a replyTo without an id is no reply; a bare quoted id becomes the serialised id (issue 14, point 6)", () =>
+    Effect.gen(function*() {
+      const group = "120363025246125486@g.us"
+      const events = yield* decode([
+        // NOWEB builds replyTo from any message context.
+        envelope("message", message({ replyTo: { body: null } })),
+        envelope("message", message({ replyTo: { participant: "31612345678@c.us", body: null } })),
+        // WEBJS (2024.10): the bare WhatsApp id, and who wrote the quoted message.
+        {
+          ...envelope("message", message({ replyTo: { id: "3EB0AA", participant: "15550000001@c.us" } })),
+          engine: "WEBJS"
+        },
+        {
+          ...envelope("message", message({ replyTo: { id: "3EB0BB", participant: "31612345678@c.us" } })),
+          engine: "WEBJS"
+        },
+        {
+          ...envelope(
+            "message",
+            message({ from: group, replyTo: { id: "3EB0CC", participant: { _serialized: "31699999999@c.us" } } })
+          ),
+          engine: "GOWS"
+        },
+        // Without `me`, a one-to-one quote not by the user is by us.
+        { ...envelope("message", message({ replyTo: { id: "3EB0DD", participant: "15550000001@c.us" } })), me: null },
+        envelope("message", message({ replyTo: { id: "3EB0EE" } }))
+      ])
+      expect(events.map((e) => e._tag === "MessageReceived" && e.replyTo)).toEqual([
+        undefined,
+        undefined,
+        "true_31612345678@c.us_3EB0AA",
+        "false_31612345678@c.us_3EB0BB",
+        `false_${group}_3EB0CC_31699999999@c.us`,
+        "true_31612345678@c.us_3EB0DD",
+        "3EB0EE"
+      ])
+    }))
+
+  it.effect("engine shapes: WEBJS group authors and reactions, acks without `to`, locations only in _data (issue 14, point 7)", () =>
+    Effect.gen(function*() {
+      const group = "120363025246125486@g.us"
+      const webjs = (event: string, payload: unknown) => ({ ...envelope(event, payload), engine: "WEBJS" })
+      const events = yield* decode([
+        // WEBJS: no participant; the author is in the raw data (a string or a serialised id object).
+        webjs("message", message({ from: group, _data: { notifyName: "Bo", author: "31699999999@c.us" } })),
+        webjs("message", message({ from: group, _data: { author: { _serialized: "31688888888@c.us" } } })),
+        // WEBJS: the reaction's author in `from`, its chat in `to`.
+        webjs("message.reaction", {
+          id: "r2",
+          from: "31699999999@c.us",
+          participant: "31699999999@c.us",
+          to: group,
+          fromMe: false,
+          reaction: { text: "👍", messageId: "true_x_1" }
+        }),
+        // NOWEB: the location is only in the raw message; WEBJS (older): type, lat and lng.
+        envelope(
+          "message",
+          message({
+            body: null,
+            _data: { message: { locationMessage: { degreesLatitude: 52.1, degreesLongitude: 4.3, name: "Clinic" } } }
+          })
+        ),
+        webjs("message", message({ body: "/9j/4AAQ", _data: { type: "location", lat: 52.2, lng: 4.4, loc: "Dam" } })),
+        webjs("message", message({ _data: { type: "location" } })),
+        // Acks: the documented minimum (no `to`), NOWEB one-to-one, WEBJS (we are `from`).
+        envelope("message.ack", {
+          id: "true_31612345678@c.us_3EB0A1",
+          from: "31612345678@c.us",
+          participant: null,
+          fromMe: true,
+          ack: 3,
+          ackName: "READ"
+        }),
+        webjs("message.ack", { id: "3EB0A2", from: "15550000001@c.us", to: "31612345678@c.us", fromMe: true, ack: 2 }),
+        envelope("message.ack", {
+          id: `true_${group}_3EB0A3_31699999999@c.us`,
+          from: group,
+          to: "31699999999@c.us",
+          fromMe: true,
+          ack: 3
+        }),
+        // A sender by linked identity, with its device.
+        envelope("message", message({ from: group, participant: "123456789012345:12@lid" }))
+      ])
+      const received = events.filter((e): e is InboundEvent.MessageReceived => e._tag === "MessageReceived")
+      expect(received.map((e) => [e.chat.toString(), e.sender.toString()])).toEqual([
+        [group, "+31699999999"],
+        [group, "+31688888888"],
+        [group, "+31699999999"],
+        ["+31612345678", "+31612345678"],
+        ["+31612345678", "+31612345678"],
+        ["+31612345678", "+31612345678"],
+        [group, "123456789012345@lid"]
+      ])
+      expect(received.slice(3, 6).map((e) => e.content)).toEqual([
+        new InboundEvent.LocationContent({ latitude: 52.1, longitude: 4.3, name: "Clinic" }),
+        new InboundEvent.LocationContent({ latitude: 52.2, longitude: 4.4, name: "Dam" }),
+        new InboundEvent.UnavailableContent({ reason: "a location without coordinates" })
+      ])
+      expect(received[0]!.senderName).toBe("Bo")
+      const statuses = events.filter((e): e is InboundEvent.StatusChanged => e._tag === "StatusChanged")
+      expect(statuses.map((e) => [e.status, e.chat?.toString()])).toEqual([
+        ["read", "+31612345678"],
+        ["delivered", "+31612345678"],
+        ["read", group]
+      ])
     }))
 })

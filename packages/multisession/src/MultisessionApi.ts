@@ -1,19 +1,20 @@
 /**
  * The wire format of the self-hosted `gdbrns/go-whatsapp-multi-session-rest-api` gateway as `Schema`s:
- * the single source of truth for the client, the webhook decoder and the emulator. Sources: the
- * project's `docs/swagger.yaml`, `docs/WEBHOOK_EVENTS.md` and its Go code (`internal/messaging`,
- * `internal/message`, `pkg/router/response.go`, `internal/webhook`); see `providers.md` §3.
+ * the single source of truth for the client, the webhook decoder and the emulator. Read in the Go code
+ * at commit `dab7403` (March 2026: `internal/types/request.go`, `internal/messaging/messaging.go`,
+ * `internal/message/message.go`, `pkg/whatsapp/whatsapp.go`, `pkg/router/*.go`, `internal/webhook/*`)
+ * and its `docs/swagger.yaml` / `docs/WEBHOOK_EVENTS.md`; see `providers.md` §3.
  *
- * Where the docs and the code disagree, both shapes decode: the send answer is
- * `data: { message_id, status, timestamp }` in the docs and `data: { message_id }` in the code, and
- * errors carry the detail in `error` (the docs put a generic `message` beside it, the code repeats it).
+ * Where the docs and the code disagree, the code decides what is sent and both shapes decode: request
+ * structs without json tags are matched by Go field name (see {@link ReactionRequest}), the send
+ * answer is `data: { message_id, status, timestamp }` in the docs and `data: { message_id }` in the
+ * code, and errors carry the detail in `error` (the docs put a generic `message` beside it, the code
+ * repeats it).
  *
  * @since 0.1.0
  */
 import type { Webhook } from "@parley/core"
 import * as Schema from "effect/Schema"
-
-const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
 // JIDs go into the path as they are: `@` is legal in a path segment, and the gateway (Fiber) reads
 // path parameters without percent-decoding them.
@@ -102,39 +103,48 @@ export const Simulation = {
 }
 
 /**
- * `POST /chats/{chat_jid}/messages`. `reply_to_message_id` is documented but ignored by the code: replies
- * go through {@link ReplyRequest}.
+ * `POST /chats/{chat_jid}/messages`. The Go struct (`RequestSendMessage`) has no json tag on `Text`, so
+ * Go's `encoding/json` fills it from any key equal to `Text` ignoring case: `text`, as the swagger has it.
+ * The documented `reply_to_message_id` matches no field (`ReplyMessageID` has no underscore), and the
+ * handler ignores it anyway: this endpoint cannot quote.
  *
  * @since 0.1.0
  * @category requests
  */
 export const SendTextRequest = Schema.Struct({
   text: Schema.String,
-  reply_to_message_id: Schema.optional(Schema.String),
   ...Simulation
 })
 
 /**
- * `POST /messages/{message_id}/reply`: a text quoting `message_id`.
+ * `POST /messages/{message_id}/reply`, keyed by the Go field names of `RequestReply` (no json tags:
+ * the swagger's `chat_jid` never fills `ChatJID`, and the gateway answers 500 `Phone number cannot be
+ * empty`). Even with `ChatJID` the handler ignores `message_id` and sends plain text, so nothing is
+ * quoted: Parley does not use this endpoint (replies are not a capability of this gateway). The
+ * emulator serves it as the code behaves.
  *
  * @since 0.1.0
  * @category requests
  */
 export const ReplyRequest = Schema.Struct({
-  chat_jid: Schema.String,
-  text: Schema.String,
+  ChatJID: Schema.String,
+  Text: Schema.String,
   ...Simulation
 })
 
 /**
- * `POST /messages/{message_id}/reaction`.
+ * `POST /messages/{message_id}/reaction`, keyed by the Go field names of `RequestReact{MessageID,
+ * ChatJID, Emoji}`. The struct has no json tags, and Go's `encoding/json` matches keys to field names
+ * ignoring case but not underscores: the documented `chat_jid` never fills `ChatJID` (400 `chat_jid is
+ * required`), `ChatJID` (or `chatjid`) does. The reaction's target is the path's `message_id`, and its
+ * sender is set to the chat, so only reactions to a user's message in a one-to-one chat attach.
  *
  * @since 0.1.0
  * @category requests
  */
 export const ReactionRequest = Schema.Struct({
-  chat_jid: Schema.String,
-  emoji: Schema.String
+  ChatJID: Schema.String,
+  Emoji: Schema.String
 })
 
 /**
@@ -237,69 +247,71 @@ export const mediaEndpoints = {
 } as const
 
 /**
- * One message of `GET /chats/{chat_jid}/messages`. **Inferred**: the endpoint's answer is undocumented
- * (the swagger says only "Messages retrieved") and the code returns `messages: []`; these fields follow
- * the webhook's naming and are read tolerantly (`id` for `message_id`, nulls for absent fields).
+ * The `data` of `GET /chats/{chat_jid}/messages`: in the code (`WhatsAppGetChatHistory`) a stub that
+ * always answers `messages: []`, so message content cannot be read from the gateway at all.
  *
  * @since 0.1.0
  * @category responses
  */
-export const HistoryMessage = Schema.Struct({
-  message_id: optionalNullable(Schema.String),
-  id: optionalNullable(Schema.String),
-  chat: optionalNullable(Schema.String),
-  from: optionalNullable(Schema.String),
-  push_name: optionalNullable(Schema.String),
-  /** Unix seconds. */
-  timestamp: optionalNullable(Schema.Number),
-  is_from_me: optionalNullable(Schema.Boolean),
-  /** `text`, `image`, `video`, `audio`, `document`, `sticker`, `location`, `reaction`, … */
-  type: optionalNullable(Schema.String),
-  text: optionalNullable(Schema.String),
-  caption: optionalNullable(Schema.String),
-  url: optionalNullable(Schema.String),
-  mime_type: optionalNullable(Schema.String),
-  filename: optionalNullable(Schema.String),
-  latitude: optionalNullable(Schema.Number),
-  longitude: optionalNullable(Schema.Number),
-  name: optionalNullable(Schema.String),
-  address: optionalNullable(Schema.String),
-  emoji: optionalNullable(Schema.String),
-  /** For reactions: the message reacted to. */
-  reaction_message_id: optionalNullable(Schema.String),
-  /** The message this one quotes. */
-  quoted_message_id: optionalNullable(Schema.String)
+export const HistoryData = Schema.Struct({
+  chat_jid: Schema.String,
+  limit: Schema.Number,
+  before: Schema.String,
+  after: Schema.String,
+  messages: Schema.Array(Schema.Unknown)
 })
 
 /**
  * @since 0.1.0
  * @category responses
  */
-export type HistoryMessage = typeof HistoryMessage.Type
+export const HistoryResponse = envelope(HistoryData)
 
 /**
- * The `data` of `GET /chats/{chat_jid}/messages`: the code's `{ chat_jid, limit, before, after, messages }`,
- * or (tolerated) a bare array of messages.
+ * The MIME type the gateway's handlers stamp on each upload, whatever the file is
+ * (`internal/messaging/messaging.go`: `SendImage`, `SendVideo`, `SendAudio`). A PNG goes out labelled
+ * JPEG, an Ogg voice note as MP3. Documents are the exception: see {@link documentMimeTypes}.
  *
  * @since 0.1.0
- * @category responses
+ * @category media
  */
-export const HistoryData = Schema.Union(
-  Schema.Struct({
-    chat_jid: Schema.optional(Schema.String),
-    limit: Schema.optional(Schema.Number),
-    before: Schema.optional(Schema.String),
-    after: Schema.optional(Schema.String),
-    messages: Schema.Array(HistoryMessage)
-  }),
-  Schema.Array(HistoryMessage)
-)
+export const uploadMimeTypes = {
+  image: "image/jpeg",
+  video: "video/mp4",
+  audio: "audio/mpeg"
+} as const
 
 /**
+ * The document types the gateway sends (`allowedDocumentMimes`, `pkg/whatsapp/whatsapp.go`). It labels
+ * a document by sniffing its bytes (Go's `http.DetectContentType`) and compares the result exactly:
+ * PDF, Office files (old ones sniff as `application/octet-stream`, new ones as `application/zip`) and
+ * archives pass; text, CSV and JSON sniff as `text/plain; charset=utf-8`, which is not on the list, and
+ * are refused with 500 `Document MIME type … is not allowed`, as are images, audio and video.
+ *
  * @since 0.1.0
- * @category responses
+ * @category media
  */
-export const HistoryResponse = envelope(HistoryData)
+export const documentMimeTypes: ReadonlyArray<string> = [
+  "application/pdf",
+  "application/msword",
+  "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  "application/vnd.ms-excel",
+  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  "application/vnd.ms-powerpoint",
+  "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+  "text/plain",
+  "application/zip",
+  "application/octet-stream"
+]
+
+/**
+ * The gateway's default request body limit, `HTTP_BODY_LIMIT_SIZE=8M` (`pkg/router/router.go`): a
+ * larger upload is refused with 413 before it reaches a handler.
+ *
+ * @since 0.1.0
+ * @category media
+ */
+export const defaultBodyLimit = 8 * 1024 * 1024
 
 /**
  * The webhook events Parley reads.
@@ -335,8 +347,11 @@ export const WebhookEnvelope = Schema.Struct({
 export type WebhookEnvelope = typeof WebhookEnvelope.Type
 
 /**
- * `message.received`: no text or media, only who, where and when. The content is read from
- * `GET /chats/{chat}/messages`.
+ * `message.received`: no text or media, only who, where and when (`pkg/whatsapp/whatsapp.go`,
+ * `handleWhatsAppEvents`), and the history endpoint that could give the content is a stub: the content
+ * of a user's message cannot be had from this gateway. `from` is the sender as whatsmeow prints it
+ * (with a device suffix, `62…:12@s.whatsapp.net`, for a companion device); `chat` is the group, the
+ * user, or `status@broadcast` for status updates.
  *
  * @since 0.1.0
  * @category webhooks
@@ -353,7 +368,10 @@ export const MessageReceivedData = Schema.Struct({
 })
 
 /**
- * `message.delivered`, `message.read`, `message.played`: one event per message id.
+ * `message.delivered`, `message.read`, `message.played`: one event per message id. The gateway posts
+ * `message.read` for whatsmeow's `read` and `read-self` receipts, `message.played` for `played`, and
+ * `message.delivered` for every other receipt type, failures included (`server-error`, `inactive`,
+ * `retry`, `sender`, …): the receipt's type is not in the payload, so a failure cannot be told apart.
  *
  * @since 0.1.0
  * @category webhooks
@@ -419,7 +437,8 @@ export const WebhookBody = Schema.Union(MessageReceivedEvent, ReceiptEvent, Othe
 export type WebhookBody = typeof WebhookBody.Type
 
 /**
- * `media.received`, sent beside `message.received` for media (Parley reads the media from the history).
+ * `media.received`, sent beside `message.received` for media: its kind, but neither the file nor a URL
+ * (Parley does not read it).
  *
  * @since 0.1.0
  * @category webhooks

@@ -1,15 +1,19 @@
 /**
- * A local go-whatsapp-multi-session-rest-api gateway on the fake WhatsApp network: device-JWT auth with
- * the gateway's 401 messages, the send endpoints (JSON text, replies, reactions, locations; multipart
- * image, video, audio and document uploads under the 8 MB body limit), `{ status, code, message, data,
- * error }` envelopes, `GET /chats/{chat_jid}/messages` with the stored messages and their content,
- * fault injection, and signed webhooks: a content-free `message.received` for user messages and
- * `message.delivered` / `message.read` / `message.played` receipts.
+ * A local go-whatsapp-multi-session-rest-api gateway on the fake WhatsApp network that behaves as the
+ * gateway's code does at commit `dab7403` (not only as its swagger says): device-JWT auth with the
+ * gateway's 401 messages; request bodies decoded as Go's `encoding/json` fills the untagged structs of
+ * `internal/types/request.go` (so the documented `chat_jid` is ignored); the send endpoints (JSON text,
+ * reactions, locations, the reply endpoint that sends plain text; multipart image, video, audio and
+ * document uploads) with the MIME types the handlers stamp and the document allowlist checked on
+ * sniffed bytes; chats other than phones and groups failing the phone lookup; the stub history
+ * (`messages: []`); `{ status, code, message, data, error }` envelopes; the 8 MB body limit; fault
+ * injection; and signed webhooks: a content-free `message.received` for user messages and
+ * `message.delivered` / `message.read` / `message.played` receipts, a failure posted as
+ * `message.delivered`.
  *
  * What the docs leave open is configurable: `variant: "documented"` (default) answers sends with
  * `data: { message_id, status, timestamp }` and errors with a generic `message` beside `error`, as the
- * swagger shows; `variant: "code"` answers as the Go code does. The history's message fields are
- * Parley's guess (the real endpoint returns an empty list).
+ * swagger shows; `variant: "code"` answers as the Go code does.
  *
  * @since 0.1.0
  */
@@ -21,6 +25,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Multipart from "@effect/platform/Multipart"
 import { ChatId, HttpTransport, Webhook } from "@parley/core"
 import { Emulator, FakeNetwork, Faults } from "@parley/testing"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -125,6 +130,8 @@ interface UploadedFile {
   readonly name: string
   readonly contentType: string
   readonly bytes: number
+  /** The first 512 bytes, what Go's content sniffing reads. */
+  readonly head: Uint8Array
 }
 
 interface Upload {
@@ -137,14 +144,84 @@ const CurrentUpload = Context.GenericTag<Option.Option<Upload>>("@parley/multise
 const encodeSend = Schema.encodeSync(Api.SendResponse)
 const encodeError = Schema.encodeSync(Api.ErrorResponse)
 const encodeHistory = Schema.encodeSync(Api.HistoryResponse)
+const encodeTooLarge = Schema.encodeSync(Api.ErrorResponse)
 const encodeReceived = Schema.encodeSync(Api.MessageReceivedEvent)
 const encodeReceipt = Schema.encodeSync(Api.ReceiptEvent)
 
+// Every receipt type other than read/read-self/played is posted as `message.delivered`, failures
+// included (`handleWhatsAppEvents`, `*events.Receipt`, pkg/whatsapp/whatsapp.go).
 const receiptEvents = {
+  sent: undefined,
   delivered: Api.events.delivered,
   read: Api.events.read,
-  played: Api.events.played
+  played: Api.events.played,
+  failed: Api.events.delivered
 } as const
+
+/**
+ * How Fiber's `BodyParser` fills a request struct: Go's `encoding/json` gives each key to the field whose
+ * name (its json tag, else the Go field name) equals it, else to one equal to it ignoring case; it does
+ * not fold underscores, so `chat_jid` never fills an untagged `ChatJID`. Unknown keys and nulls change
+ * nothing; a later key wins; a value of the wrong type fails the whole parse. `names` are the struct's
+ * (`internal/types/request.go`).
+ */
+const goStruct = <A, I>(names: ReadonlyArray<string>, schema: Schema.Schema<A, I>) =>
+  Schema.transform(Schema.Record({ key: Schema.String, value: Schema.Unknown }), schema, {
+    strict: false,
+    decode: (json) => {
+      const fields: Record<string, unknown> = {}
+      for (const [key, value] of Object.entries(json)) {
+        const name = names.includes(key) ? key : names.find((n) => n.toLowerCase() === key.toLowerCase())
+        if (name !== undefined && value !== null) fields[name] = value
+      }
+      return fields
+    },
+    encode: (fields) => fields
+  })
+
+const ascii = (text: string) => Array.from(text, (c) => c.charCodeAt(0))
+
+// Signatures of Go's `http.DetectContentType` (net/http/sniff.go), which the gateway's `detectMime` calls
+// for documents: enough of them to tell what its allowlist lets through. `undefined` matches any byte.
+const signatures: ReadonlyArray<readonly [ReadonlyArray<number | undefined>, string]> = [
+  [ascii("%PDF-"), "application/pdf"],
+  [ascii("%!PS-Adobe-"), "application/postscript"],
+  [[0xfe, 0xff], "text/plain; charset=utf-16be"],
+  [[0xff, 0xfe], "text/plain; charset=utf-16le"],
+  [[0xef, 0xbb, 0xbf], "text/plain; charset=utf-8"],
+  [ascii("BM"), "image/bmp"],
+  [ascii("GIF87a"), "image/gif"],
+  [ascii("GIF89a"), "image/gif"],
+  [[...ascii("RIFF"), undefined, undefined, undefined, undefined, ...ascii("WEBPVP")], "image/webp"],
+  [[0x89, ...ascii("PNG"), 0x0d, 0x0a, 0x1a, 0x0a], "image/png"],
+  [[0xff, 0xd8, 0xff], "image/jpeg"],
+  [ascii("ID3"), "audio/mpeg"],
+  [[...ascii("OggS"), 0], "application/ogg"],
+  [[...ascii("RIFF"), undefined, undefined, undefined, undefined, ...ascii("WAVE")], "audio/wave"],
+  [[undefined, undefined, undefined, undefined, ...ascii("ftyp")], "video/mp4"],
+  [[0x1a, 0x45, 0xdf, 0xa3], "video/webm"],
+  [[0x1f, 0x8b, 0x08], "application/x-gzip"],
+  [[...ascii("PK"), 0x03, 0x04], "application/zip"],
+  [[...ascii("Rar!"), 0x1a, 0x07], "application/x-rar-compressed"]
+]
+
+/** Go's content sniffing, in the part the gateway's document allowlist depends on. */
+const sniff = (head: Uint8Array): string => {
+  const start = head.findIndex((b) => b !== 0x09 && b !== 0x0a && b !== 0x0c && b !== 0x0d && b !== 0x20)
+  const markup = new TextDecoder().decode(head.subarray(Math.max(start, 0), Math.max(start, 0) + 16)).toLowerCase()
+  if (/^<(!doctype html|html|head|body|script|div|p|!--)[ >]/.test(markup)) return "text/html; charset=utf-8"
+  if (markup.startsWith("<?xml")) return "text/xml; charset=utf-8"
+  const found = signatures.find(([signature]) =>
+    head.length >= signature.length && signature.every((byte, i) => byte === undefined || head[i] === byte)
+  )
+  if (found) return found[1]
+  // No binary control bytes: text.
+  const binary = head.some((b) => b <= 0x08 || b === 0x0b || (b >= 0x0e && b <= 0x1a) || (b >= 0x1c && b <= 0x1f))
+  return binary ? "application/octet-stream" : "text/plain; charset=utf-8"
+}
+
+// The image formats the gateway can decode to make a thumbnail (imgconv); anything else fails.
+const decodableImages = ["image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp"]
 
 /** The multipart body's parts, from the raw bytes (read whole, so an oversized body is answered cleanly). */
 const readUpload = (bytes: Uint8Array, headers: Readonly<Record<string, string>>) =>
@@ -158,13 +235,16 @@ const readUpload = (bytes: Uint8Array, headers: Readonly<Record<string, string>>
           key: part.key,
           name: part.name,
           contentType: part.contentType,
-          bytes: content.length
+          bytes: content.length,
+          head: content.slice(0, 512)
         }))
     ),
     Stream.runFold({ fields: {}, files: [] } as Upload, (upload, part): Upload =>
       part._tag === "Field"
         ? { ...upload, fields: { ...upload.fields, [part.key]: part.value } }
-        : { ...upload, files: [...upload.files, part] })
+        : { ...upload, files: [...upload.files, part] }),
+    // Go's multipart reader makes every part with a file name a file, JSON included.
+    Effect.provideService(Multipart.FieldMimeTypes, Chunk.empty())
   )
 
 /**
@@ -211,9 +291,12 @@ export const make = (
     const route = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, Emulator.Reject, R>) =>
       Emulator.handle(Effect.zipRight(authorize, handler))
 
-    // Go's BodyParser: a type mismatch fails the parse; a missing field is a zero value checked afterwards.
-    const body = <A, I>(schema: Schema.Schema<A, I>) =>
-      Emulator.decodeJson(Schema.partial(schema), () => errorBody(400, "Failed parse body request"))
+    // A type mismatch fails the parse; a missing field is a zero value checked afterwards.
+    const body = <A, I>(schema: Schema.Schema<A, I> & { readonly fields: Schema.Struct.Fields }) =>
+      Emulator.decodeJson(
+        goStruct(Object.keys(schema.fields), Schema.partial(schema)),
+        () => errorBody(400, "Failed parse body request")
+      )
 
     // The gateway only checks `chat_jid` is present; a malformed one is refused here rather than at send time.
     const chatOf = (jid: string | undefined) => {
@@ -225,24 +308,32 @@ export const make = (
     }
     const chatParam = Effect.flatMap(HttpRouter.params, (params) => chatOf(params.jid))
 
-    // Carries out a send: records the message on the network and answers in the configured wording.
+    const notRegistered = "WhatsApp Personal ID is Not Registered"
+
+    // Carries out a send: the device must be logged in; the chat is resolved as `WhatsAppCheckJID` does
+    // (every chat that is not a group is looked up as a phone number, so `@lid` and `@newsletter` are not
+    // found); then `check` (the handler's own refusals); then the message goes on the network.
     const deliver = (input: {
       readonly action: keyof typeof successMessages
       readonly chat: ChatId.ChatId
       readonly content: FakeNetwork.Content
-      readonly replyTo?: string | undefined
+      readonly check?: Effect.Effect<void, Emulator.Reject> | undefined
+      /** The error when the chat cannot be resolved (default `WhatsApp Personal ID is Not Registered`). */
+      readonly unresolved?: string | undefined
     }) =>
       Effect.gen(function*() {
         if (!loggedIn) return yield* error(500, "WhatsApp Client is not Logged In")
+        const unresolved = error(500, input.unresolved ?? notRegistered)
+        if (input.chat.kind === "lid" || input.chat.kind === "newsletter") return yield* unresolved
+        if (input.check) yield* input.check
         const id = `3EB0${randomBytes(9).toString("hex").toUpperCase()}`
         const message = yield* network.deliver({
           id,
           provider,
           business,
           chat: input.chat,
-          content: input.content,
-          replyTo: input.replyTo
-        }).pipe(Effect.mapError(() => error(500, "WhatsApp Personal ID is Not Registered")))
+          content: input.content
+        }).pipe(Effect.mapError(() => unresolved))
         return HttpServerResponse.unsafeJson(encodeSend(
           variant === "documented"
             ? {
@@ -255,6 +346,9 @@ export const make = (
         ))
       })
 
+    // The handlers stamp a fixed type on images, videos and audio; documents are sniffed and must be on
+    // the allowlist; images must decode for the thumbnail (internal/messaging/messaging.go,
+    // pkg/whatsapp/whatsapp.go `WhatsAppSend*`).
     const upload = (kind: "image" | "video" | "audio" | "document") =>
       route(Effect.gen(function*() {
         const chat = yield* chatParam
@@ -264,46 +358,29 @@ export const make = (
         const fields = yield* Schema.decodeUnknown(Api.MediaForm)(
           Option.match(form, { onNone: () => ({}), onSome: (f) => f.fields })
         ).pipe(Effect.mapError(() => error(400, "Failed parse body request")))
-        const caption = fields.caption ? { caption: fields.caption } : {}
-        const filename = kind === "document" ? { filename: fields.filename || file.value.name } : {}
+        const { bytes, head, name } = file.value
+        const sniffed = sniff(head)
+        const mimeType = kind === "document" ? sniffed : Api.uploadMimeTypes[kind]
+        const refusal = bytes === 0
+          ? `${kind[0]!.toUpperCase()}${kind.slice(1)} payload cannot be empty`
+          : kind === "document" && !Api.documentMimeTypes.includes(sniffed)
+          ? `Document MIME type ${sniffed} is not allowed`
+          : kind === "image" && !decodableImages.includes(sniffed)
+          ? "Error While Decoding Thumbnail Image Stream"
+          : undefined
         return yield* deliver({
           action: kind,
           chat,
-          content: { kind, bytes: file.value.bytes, mimeType: file.value.contentType, ...caption, ...filename }
+          check: refusal === undefined ? undefined : Effect.fail(error(500, refusal)),
+          content: {
+            kind,
+            bytes,
+            mimeType,
+            ...(fields.caption ? { caption: fields.caption } : {}),
+            ...(kind === "document" ? { filename: fields.filename || name } : {})
+          }
         })
       }))
-
-    const historyOf = (chat: ChatId.ChatId, messages: ReadonlyArray<FakeNetwork.NetworkMessage>) =>
-      messages.map((m): Api.HistoryMessage => {
-        const jid = ChatId.toJid(chat, "s.whatsapp.net")
-        const c = m.content
-        const inbound = m.direction === "inbound"
-        return {
-          message_id: m.id,
-          chat: jid,
-          from: inbound ? jid : ChatId.toJid(business, "s.whatsapp.net"),
-          push_name: inbound ? `User ${m.chat.id.slice(-4)}` : null,
-          timestamp: Math.floor(m.at / 1000),
-          is_from_me: !inbound,
-          type: c.kind,
-          quoted_message_id: m.replyTo ?? null,
-          ...(c.kind === "text" ? { text: c.text } : {}),
-          ...(c.kind === "location"
-            ? { latitude: c.latitude, longitude: c.longitude, name: c.name ?? null, address: c.address ?? null }
-            : {}),
-          ...(c.kind === "reaction" ? { emoji: c.emoji, reaction_message_id: c.messageId } : {}),
-          ...(c.kind === "image" || c.kind === "video" || c.kind === "audio" || c.kind === "document" ||
-              c.kind === "sticker"
-            ? {
-              caption: c.caption ?? null,
-              url: c.url ?? null,
-              mime_type: c.mimeType ?? null,
-              filename: c.filename ?? null
-            }
-            : {}),
-          ...(c.kind === "template" ? { text: c.name } : {})
-        }
-      })
 
     const router = HttpRouter.empty.pipe(
       HttpRouter.post(
@@ -317,55 +394,55 @@ export const make = (
           return yield* deliver({ action: "text", chat, content: { kind: "text", text } })
         }))
       ),
+      // `WhatsAppGetChatHistory` is a stub: whatever the chat holds, no messages.
       HttpRouter.get(
         "/chats/:jid/messages",
         route(Effect.gen(function*() {
           const chat = yield* chatParam
           const request = yield* HttpServerRequest.HttpServerRequest
           const query = new URL(request.url, "http://localhost").searchParams
-          const limit = Math.max(1, Number(query.get("limit") ?? 50) || 50)
-          const before = query.get("before") ?? ""
-          const after = query.get("after") ?? ""
-          let messages = (yield* network.messages).filter((m) =>
-            m.business.toString() === business.toString() && m.chat.toString() === chat.toString()
-          )
-          const at = (id: string) => messages.findIndex((m) => m.id === id)
-          if (before !== "" && at(before) >= 0) messages = messages.slice(0, at(before))
-          if (after !== "" && at(after) >= 0) messages = messages.slice(at(after) + 1)
           return HttpServerResponse.unsafeJson(encodeHistory({
             status: true,
             code: 200,
             message: "Success get chat messages",
             data: {
               chat_jid: ChatId.toJid(chat, "s.whatsapp.net"),
-              limit,
-              before,
-              after,
-              messages: historyOf(chat, messages.slice(-limit))
+              limit: Number(query.get("limit")) || 50,
+              before: query.get("before") ?? "",
+              after: query.get("after") ?? "",
+              messages: []
             }
           }))
         }))
       ),
+      // `Reply` ignores the path's message id and sends the text as a plain message to `ChatJID`: the
+      // swagger's `chat_jid` leaves it empty, and the phone check answers 500 (internal/message/message.go).
       HttpRouter.post(
         "/messages/:id/reply",
         route(Effect.gen(function*() {
-          const { id } = yield* HttpRouter.params
-          const { chat_jid, text } = yield* body(Api.ReplyRequest)
-          const chat = yield* chatOf(chat_jid)
-          if (text === undefined || text.trim() === "") return yield* error(400, "text is required")
-          return yield* deliver({ action: "reply", chat, content: { kind: "text", text }, replyTo: id })
+          const { ChatJID = "", Text = "" } = yield* body(Api.ReplyRequest)
+          if (!loggedIn) return yield* error(500, "WhatsApp Client is not Logged In")
+          if (Text.trim() === "") return yield* error(500, "Message cannot be empty")
+          if (ChatJID.trim() === "") return yield* error(500, "Phone number cannot be empty")
+          const chat = yield* Either.match(ChatId.parse(ChatJID), {
+            onLeft: () => Effect.fail(error(500, notRegistered)),
+            onRight: Effect.succeed
+          })
+          return yield* deliver({ action: "reply", chat, content: { kind: "text", text: Text } })
         }))
       ),
+      // `React` needs `ChatJID`; a chat `WhatsAppGetJID` cannot resolve leaves whatsmeow an empty JID.
       HttpRouter.post(
         "/messages/:id/reaction",
         route(Effect.gen(function*() {
           const { id } = yield* HttpRouter.params
-          const { chat_jid, emoji } = yield* body(Api.ReactionRequest)
-          const chat = yield* chatOf(chat_jid)
+          const { ChatJID, Emoji } = yield* body(Api.ReactionRequest)
+          const chat = yield* chatOf(ChatJID)
           return yield* deliver({
             action: "reaction",
             chat,
-            content: { kind: "reaction", messageId: id ?? "", emoji: emoji ?? "" }
+            unresolved: "can't send message to unknown server",
+            content: { kind: "reaction", messageId: id ?? "", emoji: Emoji ?? "" }
           })
         }))
       ),
@@ -433,8 +510,15 @@ export const make = (
         headers: request.headers,
         body: Either.match(read, { onLeft: () => undefined, onRight: (r) => r.recorded })
       })
+      // Fiber refuses a body over its limit through the app's error handler (pkg/router/handler.go).
       if (Either.isLeft(read) || read.right.size > bodyLimit) {
-        return HttpServerResponse.text(statusTexts[413]!, { status: 413 })
+        const reason = statusTexts[413]!
+        return HttpServerResponse.unsafeJson(
+          encodeTooLarge({ status: false, code: 413, message: reason, error: reason }),
+          {
+            status: 413
+          }
+        )
       }
       return yield* Effect.provideService(router, CurrentUpload, read.right.form)
     }).pipe(
@@ -457,6 +541,7 @@ export const make = (
       const timestamp = new Date(now).toISOString()
       const chat = ChatId.toJid(message.chat, "s.whatsapp.net")
       switch (event._tag) {
+        // No content: only who, where and when (`handleWhatsAppEvents`, `*events.Message`).
         case "UserWrote":
           if (event.via !== undefined && event.via !== provider) return Option.none()
           return Option.some({
@@ -467,7 +552,7 @@ export const make = (
               timestamp,
               data: {
                 message_id: message.id,
-                from: chat,
+                from: message.author ? ChatId.toJid(message.author, "s.whatsapp.net") : chat,
                 chat,
                 timestamp: Math.floor(message.at / 1000),
                 is_from_me: false
@@ -475,11 +560,10 @@ export const make = (
             })
           })
         case "StatusChanged": {
-          if (message.provider !== provider || message.direction !== "outbound") return Option.none()
-          if (message.status !== "delivered" && message.status !== "read" && message.status !== "played") {
+          const name = receiptEvents[message.status]
+          if (message.provider !== provider || message.direction !== "outbound" || name === undefined) {
             return Option.none()
           }
-          const name = receiptEvents[message.status]
           return Option.some({
             name,
             body: encodeReceipt({

@@ -3,45 +3,45 @@
  * when the webhook is created): `X-Webhook-Signature: sha256=<hex HMAC-SHA256 of the raw body>`, the
  * same value in `X-Hub-Signature-256` (either is accepted).
  *
- * `message.received` says who wrote and when, but not what: the handler reads the message from
- * `GET /chats/{chat}/messages` with the device token and finds it by id. That endpoint's answer is
- * undocumented (see {@link MultisessionApi.HistoryMessage}). Receipts (`message.delivered`, `message.read`,
- * `message.played`) become `StatusChanged`; other events produce nothing.
+ * `message.received` says who wrote, where and when, but not what, and the gateway has no way to ask:
+ * `GET /chats/{jid}/messages` is a stub that always answers an empty list (`WhatsAppGetChatHistory`,
+ * `pkg/whatsapp/whatsapp.go` at `dab7403`). Each user message therefore becomes a `MessageReceived`
+ * whose content is `UnavailableContent` ({@link unavailableReason}): the bot learns that the user wrote,
+ * and can answer (through a provider that delivers content, if the same number is linked to one).
+ * Receipts (`message.delivered`, `message.read`, `message.played`) become `StatusChanged`, one for one.
+ * Status updates (`status@broadcast`), our own messages, our own devices' receipts and other events
+ * produce nothing; a delivery that cannot be addressed to a chat is logged and skipped, never refused.
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { ChatId, InboundEvent, MessagingError, Webhook } from "@parley/core"
+import { ChatId, InboundEvent, Webhook } from "@parley/core"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as Api from "./MultisessionApi.js"
-import { connectionConfig, type ConnectionOptions, makeTransport, provider } from "./MultisessionMessaging.js"
+import { provider } from "./MultisessionMessaging.js"
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface Options extends ConnectionOptions {
+export interface Options {
   /** The secret the gateway returned when the webhook was created (`POST /webhooks` → `data.secret`). */
   readonly secret: Redacted.Redacted
-  /** How many recent messages of the chat to read to find a message (default 50). */
-  readonly historyLimit?: number | undefined
-  /**
-   * How many times to look for a message before giving up, 250 ms apart (default 3): a webhook can
-   * arrive before the gateway's history has the message.
-   */
-  readonly lookupAttempts?: number | undefined
 }
 
-class NotInHistory extends Data.TaggedError("NotInHistory") {}
+/**
+ * Why every message from this gateway arrives without content.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const unavailableReason =
+  "the Multisession gateway's webhook carries no message content, and its history endpoint (GET /chats/{jid}/messages) answers no messages"
 
 const statuses: Record<typeof Api.ReceiptEvent.Type["event_type"], InboundEvent.DeliveryStatus> = {
   [Api.events.delivered]: "delivered",
@@ -49,192 +49,128 @@ const statuses: Record<typeof Api.ReceiptEvent.Type["event_type"], InboundEvent.
   [Api.events.played]: "played"
 }
 
-const rejected = (reason: string) => new Webhook.WebhookError({ provider, status: 400, reason })
+// What each event needs to be addressed; everything else is optional and dropped when odd.
+const Head = Schema.Struct({
+  event_type: Schema.String,
+  timestamp: Webhook.lenient(Schema.String),
+  data: Schema.Unknown
+})
 
-const chatOf = (jid: string, field: string) =>
-  Either.mapLeft(ChatId.parse(jid), (error) => rejected(`${field}: ${error.reason} (${JSON.stringify(jid)})`))
+const ReceivedHead = Schema.Struct({
+  message_id: Schema.String,
+  chat: Schema.String,
+  from: Webhook.lenient(Schema.String),
+  timestamp: Webhook.lenient(Schema.Number),
+  is_from_me: Webhook.lenient(Schema.Boolean)
+})
 
-const mediaKinds = {
-  image: "image",
-  video: "video",
-  audio: "audio",
-  ptt: "audio",
-  voice: "audio",
-  document: "document",
-  sticker: "sticker"
-} as const
+const ReceiptHead = Schema.Struct({
+  message_id: Schema.String,
+  chat: Schema.String,
+  sender: Webhook.lenient(Schema.String),
+  timestamp: Webhook.lenient(Schema.Number)
+})
+
+const decodeHead = Webhook.decodeShape(Head)
+const decodeReceived = Webhook.decodeShape(ReceivedHead, ["data"])
+const decodeReceipt = Webhook.decodeShape(ReceiptHead, ["data"])
+const parse = Webhook.parseJson(provider)
+
+const isReceipt = (event: string): event is keyof typeof statuses => event in statuses
+
+type Events = Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>>
+
+const decodeBody = (json: unknown): Events =>
+  Effect.flatMap(Clock.currentTimeMillis, (now): Events => {
+    const head = decodeHead(json)
+    if (Either.isLeft(head)) return Webhook.skip(provider, head.left)
+    const { data, event_type } = head.right
+    const sentAt = head.right.timestamp === undefined ? Number.NaN : Date.parse(head.right.timestamp)
+    const at = (seconds: number | undefined) =>
+      new Date(seconds !== undefined ? seconds * 1000 : Number.isNaN(sentAt) ? now : sentAt)
+    const chatOf = (jid: string) =>
+      Either.mapLeft(ChatId.parse(jid), (error) => `${event_type}: data.chat: ${error.reason}`)
+
+    if (event_type === Api.events.messageReceived) {
+      const decoded = decodeReceived(data)
+      if (Either.isLeft(decoded)) return Webhook.skip(provider, `${event_type}: ${decoded.left}`)
+      const d = decoded.right
+      if (d.is_from_me || ChatId.isBroadcast(d.chat)) return Effect.succeed([])
+      const chat = chatOf(d.chat)
+      if (Either.isLeft(chat)) return Webhook.skip(provider, chat.left)
+      return Effect.succeed([
+        new InboundEvent.MessageReceived({
+          provider,
+          eventId: `${event_type}:${d.message_id}`,
+          messageId: d.message_id,
+          chat: chat.right,
+          sender: d.from === undefined ? chat.right : Either.getOrElse(ChatId.parse(d.from), () => chat.right),
+          content: new InboundEvent.UnavailableContent({ reason: unavailableReason }),
+          at: at(d.timestamp)
+        }, true)
+      ])
+    }
+
+    if (isReceipt(event_type)) {
+      const decoded = decodeReceipt(data)
+      if (Either.isLeft(decoded)) return Webhook.skip(provider, `${event_type}: ${decoded.left}`)
+      const d = decoded.right
+      if (ChatId.isBroadcast(d.chat)) return Effect.succeed([])
+      const chat = Either.getOrUndefined(ChatId.parse(d.chat))
+      // In a one-to-one chat the recipient's receipts come from the chat's own user; a receipt from
+      // anyone else is from one of our devices (whatsmeow's `sender`, `read-self`, `played-self`), which
+      // the gateway posts too: not the recipient's status.
+      const sender = d.sender === undefined ? undefined : Either.getOrUndefined(ChatId.parse(d.sender))
+      if (
+        chat !== undefined && chat.kind !== "group" && sender !== undefined && sender.toString() !== chat.toString()
+      ) {
+        return Effect.succeed([])
+      }
+      return Effect.succeed([
+        new InboundEvent.StatusChanged({
+          provider,
+          eventId: `${event_type}:${d.message_id}`,
+          messageId: d.message_id,
+          chat,
+          status: statuses[event_type],
+          at: at(d.timestamp)
+        }, true)
+      ])
+    }
+
+    return Effect.succeed([])
+  })
 
 /**
- * The content of a message read from the history; `None` for kinds Parley does not model (polls,
- * contacts, …).
- */
-const contentOf = (
-  m: Api.HistoryMessage,
-  id: string
-): Either.Either<Option.Option<InboundEvent.Content>, Webhook.WebhookError> => {
-  const type = (m.type ?? "text").toLowerCase()
-  if (type === "text" || type === "conversation" || type === "extended_text") {
-    return Either.right(Option.some(new InboundEvent.TextContent({ text: m.text ?? m.caption ?? "" })))
-  }
-  if (type in mediaKinds) {
-    return Either.right(Option.some(
-      new InboundEvent.MediaContent({
-        kind: mediaKinds[type as keyof typeof mediaKinds],
-        url: m.url ?? undefined,
-        mimeType: m.mime_type ?? undefined,
-        filename: m.filename ?? undefined,
-        caption: m.caption || m.text || undefined
-      })
-    ))
-  }
-  if (type === "location") {
-    return m.latitude == null || m.longitude == null
-      ? Either.left(rejected(`message ${id} in the history: a location without latitude/longitude`))
-      : Either.right(Option.some(
-        new InboundEvent.LocationContent({
-          latitude: m.latitude,
-          longitude: m.longitude,
-          name: m.name ?? undefined,
-          address: m.address ?? undefined
-        })
-      ))
-  }
-  if (type === "reaction") {
-    return m.reaction_message_id == null
-      ? Either.left(rejected(`message ${id} in the history: a reaction without reaction_message_id`))
-      : Either.right(Option.some(
-        new InboundEvent.ReactionContent({ messageId: m.reaction_message_id, emoji: m.emoji ?? "" })
-      ))
-  }
-  return Either.right(Option.none())
-}
-
-/**
- * The handler. It reads message content from the gateway, so it needs an `HttpClient`.
+ * The handler: verifies the signature, then decodes (see the module documentation).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<Webhook.WebhookHandler, never, HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    // The gateway waits 10 s for the webhook's answer: look messages up well within that.
-    const transport = yield* makeTransport({ ...options, timeout: options.timeout ?? "5 seconds" })
-    const limit = options.historyLimit ?? 50
-    const attempts = Math.max(1, options.lookupAttempts ?? 3)
-    const signed = Webhook.verifyHmac(provider, Api.signature(options.secret))
-    const hubSigned = Webhook.verifyHmac(provider, Api.signature(options.secret, Api.webhookHeaders.hubSignature))
-    const decodeBody = Webhook.decodeJson(provider, Api.WebhookBody)
-
-    const verify = (request: Webhook.WebhookRequest) =>
+export const make = (options: Options): Webhook.WebhookHandler => {
+  const signed = Webhook.verifyHmac(provider, Api.signature(options.secret))
+  const hubSigned = Webhook.verifyHmac(provider, Api.signature(options.secret, Api.webhookHeaders.hubSignature))
+  return {
+    provider,
+    verify: (request) =>
       request.headers[Api.webhookHeaders.signature.toLowerCase()] === undefined &&
         request.headers[Api.webhookHeaders.hubSignature.toLowerCase()] !== undefined
         ? hubSigned(request)
-        : signed(request)
-
-    const lookup = (chat: string, id: string) => {
-      const path = Api.chatPath(chat, "messages")
-      return transport.execute(
-        HttpClientRequest.get(path, { urlParams: { limit: String(limit) } }),
-        Api.HistoryResponse,
-        { chat }
-      ).pipe(
-        Effect.mapError((error) =>
-          new Webhook.WebhookError({
-            provider,
-            // The gateway could not answer now: ask it to deliver again rather than lose the message.
-            status: MessagingError.isProviderFault(error) ? 503 : 400,
-            reason: `message ${id}: its content could not be read from GET ${path}: ${error.message}`
-          })
-        ),
-        Effect.flatMap(({ data }) => {
-          const found = ("messages" in data ? data.messages : data).find((m) => (m.message_id ?? m.id) === id)
-          return found === undefined ? Effect.fail(new NotInHistory()) : Effect.succeed(found)
-        }),
-        Effect.retry({
-          schedule: Schedule.spaced("250 millis"),
-          times: attempts - 1,
-          while: (error) => error._tag === "NotInHistory"
-        }),
-        Effect.catchTag("NotInHistory", () =>
-          Effect.fail(
-            rejected(`message ${id} is not among the last ${limit} messages of GET ${path}: its content cannot be read`)
-          ))
-      )
-    }
-
-    const received = (event: typeof Api.MessageReceivedEvent.Type) =>
-      Effect.gen(function*() {
-        const { data } = event
-        if (data.is_from_me) return []
-        const chat = yield* chatOf(data.chat, "data.chat")
-        const sender = yield* chatOf(data.from, "data.from")
-        const message = yield* lookup(data.chat, data.message_id)
-        const content = yield* contentOf(message, data.message_id)
-        return Option.match(content, {
-          onNone: () => [],
-          onSome: (content) => [
-            new InboundEvent.MessageReceived({
-              provider,
-              eventId: `${event.event_type}:${data.message_id}`,
-              messageId: data.message_id,
-              chat,
-              sender,
-              senderName: message.push_name ?? undefined,
-              content,
-              replyTo: message.quoted_message_id ?? undefined,
-              at: new Date(data.timestamp * 1000)
-            }, true)
-          ]
-        })
-      })
-
-    const receipt = (event: typeof Api.ReceiptEvent.Type) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const { data } = event
-        const sent = Date.parse(event.timestamp)
-        return [
-          new InboundEvent.StatusChanged({
-            provider,
-            eventId: `${event.event_type}:${data.message_id}`,
-            messageId: data.message_id,
-            chat: Either.getOrUndefined(ChatId.parse(data.chat)),
-            status: statuses[event.event_type],
-            at: new Date(data.timestamp !== undefined ? data.timestamp * 1000 : Number.isNaN(sent) ? now : sent)
-          }, true)
-        ]
-      })
-
-    const decode = (request: Webhook.WebhookRequest) =>
-      Effect.flatMap(decodeBody(request.body), (event): Effect.Effect<
-        ReadonlyArray<InboundEvent.InboundEvent>,
-        Webhook.WebhookError
-      > => {
-        switch (event.event_type) {
-          case Api.events.messageReceived:
-            return received(event as typeof Api.MessageReceivedEvent.Type)
-          case Api.events.delivered:
-          case Api.events.read:
-          case Api.events.played:
-            return receipt(event as typeof Api.ReceiptEvent.Type)
-          default:
-            return Effect.succeed([])
-        }
-      })
-
-    return { provider, verify, decode } satisfies Webhook.WebhookHandler
-  })
+        : signed(request),
+    decode: (request) => Effect.flatMap(parse(request.body), decodeBody)
+  }
+}
 
 /**
- * `PARLEY_MULTISESSION_WEBHOOK_SECRET`, with `PARLEY_MULTISESSION_BASE_URL` and `PARLEY_MULTISESSION_TOKEN`
- * for reading message content.
+ * `PARLEY_MULTISESSION_WEBHOOK_SECRET`.
  *
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.all({
-  connection: connectionConfig,
-  secret: Config.redacted("PARLEY_MULTISESSION_WEBHOOK_SECRET")
-}).pipe(Config.map(({ connection, secret }) => ({ ...connection, secret })))
+export const config: Config.Config<Options> = Config.map(
+  Config.redacted("PARLEY_MULTISESSION_WEBHOOK_SECRET"),
+  (secret) => ({ secret })
+)
 
 /**
  * The handler, with options from `Config` (by default {@link config}).
@@ -244,5 +180,4 @@ export const config: Config.Config<Options> = Config.all({
  */
 export const makeConfig = (
   options: Config.Config<Options> = config
-): Effect.Effect<Webhook.WebhookHandler, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Effect.flatMap(options, make)
+): Effect.Effect<Webhook.WebhookHandler, ConfigError.ConfigError> => Effect.map(options, make)

@@ -19,9 +19,5 @@ ProviderConformance.run({
       baseUrl: emulator.url,
       token: Redacted.make(secrets[credentials])
     }),
-  webhook: (emulator) =>
-    Effect.map(
-      MultisessionWebhook.make({ baseUrl: emulator.url, token: Redacted.make(token), secret: Redacted.make(secret) }),
-      (handler) => ({ handler })
-    )
+  webhook: () => Effect.succeed({ handler: MultisessionWebhook.make({ secret: Redacted.make(secret) }) })
 })

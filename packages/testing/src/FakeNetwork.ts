@@ -58,6 +58,8 @@ export interface NetworkMessage {
   readonly business: ChatId.ChatId
   /** The user (or group) on the other side. */
   readonly chat: ChatId.ChatId
+  /** Who wrote an inbound message in a group (absent: the chat itself). */
+  readonly author?: ChatId.ChatId | undefined
   readonly content: Content
   readonly replyTo?: string | undefined
   readonly status: InboundEvent.DeliveryStatus
@@ -107,7 +109,9 @@ export interface Service {
    * (when a number is linked to several gateways); absent, every linked emulator reports it.
    */
   readonly userSends: (message: {
+    /** The user's own chat, or the group written in (then say who wrote with `author`). */
     readonly from: ChatId.ChatId
+    readonly author?: ChatId.ChatId | undefined
     readonly to: ChatId.ChatId
     readonly content: Content
     readonly replyTo?: string | undefined
@@ -206,6 +210,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
             direction: "inbound",
             business: input.to,
             chat: input.from,
+            author: input.author,
             content: input.content,
             replyTo: input.replyTo,
             status: "delivered",

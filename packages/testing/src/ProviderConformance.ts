@@ -73,16 +73,21 @@ export interface Suite {
 
 const user = ChatId.phone("+31612345678")
 
-// Media for the samples, served on loopback so providers that fetch and upload media can.
+const ascii = (text: string) => Array.from(text, (c) => c.charCodeAt(0))
+
+// Media for the samples, served on loopback so providers that fetch and upload media can. Each file
+// begins as its type does, for providers that sniff what they upload.
+const mediaFiles: Record<string, { readonly type: string; readonly magic: ReadonlyArray<number> }> = {
+  jpg: { type: "image/jpeg", magic: [0xff, 0xd8, 0xff, 0xe0] },
+  mp4: { type: "video/mp4", magic: [0, 0, 0, 0x18, ...ascii("ftypmp42")] },
+  mp3: { type: "audio/mpeg", magic: ascii("ID3") },
+  pdf: { type: "application/pdf", magic: ascii("%PDF-1.7") }
+}
 const mediaApp = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
-  const type = request.url.endsWith(".jpg")
-    ? "image/jpeg"
-    : request.url.endsWith(".mp4")
-    ? "video/mp4"
-    : request.url.endsWith(".ogg")
-    ? "audio/ogg"
-    : "application/pdf"
-  return HttpServerResponse.uint8Array(new Uint8Array(2048).fill(7), { contentType: type })
+  const file = mediaFiles[request.url.slice(request.url.lastIndexOf(".") + 1)] ?? mediaFiles.pdf!
+  const bytes = new Uint8Array(2048).fill(7)
+  bytes.set(file.magic)
+  return HttpServerResponse.uint8Array(bytes, { contentType: file.type })
 })
 
 const samples = (
@@ -92,7 +97,7 @@ const samples = (
   text: Message.text(to, "Hello from the conformance suite"),
   image: Message.image(to, { url: `${media}/sample.jpg`, caption: "An image" }),
   video: Message.video(to, { url: `${media}/sample.mp4`, caption: "A video" }),
-  audio: Message.audio(to, { url: `${media}/sample.ogg` }),
+  audio: Message.audio(to, { url: `${media}/sample.mp3` }),
   document: Message.document(to, { url: `${media}/sample.pdf`, filename: "sample.pdf" }),
   location: Message.location(to, { latitude: 52.3731, longitude: 4.8922, name: "Dam Square", address: "Amsterdam" }),
   template: Message.template(to, { name: "appointment_reminder", language: "en", variables: ["Ada", "Monday"] })

@@ -15,7 +15,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { ChatId, HttpTransport, Message } from "@parley/core"
+import { ChatId, HttpTransport, Message, type Waha } from "@parley/core"
 import { Emulator, FakeNetwork, Faults, WahaEmulation } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -63,6 +63,8 @@ export interface Options {
   readonly webhookSecret?: string | undefined
   /** The signature header (default `X-Webhook-Hmac`). */
   readonly webhookHeader?: string | undefined
+  /** The WAHA engine whose webhook shapes to post (default WEBJS; see `WahaEmulation.payloadOf`). */
+  readonly engine?: Waha.Engine | undefined
   /** How `wawp_upstream_error` is reported (default `status`). */
   readonly upstreamErrorAs?: UpstreamErrorStyle | undefined
   /** Messages the plan allows; beyond, sends are refused with 403 `quota_reached` (default: no limit). */
@@ -402,7 +404,8 @@ export const make = (
         provider,
         session: instanceId,
         business,
-        engine: "WEBJS",
+        network,
+        engine: options.engine ?? "WEBJS",
         secret: options.webhookSecret,
         header: options.webhookHeader ?? WawpWebhook.defaultHeader,
         algorithm: "sha256",

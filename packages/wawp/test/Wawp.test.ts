@@ -314,17 +314,17 @@ const envelope = (event: string, payload: unknown, id = `evt_${event}_${Math.ran
   payload,
   engine: "WEBJS"
 })
-const inbound = (id: string, text: string) =>
-  envelope("message", {
-    id,
-    timestamp: 1_760_000_000,
-    from: jid,
-    fromMe: false,
-    to: "15550000001@c.us",
-    body: text,
-    hasMedia: false,
-    _data: { notifyName: "Ada" }
-  })
+const inboundPayload = (id: string, text: string) => ({
+  id,
+  timestamp: 1_760_000_000,
+  from: jid,
+  fromMe: false,
+  to: "15550000001@c.us",
+  body: text,
+  hasMedia: false,
+  _data: { notifyName: "Ada" }
+})
+const inbound = (id: string, text: string) => envelope("message", inboundPayload(id, text))
 const ack = (id: string, level: number, name: string) =>
   envelope("message.ack", { id, from: jid, to: jid, fromMe: true, ack: level, ackName: name })
 
@@ -419,22 +419,41 @@ describe("Wawp webhooks", () => {
       expect((yield* postTo(open.url, body)).status).toBe(401)
     }))
 
-  it.scopedLive("malformed JSON and wrong shapes are 400 naming the problem", () =>
+  it.scopedLive("a verified batch is never refused for its shape: each event is kept, made unavailable or skipped on its own", () =>
     Effect.gen(function*() {
       const receiver = yield* WebhookReceiver.make(WawpWebhook.make({ secret: Redacted.make(secret) }))
       const send = (body: string) => postTo(receiver.url, body, { [WawpWebhook.defaultHeader]: hmac(body) })
       const malformed = yield* send("[{\"event\":")
       expect(malformed.status).toBe(400)
       expect(String(malformed.body.error)).toMatch(/^malformed JSON/)
-      const noEvent = yield* send(JSON.stringify([{ session: instanceId, payload: {} }]))
-      expect(noEvent.status).toBe(400)
-      expect(String(noEvent.body.error)).toMatch(/^unexpected shape at body: Expected .*readonly event: string/)
-      const badPayload = yield* send(JSON.stringify([envelope("message", { id: "x", timestamp: 1, fromMe: false })]))
-      expect(badPayload).toEqual({
-        status: 400,
-        body: { error: "event 0 (message): unexpected shape at payload.from: is missing" }
-      })
-      expect(yield* Queue.size(receiver.events)).toBe(0)
+
+      const batch = yield* send(JSON.stringify([
+        inbound("false_31612345678@c.us_3EB0B1", "first"),
+        // A context without a quote: WAHA documents that replyTo's id may be absent.
+        envelope("message", { ...inboundPayload("false_31612345678@c.us_3EB0B2", "odd"), replyTo: { body: null } }),
+        // Content of a shape Parley does not know: kept, as unavailable.
+        envelope("message", { ...inboundPayload("false_31612345678@c.us_3EB0B3", ""), body: 42 }),
+        // Nothing to address it to: skipped.
+        envelope("message", { id: "x", timestamp: 1, fromMe: false }),
+        { session: instanceId, payload: {} },
+        ack("true_31612345678@c.us_3EB0B4", 3, "READ")
+      ]))
+      expect(batch).toEqual({ status: 200, body: { received: 4 } })
+      const events = [...yield* Queue.takeAll(receiver.events)]
+      expect(events.map((e) => e._tag === "MessageReceived" ? [e.messageId.slice(-2), e.content, e.replyTo] : e.status))
+        .toEqual([
+          ["B1", new InboundEvent.TextContent({ text: "first" }), undefined],
+          ["B2", new InboundEvent.TextContent({ text: "odd" }), undefined],
+          [
+            "B3",
+            new InboundEvent.UnavailableContent({
+              reason: "unexpected shape at payload.body: Expected string, actual 42"
+            }),
+            undefined
+          ],
+          "read"
+        ])
+      expect(yield* receiver.rejections).toMatchObject([{ status: 400 }])
     }))
 
   it.effect("WawpWebhook.config reads PARLEY_WAWP_WEBHOOK_* settings", () =>
