@@ -116,7 +116,7 @@ export const follow = (base: string) => {
 
 /** Resolves once the bot has handled (and committed) every message it acknowledged. */
 export const settled = async (base: string) => {
-  while ((await fetch(`${base}/health`).then((r) => r.json())).pending !== 0) {
+  while ((await fetch(`${base}/health`).then((r) => r.json() as Promise<{ pending: number }>)).pending !== 0) {
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
 }

@@ -6,10 +6,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import type * as TestServices from "effect/TestServices"
-import { type Backend, postgres, postgresBin, sqlite, startPostgres } from "./fixtures/databases.js"
+import { join } from "node:path"
+import type * as EngineStore from "../src/internal/engine/store.js"
+import { type Backend, postgres, postgresBin, sqlite, sqliteAt, startPostgres, tempDir } from "./fixtures/databases.js"
 
 const chat = ChatId.phone("+31612345678")
 
@@ -89,37 +92,107 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
     })
   )
 
+  // The engine's own view of the store: what the webhooks hand over, what a poll finds, what a commit writes.
+  const engineStore = Effect.map(Inbox.Inbox, Inbox.engineStore)
+  const hold = (owner: string, now: number, ttl = 60_000) => ({ owner, now, until: now + ttl })
+  const polled = (store: EngineStore.EngineStore, known: (id: number) => boolean = () => false) =>
+    Effect.suspend(() => {
+      let found: ReadonlyArray<Inbox.Entry> = []
+      return Effect.map(store.poll(known, (entries) => found = entries), () => found)
+    })
+  const messageId = (entry: Inbox.Entry) => entry.event._tag === "MessageReceived" ? entry.event.messageId : "?"
+  const changes = (entry: Inbox.Entry, fields: Partial<EngineStore.Changes> = {}): EngineStore.Changes => ({
+    entry,
+    chat: undefined,
+    sent: [],
+    timers: [],
+    cancelled: [],
+    status: undefined,
+    ...fields
+  })
+
   run(
-    "hands out a chat's events in arrival order and forgets done ones",
+    "hands accepted events to listeners as they commit, and a poll finds the pending ones in order",
     Effect.gen(function*() {
       const inbox = yield* Inbox.Inbox
+      const store = yield* engineStore
       const other = ChatId.phone("+31699999999")
+      const handed: Array<string> = []
+      const stop = store.listen((entries) => handed.push(...entries.map(messageId)))
       yield* inbox.enqueue([received("a", "1"), received("b", "2")])
       yield* inbox.enqueue([new InboundEvent.MessageReceived({ ...received("c", "x"), chat: other, sender: other })])
-      expect(yield* inbox.pendingChats(10)).toEqual([chat.toString(), other.toString()])
-      const first = yield* inbox.next(chat.toString())
-      expect(Option.map(first, (e) => e.event._tag === "MessageReceived" && e.event.messageId)).toEqual(
-        Option.some("a")
-      )
-      yield* inbox.markDone(Option.getOrThrow(first).id)
-      const second = Option.getOrThrow(yield* inbox.next(chat.toString()))
-      expect(second.event._tag === "MessageReceived" && second.event.messageId).toBe("b")
-      expect(second.event).toEqual(received("b", "2"))
+      yield* inbox.enqueue([received("a", "1")]) // a duplicate is not handed over again
+      stop()
+      expect(handed).toEqual(["a", "b", "c"])
+      const pending = yield* polled(store)
+      expect(pending.map(messageId)).toEqual(["a", "b", "c"])
+      expect(pending.map((e) => e.chat)).toEqual([chat.toString(), chat.toString(), other.toString()])
+      expect(pending[1]!.event).toEqual(received("b", "2"))
+      // What the engine already has is not read again.
+      expect((yield* polled(store, (id) => id !== pending[2]!.id)).map(messageId)).toEqual(["c"])
     })
   )
 
   run(
-    "parks a failed event with its error",
+    "a commit writes the chat, the messages sent and the timers with the event's mark, in one go",
     Effect.gen(function*() {
       const inbox = yield* Inbox.Inbox
+      const conversations = yield* ConversationStore.ConversationStore
+      const store = yield* engineStore
+      yield* inbox.enqueue([received("a", "1"), received("b", "2")])
+      const [first] = yield* polled(store)
+      const key = chat.toString()
+      const loaded = Option.getOrThrow(yield* store.load(key, hold("me", 5_000)))
+      expect(loaded).toMatchObject({ provider: undefined, lastInboundAt: undefined, data: {} })
+      const dialog: ConversationStore.Dialog = {
+        id: "d1",
+        route: "book",
+        trigger: first!.id,
+        event: received("a", "1"),
+        journal: [{ kind: "ask", key: "Your name?", done: false, timer: "d1:0" }],
+        startedAt: 5
+      }
+      yield* store.commit(
+        changes(first!, {
+          chat: { ...loaded, provider: "wawp", lastInboundAt: 1_000, dialog: Option.some(dialog), data: { n: 1 } },
+          sent: [new Receipt.Receipt({ provider: "wawp", messageId: "w1", status: "sent", at: new Date(2) })],
+          timers: [{
+            key: "d1:0",
+            fireAt: 60_000,
+            payload: JSON.stringify({ _tag: "DialogTimer", dialogId: "d1", step: 0 })
+          }]
+        }),
+        hold("me", 5_000)
+      )
+      expect(yield* conversations.load(key)).toEqual({
+        chat: key,
+        provider: "wawp",
+        lastInboundAt: 1_000,
+        dialog: Option.some(dialog),
+        data: { n: 1 }
+      })
+      expect((yield* conversations.sentMessages(key)).map((m) => [m.messageId, m.status])).toEqual([["w1", "sent"]])
+      expect(yield* store.nextTimerAt).toEqual(Option.some(60_000))
+      expect((yield* polled(store)).map(messageId)).toEqual(["b"])
+      expect(yield* inbox.pendingCount).toBe(1)
+      // The handled event keeps its dedupe mark: delivered again, it is a duplicate.
+      expect(yield* inbox.enqueue([received("a", "1")])).toEqual({ accepted: 0, duplicates: 1 })
+    })
+  )
+
+  run(
+    "parks a failed event with its error and recorded attempts",
+    Effect.gen(function*() {
+      const inbox = yield* Inbox.Inbox
+      const store = yield* engineStore
       yield* inbox.enqueue([received("a", "1")])
-      const entry = Option.getOrThrow(yield* inbox.next(chat.toString()))
-      yield* inbox.recordAttempt(entry.id)
-      yield* inbox.deadLetter(entry, "Error: booking service down")
-      expect(yield* inbox.next(chat.toString())).toEqual(Option.none())
+      const [entry] = yield* polled(store)
+      yield* store.recordAttempt(entry!.id)
+      yield* store.deadLetter(changes(entry!), "Error: booking service down", hold("me", 1))
+      expect(yield* polled(store)).toEqual([])
       const [dead] = yield* inbox.deadLetters
       expect(dead).toMatchObject({
-        inboxId: entry.id,
+        inboxId: entry!.id,
         chat: chat.toString(),
         error: "Error: booking service down",
         attempts: 1
@@ -129,108 +202,39 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
   )
 
   run(
-    "keeps a chat's dialog, data, provider and window",
+    "timers come due in order, fire once however many fire them, and cancel by key",
     Effect.gen(function*() {
-      const store = yield* ConversationStore.ConversationStore
-      const key = chat.toString()
-      expect(yield* store.load(key)).toMatchObject({
-        provider: undefined,
-        lastInboundAt: undefined,
-        dialog: Option.none()
-      })
-      yield* store.touchInbound(key, "wawp", 5_000)
-      yield* store.touchInbound(key, "chatsend", 4_000) // older: ignored
-      const dialog: ConversationStore.Dialog = {
-        id: "d1",
-        route: "book",
-        trigger: 1,
-        event: received("a", "book"),
-        journal: [{ kind: "ask", key: "Name?", done: true, value: { answer: "Ada" }, by: 2 }],
-        startedAt: 5_000
-      }
-      yield* store.saveDialog(key, Option.some(dialog))
-      yield* store.saveData(key, { prefs: { lang: "nl" } })
-      const row = yield* store.load(key)
-      expect(row).toMatchObject({ provider: "wawp", lastInboundAt: 5_000, data: { prefs: { lang: "nl" } } })
-      expect(row.dialog).toEqual(Option.some(dialog))
-      yield* store.saveDialog(key, Option.none())
-      expect((yield* store.load(key)).dialog).toEqual(Option.none())
-    })
-  )
-
-  run(
-    "a chat's lease belongs to one instance until it expires",
-    Effect.gen(function*() {
-      const store = yield* ConversationStore.ConversationStore
-      const key = chat.toString()
-      expect(yield* store.acquireLease(key, "a", Duration.seconds(30))).toBe(true)
-      expect(yield* store.acquireLease(key, "b", Duration.seconds(30))).toBe(false)
-      expect(yield* store.acquireLease(key, "a", Duration.seconds(30))).toBe(true)
-      yield* TestClock.adjust("31 seconds")
-      expect(yield* store.acquireLease(key, "b", Duration.seconds(30))).toBe(true)
-      yield* store.releaseLease(key, "b")
-      expect(yield* store.acquireLease(key, "a", Duration.seconds(30))).toBe(true)
-    })
-  )
-
-  run(
-    "timers come due once, even when two pollers race",
-    Effect.gen(function*() {
-      const store = yield* ConversationStore.ConversationStore
       const inbox = yield* Inbox.Inbox
-      const key = chat.toString()
-      const reminder = { _tag: "Reminder" as const, message: Message.text(chat, "Your appointment is tomorrow") }
-      const id = yield* store.scheduleTimer(key, 60_000, reminder)
-      const cancelled = yield* store.scheduleTimer(key, 30_000, { _tag: "DialogTimer", dialogId: "d1", step: 2 })
-      yield* store.cancelTimer(cancelled)
+      const store = yield* engineStore
+      yield* inbox.enqueue([received("a", "1")])
+      const [entry] = yield* polled(store)
+      const reminder = JSON.stringify(
+        Schema.encodeSync(Inbox.TimerPayload)({
+          _tag: "Reminder",
+          message: Message.text(chat, "Your appointment is tomorrow")
+        })
+      )
+      yield* store.commit(
+        changes(entry!, {
+          timers: [
+            { key: "d1:3", fireAt: 60_000, payload: reminder },
+            { key: "d1:4", fireAt: 30_000, payload: JSON.stringify({ _tag: "DialogTimer", dialogId: "d1", step: 4 }) }
+          ]
+        }),
+        hold("me", 1)
+      )
+      yield* inbox.enqueue([received("b", "2")])
+      const [next] = yield* polled(store)
+      yield* store.commit(changes(next!, { cancelled: ["d1:4"] }), hold("me", 2))
       expect(yield* store.nextTimerAt).toEqual(Option.some(60_000))
       expect(yield* store.dueTimers(59_999, 10)).toEqual([])
       const due = yield* store.dueTimers(60_000, 10)
-      expect(due.map((t) => [t.timerId, t.payload])).toEqual([[id, reminder]])
-      yield* Effect.all([inbox.enqueueTimer(due[0]!), inbox.enqueueTimer(due[0]!)], { concurrency: 2 })
+      expect(due.map((t) => [t.chat, t.payload._tag])).toEqual([[chat.toString(), "Reminder"]])
+      yield* Effect.all([store.fireTimer(due[0]!, 60_000), store.fireTimer(due[0]!, 60_000)], { concurrency: 2 })
       expect(yield* inbox.pendingCount).toBe(1)
+      const [fired] = yield* polled(store)
+      expect(fired!.event).toEqual(due[0])
       expect(yield* store.dueTimers(120_000, 10)).toEqual([])
-    })
-  )
-
-  run(
-    "status updates only move forward",
-    Effect.gen(function*() {
-      const store = yield* ConversationStore.ConversationStore
-      const key = chat.toString()
-      yield* store.recordSent(
-        key,
-        new Receipt.Receipt({ provider: "wawp", messageId: "w1", status: "sent", at: new Date(1) })
-      )
-      const status = (s: InboundEvent.DeliveryStatus, error?: string) =>
-        store.updateStatus(
-          new InboundEvent.StatusChanged({
-            provider: "wawp",
-            eventId: `${s}`,
-            messageId: "w1",
-            status: s,
-            error,
-            at: new Date(2)
-          })
-        )
-      expect(Option.map(yield* status("read"), (m) => m.status)).toEqual(Option.some("read"))
-      expect(Option.map(yield* status("delivered"), (m) => m.status)).toEqual(Option.some("read"))
-      expect(Option.map(yield* status("failed", "131026"), (m) => [m.status, m.error])).toEqual(
-        Option.some(["failed", "131026"])
-      )
-      expect(
-        yield* store.updateStatus(
-          new InboundEvent.StatusChanged({
-            provider: "wawp",
-            eventId: "x",
-            messageId: "unknown",
-            status: "read",
-            at: new Date(2)
-          })
-        )
-      )
-        .toEqual(Option.none())
-      expect((yield* store.sentMessages(key)).map((m) => m.status)).toEqual(["failed"])
     })
   )
 
@@ -250,13 +254,48 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
 describe("store on SQLite", () => {
   suite<never>((name, self) => it.scoped(name, self), Effect.succeed(sqlite))
 
-  it.scoped("runs SQLite in WAL mode with synchronous = NORMAL", () =>
+  it.scoped("serves one engine: a second waits for the hold to lapse, and the first can then commit nothing", () =>
+    Effect.gen(function*() {
+      const file = join(yield* tempDir("parley-hold-"), "parley.db")
+      const open = Effect.map(
+        Layer.build(Layer.provide(Bot.layerStore, sqliteAt(file))),
+        (context) => Inbox.engineStore(Context.get(context, Inbox.Inbox))
+      )
+      const first = yield* open
+      const second = yield* open
+      yield* Effect.flatMap(Inbox.Inbox, (inbox) => inbox.enqueue([received("a", "1")])).pipe(
+        Effect.provide(Layer.provide(Bot.layerStore, sqliteAt(file)))
+      )
+      yield* first.holdEngine("engine-a", 60_000)
+      const held = yield* Effect.flip(second.holdEngine("engine-b", 60_000))
+      expect(held).toMatchObject({ _tag: "EngineHeld", owner: "engine-a" })
+      expect(held.message).toContain("SQLite serves one engine")
+      // engine-a is paused past its hold; engine-b takes the database.
+      yield* TestClock.adjust("61 seconds")
+      yield* second.holdEngine("engine-b", 60_000)
+      let found: ReadonlyArray<Inbox.Entry> = []
+      yield* first.poll(() => false, (entries) => found = entries)
+      const refused = yield* Effect.flip(first.commit(
+        { entry: found[0]!, chat: undefined, sent: [], timers: [], cancelled: [], status: undefined },
+        { owner: "engine-a", now: 61_000, until: 121_000 }
+      ))
+      expect(refused._tag).toBe("EngineDisplaced")
+      yield* second.commit(
+        { entry: found[0]!, chat: undefined, sent: [], timers: [], cancelled: [], status: undefined },
+        { owner: "engine-b", now: 61_000, until: 121_000 }
+      )
+      let left: ReadonlyArray<Inbox.Entry> = [found[0]!]
+      yield* second.poll(() => false, (entries) => left = entries)
+      expect(left).toEqual([])
+    }))
+
+  it.scoped("runs SQLite in WAL mode with synchronous = FULL: an acknowledged event is on disk", () =>
     withStore(
       sqlite,
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         expect(yield* sql`PRAGMA journal_mode`).toEqual([{ journal_mode: "wal" }])
-        expect(yield* sql`PRAGMA synchronous`).toEqual([{ synchronous: 1 }])
+        expect(yield* sql`PRAGMA synchronous`).toEqual([{ synchronous: 2 }])
       })
     ))
 })
@@ -275,5 +314,41 @@ if (postgresBin === undefined) {
 } else {
   layer(Layer.scoped(PgServer, startPostgres), { timeout: "60 seconds" })("store on PostgreSQL", (it) => {
     suite<PgServer>((name, self) => it.scoped(name, self), Effect.map(PgServer, postgres))
+
+    it.scoped("holds each chat for one instance at a time, and fences the commits of one that lost it", () =>
+      Effect.flatMap(Effect.map(PgServer, postgres), (backend) =>
+        withStore(
+          backend,
+          Effect.gen(function*() {
+            const inbox = yield* Inbox.Inbox
+            const store = Inbox.engineStore(inbox)
+            const key = chat.toString()
+            yield* inbox.enqueue([received("a", "1")])
+            let found: ReadonlyArray<Inbox.Entry> = []
+            yield* store.poll(() => false, (entries) => found = entries)
+            const held = { owner: "a", now: 1_000, until: 61_000 }
+            const a = Option.getOrThrow(yield* store.load(key, held))
+            expect(yield* store.load(key, { owner: "b", now: 2_000, until: 62_000 })).toEqual(Option.none())
+            // a is cut off past its hold; b takes the chat with the next token.
+            const b = Option.getOrThrow(yield* store.load(key, { owner: "b", now: 61_001, until: 121_001 }))
+            expect(b.token).toBeGreaterThan(a.token)
+            const write = (row: typeof a, owner: string) =>
+              store.commit(
+                {
+                  entry: found[0]!,
+                  chat: { ...row, provider: owner },
+                  sent: [],
+                  timers: [],
+                  cancelled: [],
+                  status: undefined
+                },
+                { owner, now: 61_002, until: 121_002 }
+              )
+            expect((yield* Effect.flip(write(a, "a")))._tag).toBe("LeaseLost")
+            yield* write(b, "b")
+            const conversations = yield* ConversationStore.ConversationStore
+            expect((yield* conversations.load(key)).provider).toBe("b")
+          })
+        )))
   })
 }

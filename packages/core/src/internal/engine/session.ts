@@ -1,0 +1,103 @@
+/**
+ * A chat's session: its row, read once when the chat's worker needs it and carried from event to
+ * event, and what handling the current event changed (the chat's window and provider, its dialog and
+ * state, the messages sent, timers set and cancelled, a delivery status), committed together.
+ *
+ * @internal
+ */
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Conversation from "../../Conversation.js"
+import type { Receipt } from "../../Receipt.js"
+import type * as rows from "./rows.js"
+import type * as Store from "./store.js"
+
+const encodePayload = Schema.encodeSync(Schema.parseJson(Conversation.TimerPayload))
+
+/** @internal */
+export class Session {
+  private row: Store.ChatRow
+  private changed = false
+  private sent: Array<Receipt> = []
+  private timers: Array<{ readonly key: string; readonly fireAt: number; readonly payload: string }> = []
+  private cancelled: Array<string | number> = []
+  private status: Store.Changes["status"] = undefined
+
+  constructor(readonly chat: string, row: Store.ChatRow) {
+    this.row = { ...row, data: { ...row.data } }
+  }
+
+  get provider(): string | undefined {
+    return this.row.provider
+  }
+
+  get lastInboundAt(): number | undefined {
+    return this.row.lastInboundAt
+  }
+
+  get dialog(): Option.Option<rows.Dialog> {
+    return this.row.dialog
+  }
+
+  /** The chat's typed state, changed in place by dialogs (then `dataChanged`). */
+  get data(): Record<string, unknown> {
+    return this.row.data
+  }
+
+  /** The user wrote through `provider` at `at`: the 24 h window and the reply route move on. */
+  touchInbound(provider: string, at: number): void {
+    if (this.row.lastInboundAt !== undefined && this.row.lastInboundAt > at) return
+    this.row = { ...this.row, provider, lastInboundAt: at }
+    this.changed = true
+  }
+
+  setDialog(dialog: Option.Option<rows.Dialog>): void {
+    this.row = { ...this.row, dialog }
+    this.changed = true
+  }
+
+  dataChanged(): void {
+    this.changed = true
+  }
+
+  recordSent(receipt: Receipt): void {
+    this.sent.push(receipt)
+  }
+
+  setTimer(key: string, fireAt: number, payload: Conversation.TimerPayload): void {
+    this.timers.push({ key, fireAt, payload: encodePayload(payload) })
+  }
+
+  cancelTimer(timer: string | number): void {
+    this.cancelled.push(timer)
+  }
+
+  setStatus(status: NonNullable<Store.Changes["status"]>): void {
+    this.status = status
+  }
+
+  /** What the current event changed, to commit with it. */
+  changes(entry: Store.Entry): Store.Changes {
+    return {
+      entry,
+      chat: this.changed ? this.row : undefined,
+      sent: this.sent,
+      timers: this.timers,
+      cancelled: this.cancelled,
+      status: this.status
+    }
+  }
+
+  /** The event's changes are on disk: the session starts the next event from here. */
+  committed(): void {
+    this.changed = false
+    this.sent = []
+    this.timers = []
+    this.cancelled = []
+    this.status = undefined
+  }
+}
+
+/** A session for events that belong to no chat's row (delivery statuses). @internal */
+export const detached = (chat: string): Session =>
+  new Session(chat, { provider: undefined, lastInboundAt: undefined, dialog: Option.none(), data: {}, token: 0 })

@@ -1,0 +1,80 @@
+/**
+ * The engine's SQL, written once with `?` placeholders and rendered for the database in use
+ * (PostgreSQL numbers them `$1`, `$2`, …). Tables are created by `Migrations`.
+ *
+ * @internal
+ */
+
+/** @internal */
+export type Dialect = "sqlite" | "pg"
+
+const numbered = (text: string) => {
+  let n = 0
+  return text.replace(/\?/g, () => `$${++n}`)
+}
+
+const texts = {
+  enqueue: `INSERT INTO parley_inbox (chat, event, received_at, dedupe_key) VALUES (?, ?, ?, ?)
+    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+  enqueueTimer: `INSERT INTO parley_inbox (chat, event, received_at) VALUES (?, ?, ?) RETURNING id`,
+  claimTimer: `UPDATE parley_timers SET state = 'fired' WHERE id = ? AND state = 'pending' RETURNING id`,
+  pending: `SELECT id, chat FROM parley_inbox WHERE state = 'pending' ORDER BY id`,
+  pendingEvent: `SELECT event, attempts FROM parley_inbox WHERE id = ?`,
+  done: `UPDATE parley_inbox SET state = 'done', event = '' WHERE id = ?`,
+  attempt: `UPDATE parley_inbox SET attempts = attempts + 1 WHERE id = ?`,
+  deadLetter: `INSERT INTO parley_dead_letters (inbox_id, chat, event, error, attempts, failed_at)
+    SELECT id, chat, event, ?, attempts, ? FROM parley_inbox WHERE id = ?`,
+  dead: `UPDATE parley_inbox SET state = 'dead', event = '' WHERE id = ?`,
+  loadChat: `SELECT provider, last_inbound_at, dialog, data, lease_token FROM parley_conversations WHERE chat = ?`,
+  // Takes the chat for this instance (or renews its own hold) and reads it, in one statement; returns
+  // nothing while another live instance holds it. Each taking bumps the fencing token.
+  acquireChat: `INSERT INTO parley_conversations (chat, data, updated_at, lease_owner, lease_until, lease_token)
+    VALUES (?, '{}', ?, ?, ?, 1)
+    ON CONFLICT (chat) DO UPDATE SET lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,
+      lease_token = parley_conversations.lease_token + 1
+    WHERE parley_conversations.lease_owner IS NULL OR parley_conversations.lease_owner = excluded.lease_owner
+      OR parley_conversations.lease_until < ?
+    RETURNING provider, last_inbound_at, dialog, data, lease_token`,
+  saveChat: `INSERT INTO parley_conversations (chat, provider, last_inbound_at, dialog, data, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (chat) DO UPDATE SET provider = excluded.provider, last_inbound_at = excluded.last_inbound_at,
+      dialog = excluded.dialog, data = excluded.data, updated_at = excluded.updated_at
+    RETURNING chat`,
+  // The commit of an instance that holds the chat: only while its token is still the chat's (fencing),
+  // renewing the hold as it goes.
+  saveLeasedChat: `UPDATE parley_conversations SET provider = ?, last_inbound_at = ?, dialog = ?, data = ?,
+      updated_at = ?, lease_until = ?
+    WHERE chat = ? AND lease_owner = ? AND lease_token = ? RETURNING chat`,
+  releaseChat: `UPDATE parley_conversations SET lease_owner = NULL, lease_until = NULL
+    WHERE chat = ? AND lease_owner = ? AND lease_token = ?`,
+  recordSent: `INSERT INTO parley_messages (message_id, chat, provider, status, sent_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
+  sentMessage: `SELECT message_id, chat, provider, status, error FROM parley_messages WHERE message_id = ?`,
+  updateStatus: `UPDATE parley_messages SET status = ?, error = ?, updated_at = ? WHERE message_id = ?`,
+  addTimer: `INSERT INTO parley_timers (chat, fire_at, payload, timer_key) VALUES (?, ?, ?, ?)
+    ON CONFLICT (timer_key) DO NOTHING`,
+  cancelTimer: `UPDATE parley_timers SET state = 'cancelled' WHERE timer_key = ? AND state = 'pending'`,
+  cancelLegacyTimer: `UPDATE parley_timers SET state = 'cancelled' WHERE id = ? AND state = 'pending'`,
+  dueTimers: `SELECT id, chat, fire_at, payload FROM parley_timers WHERE state = 'pending' AND fire_at <= ?
+    ORDER BY fire_at, id LIMIT ?`,
+  nextTimer: `SELECT MIN(fire_at) AS at FROM parley_timers WHERE state = 'pending'`,
+  // The engine's hold on a whole database (SQLite serves one engine): taken at start, renewed, checked
+  // in each batch that commits handled events.
+  takeEngine: `INSERT INTO parley_instances (name, owner, token, lease_until) VALUES ('engine', ?, 1, ?)
+    ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, token = parley_instances.token + 1,
+      lease_until = excluded.lease_until
+    WHERE parley_instances.owner = excluded.owner OR parley_instances.lease_until < ?
+    RETURNING token`,
+  engineHolder: `SELECT owner, lease_until FROM parley_instances WHERE name = 'engine'`,
+  holdEngine: `UPDATE parley_instances SET lease_until = ? WHERE name = 'engine' AND owner = ? AND token = ?
+    RETURNING token`
+} as const
+
+/** @internal */
+export type Statements = { readonly [K in keyof typeof texts]: string }
+
+/** @internal */
+export const forDialect = (dialect: Dialect): Statements =>
+  dialect === "pg"
+    ? Object.fromEntries(Object.entries(texts).map(([name, text]) => [name, numbered(text)])) as Statements
+    : texts

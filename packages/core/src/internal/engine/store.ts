@@ -1,0 +1,366 @@
+/**
+ * The engine's durable state, as units of work for the group commit: accepting events into the inbox
+ * (with their dedupe marks, in one statement each), reading a chat once per event, committing what
+ * handling an event changed, parking an event as a dead letter, and firing timers.
+ *
+ * @internal
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Conversation from "../../Conversation.js"
+import * as InboundEvent from "../../InboundEvent.js"
+import type * as Inbox from "../../Inbox.js"
+import type { Receipt } from "../../Receipt.js"
+import * as GroupCommit from "./groupCommit.js"
+import * as rows from "./rows.js"
+import * as Statements from "./statements.js"
+
+/**
+ * The chat's hold was taken by another instance (its lease ran out while this one was paused or cut
+ * off): this instance must not write the chat, and the new holder handles its events.
+ *
+ * @internal
+ */
+export class LeaseLost extends Data.TaggedError("LeaseLost")<{ readonly chat: string }> {
+  override get message() {
+    return `another instance now holds ${this.chat}`
+  }
+}
+
+/** An event accepted into the inbox, as handed to the engine. @internal */
+export type Entry = Inbox.Entry
+
+/** A chat's row as the engine reads it. @internal */
+export interface ChatRow {
+  readonly provider: string | undefined
+  readonly lastInboundAt: number | undefined
+  readonly dialog: Option.Option<rows.Dialog>
+  readonly data: Record<string, unknown>
+  /** The fencing token of this instance's hold (PostgreSQL); 0 on SQLite. */
+  readonly token: number
+}
+
+/** What handling one event changed, written in one commit. @internal */
+export interface Changes {
+  readonly entry: Entry
+  /** The chat's new row, when it changed. */
+  readonly chat: ChatRow | undefined
+  readonly sent: ReadonlyArray<Receipt>
+  readonly timers: ReadonlyArray<{ readonly key: string; readonly fireAt: number; readonly payload: string }>
+  readonly cancelled: ReadonlyArray<string | number>
+  readonly status: { readonly messageId: string; readonly status: string; readonly error: string | null } | undefined
+}
+
+/** @internal */
+export interface EngineStore {
+  readonly dialect: Statements.Dialect
+  /** Registers a listener for events as soon as they are committed to the inbox; returns its removal. */
+  readonly listen: (listener: (entries: ReadonlyArray<Entry>) => void) => () => void
+  readonly enqueue: (
+    events: ReadonlyArray<InboundEvent.InboundEvent>,
+    now: number
+  ) => Effect.Effect<{ readonly accepted: number; readonly duplicates: number }, SqlError>
+  /**
+   * Reads the pending events that `known` does not have and hands them to `found` as soon as the
+   * read commits (in the group commit's order, so never after the event's own commit).
+   */
+  readonly poll: (
+    known: (id: number) => boolean,
+    found: (entries: ReadonlyArray<Entry>) => void
+  ) => Effect.Effect<void, SqlError>
+  /** Reads a chat (SQLite), or takes it for `owner` and reads it (PostgreSQL: none while another holds it). */
+  readonly load: (
+    chat: string,
+    hold: { readonly owner: string; readonly now: number; readonly until: number }
+  ) => Effect.Effect<Option.Option<ChatRow>, SqlError>
+  readonly commit: (
+    changes: Changes,
+    hold: { readonly owner: string; readonly now: number; readonly until: number }
+  ) => Effect.Effect<void, SqlError | LeaseLost | EngineDisplaced>
+  readonly release: (chat: string, owner: string, token: number) => Effect.Effect<void, SqlError>
+  readonly recordAttempt: (id: number) => Effect.Effect<void, SqlError>
+  readonly deadLetter: (
+    changes: Changes,
+    error: string,
+    hold: { readonly owner: string; readonly now: number; readonly until: number }
+  ) => Effect.Effect<void, SqlError | LeaseLost | EngineDisplaced>
+  readonly sentMessage: (messageId: string) => Effect.Effect<Option.Option<rows.SentMessage>, SqlError>
+  readonly dueTimers: (now: number, limit: number) => Effect.Effect<ReadonlyArray<Inbox.TimerFired>, SqlError>
+  readonly nextTimerAt: Effect.Effect<Option.Option<number>, SqlError>
+  readonly fireTimer: (timer: Inbox.TimerFired, now: number) => Effect.Effect<void, SqlError>
+  /**
+   * Takes the engine's hold on the database (SQLite serves one engine) and fences every later commit
+   * of a handled event with it: a batch commits those only while the hold is still this engine's,
+   * renewing it. Fails with the current holder when another live engine has it.
+   */
+  readonly holdEngine: (
+    owner: string,
+    ttlMillis: number
+  ) => Effect.Effect<{ readonly renew: Effect.Effect<boolean, SqlError> }, SqlError | EngineHeld>
+}
+
+/** Another engine holds the database. @internal */
+export class EngineHeld extends Data.TaggedError("EngineHeld")<{ readonly owner: string; readonly until: number }> {
+  override get message() {
+    return `another engine (${this.owner}) runs on this database until ${
+      new Date(this.until).toISOString()
+    } unless it renews its hold; SQLite serves one engine: stop it, or use PostgreSQL for several`
+  }
+}
+
+/** An engine lost its hold on the database to another one while it was paused. @internal */
+export class EngineDisplaced extends Data.TaggedError("EngineDisplaced")<{ readonly owner: string }> {
+  override get message() {
+    return `this engine (${this.owner}) no longer holds the database: another engine took it`
+  }
+}
+
+/** @internal */
+export const make = (options: {
+  readonly eventCodec: {
+    readonly encode: (event: Inbox.Event) => string
+    readonly decode: (json: string) => Inbox.Event
+  }
+  readonly timerFired: (fields: {
+    readonly timerId: number
+    readonly chat: string
+    readonly payload: Conversation.TimerPayload
+    readonly at: Date
+  }) => Inbox.TimerFired
+  readonly chatKey: (event: Inbox.Event) => string
+}): Effect.Effect<EngineStore, never, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const dialect: Statements.Dialect = sql.onDialectOrElse({ pg: () => "pg", orElse: () => "sqlite" })
+    const s = Statements.forDialect(dialect)
+    const db = yield* GroupCommit.make({ sql, begin: dialect === "pg" ? "BEGIN" : "BEGIN IMMEDIATE" })
+    const listeners = new Set<(entries: ReadonlyArray<Entry>) => void>()
+    const run = (conn: Connection, text: string, params: ReadonlyArray<unknown>) =>
+      conn.execute(text, params, undefined)
+    const read = <A>(f: (conn: Connection) => Effect.Effect<A, SqlError>) => db.submit({ run: f })
+
+    const decodePayload = Schema.decodeUnknownSync(Schema.parseJson(Conversation.TimerPayload))
+
+    const toChatRow = (row: any, token: number): ChatRow => ({
+      provider: typeof row.provider === "string" ? row.provider : undefined,
+      lastInboundAt: rows.optionalInt(row.last_inbound_at),
+      dialog: typeof row.dialog === "string" ? Option.some(rows.decodeDialog(row.dialog)) : Option.none(),
+      data: typeof row.data === "string" ? JSON.parse(row.data) : {},
+      token
+    })
+
+    // The statements every commit of an event shares: inbox mark, sent messages, timers, status.
+    const writeChanges = (conn: Connection, changes: Changes, now: number) =>
+      Effect.gen(function*() {
+        for (const receipt of changes.sent) {
+          yield* run(conn, s.recordSent, [
+            receipt.messageId,
+            changes.entry.chat,
+            receipt.provider,
+            receipt.status,
+            receipt.at.getTime(),
+            now
+          ])
+        }
+        for (const timer of changes.timers) {
+          yield* run(conn, s.addTimer, [changes.entry.chat, timer.fireAt, timer.payload, timer.key])
+        }
+        for (const timer of changes.cancelled) {
+          yield* run(conn, typeof timer === "string" ? s.cancelTimer : s.cancelLegacyTimer, [timer])
+        }
+        if (changes.status !== undefined) {
+          yield* run(conn, s.updateStatus, [changes.status.status, changes.status.error, now, changes.status.messageId])
+        }
+      })
+
+    const writeChat = (
+      conn: Connection,
+      changes: Changes,
+      hold: { readonly owner: string; readonly now: number; readonly until: number }
+    ) =>
+      Effect.gen(function*() {
+        const chat = changes.chat
+        if (chat === undefined) return
+        const dialog = Option.isSome(chat.dialog) ? rows.encodeDialog(chat.dialog.value) : null
+        const written = dialect === "pg"
+          ? yield* run(conn, s.saveLeasedChat, [
+            chat.provider ?? null,
+            chat.lastInboundAt ?? null,
+            dialog,
+            JSON.stringify(chat.data),
+            hold.now,
+            hold.until,
+            changes.entry.chat,
+            hold.owner,
+            chat.token
+          ])
+          : yield* run(conn, s.saveChat, [
+            changes.entry.chat,
+            chat.provider ?? null,
+            chat.lastInboundAt ?? null,
+            dialog,
+            JSON.stringify(chat.data),
+            hold.now
+          ])
+        if (written.length === 0) return yield* new LeaseLost({ chat: changes.entry.chat })
+      })
+
+    const store: EngineStore = {
+      dialect,
+      listen: (listener) => {
+        listeners.add(listener)
+        return () => listeners.delete(listener)
+      },
+      enqueue: (events, now) => {
+        const encoded = events.map((event) => ({
+          event,
+          chat: options.chatKey(event),
+          json: options.eventCodec.encode(event),
+          key: InboundEvent.dedupeKey(event)
+        }))
+        return db.submit({
+          run: (conn) =>
+            Effect.gen(function*() {
+              const accepted: Array<Entry> = []
+              for (const e of encoded) {
+                const inserted = yield* run(conn, s.enqueue, [e.chat, e.json, now, e.key])
+                if (inserted.length > 0) {
+                  accepted.push({ id: rows.int(inserted[0].id), chat: e.chat, event: e.event, attempts: 0 })
+                }
+              }
+              return accepted
+            }),
+          onCommit: (accepted) => {
+            if (accepted.length > 0) { for (const listener of listeners) listener(accepted) }
+          }
+        }).pipe(Effect.map((accepted) => ({ accepted: accepted.length, duplicates: events.length - accepted.length })))
+      },
+      poll: (known, found) =>
+        db.submit({
+          run: (conn) =>
+            Effect.gen(function*() {
+              const entries: Array<Entry> = []
+              for (const row of yield* run(conn, s.pending, [])) {
+                const id = rows.int(row.id)
+                if (known(id)) continue
+                const [stored] = yield* run(conn, s.pendingEvent, [id])
+                if (stored === undefined) continue
+                entries.push({
+                  id,
+                  chat: String(row.chat),
+                  event: options.eventCodec.decode(String(stored.event)),
+                  attempts: rows.int(stored.attempts)
+                })
+              }
+              return entries
+            }),
+          onCommit: found
+        }),
+      load: (chat, hold) =>
+        dialect === "pg"
+          ? read((conn) => run(conn, s.acquireChat, [chat, hold.now, hold.owner, hold.until, hold.now])).pipe(
+            Effect.map((found) =>
+              found.length === 0 ? Option.none() : Option.some(toChatRow(found[0], rows.int(found[0].lease_token)))
+            )
+          )
+          : read((conn) => run(conn, s.loadChat, [chat])).pipe(
+            Effect.map((found) =>
+              Option.some(
+                found.length === 0
+                  ? { provider: undefined, lastInboundAt: undefined, dialog: Option.none(), data: {}, token: 0 }
+                  : toChatRow(found[0], 0)
+              )
+            )
+          ),
+      commit: (changes, hold) =>
+        db.submit<void, LeaseLost | EngineDisplaced>({
+          fenced: true,
+          run: (conn) =>
+            Effect.gen(function*() {
+              yield* writeChat(conn, changes, hold)
+              yield* run(conn, s.done, [changes.entry.id])
+              yield* writeChanges(conn, changes, hold.now)
+            })
+        }),
+      release: (chat, owner, token) =>
+        dialect === "pg"
+          ? db.submit({ run: (conn) => Effect.asVoid(run(conn, s.releaseChat, [chat, owner, token])) })
+          : Effect.void,
+      recordAttempt: (id) => db.submit({ run: (conn) => Effect.asVoid(run(conn, s.attempt, [id])) }),
+      deadLetter: (changes, error, hold) =>
+        db.submit<void, LeaseLost | EngineDisplaced>({
+          fenced: true,
+          run: (conn) =>
+            Effect.gen(function*() {
+              yield* writeChat(conn, changes, hold)
+              yield* run(conn, s.deadLetter, [error, hold.now, changes.entry.id])
+              yield* run(conn, s.dead, [changes.entry.id])
+              yield* writeChanges(conn, changes, hold.now)
+            })
+        }),
+      sentMessage: (messageId) =>
+        read((conn) => run(conn, s.sentMessage, [messageId])).pipe(
+          Effect.map((found) => found.length === 0 ? Option.none() : Option.some(rows.toSentMessage(found[0])))
+        ),
+      dueTimers: (now, limit) =>
+        read((conn) => run(conn, s.dueTimers, [now, limit])).pipe(
+          Effect.map((found) =>
+            found.map((row) =>
+              options.timerFired({
+                timerId: rows.int(row.id),
+                chat: String(row.chat),
+                payload: decodePayload(row.payload),
+                at: new Date(rows.int(row.fire_at))
+              })
+            )
+          )
+        ),
+      nextTimerAt: read((conn) => run(conn, s.nextTimer, [])).pipe(
+        Effect.map((found) => Option.fromNullable(rows.optionalInt(found[0]?.at)))
+      ),
+      fireTimer: (timer, now) =>
+        db.submit({
+          run: (conn) =>
+            Effect.gen(function*() {
+              const claimed = yield* run(conn, s.claimTimer, [timer.timerId])
+              if (claimed.length === 0) return []
+              const inserted = yield* run(conn, s.enqueueTimer, [
+                timer.chat,
+                options.eventCodec.encode(timer),
+                now
+              ])
+              return [{ id: rows.int(inserted[0].id), chat: timer.chat, event: timer, attempts: 0 }]
+            }),
+          onCommit: (accepted) => {
+            if (accepted.length > 0) { for (const listener of listeners) listener(accepted) }
+          }
+        }).pipe(Effect.asVoid),
+      holdEngine: (owner, ttlMillis) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const taken = yield* read((conn) => run(conn, s.takeEngine, [owner, now + ttlMillis, now]))
+          if (taken.length === 0) {
+            const [holder] = yield* read((conn) => run(conn, s.engineHolder, []))
+            return yield* new EngineHeld({ owner: String(holder?.owner), until: rows.int(holder?.lease_until) })
+          }
+          const token = rows.int(taken[0].token)
+          const renew = (conn: Connection) =>
+            Effect.flatMap(
+              Clock.currentTimeMillis,
+              (at) => Effect.map(run(conn, s.holdEngine, [at + ttlMillis, owner, token]), (found) => found.length > 0)
+            )
+          db.setFence((conn) =>
+            Effect.flatMap(renew(conn), (held) => held ? Effect.void : Effect.fail(new EngineDisplaced({ owner })))
+          )
+          return { renew: read(renew) }
+        })
+    }
+    return store
+  })

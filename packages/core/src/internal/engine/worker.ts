@@ -1,0 +1,157 @@
+/**
+ * A chat's worker: takes the chat's events one at a time, in order. It reads the chat once (taking it
+ * for this instance where several share the database) and carries the session from event to event;
+ * for each event it runs the handler, retried by the bot's policy, then commits what the event
+ * changed together with the event's inbox mark. A handler that keeps failing gets its event parked as
+ * a dead letter, with its sends recorded and its dialog ended; a database that fails is retried until
+ * it answers, and never costs an event.
+ *
+ * The order of writes and sends: a handler's sends happen while it runs, and its journal entries and
+ * the event's inbox mark are written after, in one commit. A crash between a send and that commit
+ * handles the event again and repeats the send (the providers take no idempotency key); it cannot
+ * lose the event or skip a step.
+ *
+ * @internal
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Handle from "./handle.js"
+import type { Pending } from "./pending.js"
+import * as Session from "./session.js"
+import type * as Store from "./store.js"
+
+/** @internal */
+export interface Worker {
+  readonly store: Store.EngineStore
+  readonly pending: Pending
+  readonly handle: (
+    session: Session.Session,
+    entry: Store.Entry
+  ) => Effect.Effect<void, Handle.HandlerFailed | SqlError>
+  readonly retry: Schedule.Schedule<unknown, unknown>
+  readonly owner: string
+  readonly leaseMillis: number
+  /** Called after a commit that set timers, so the timer loop looks again. */
+  readonly timersChanged: Effect.Effect<void>
+  /** Another engine took the database while this one was paused: stops this engine. */
+  readonly displaced: Effect.Effect<void>
+}
+
+// A database that fails is retried until it answers: quickly at first, then every 5 seconds.
+const databaseRetry = Schedule.exponential("50 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))
+
+const isSqlError = (error: unknown): error is SqlError => (error as { _tag?: unknown })._tag === "SqlError"
+
+const untilDatabaseAnswers = <A, E>(
+  effect: Effect.Effect<A, E | SqlError>,
+  what: string
+): Effect.Effect<A, Exclude<E, SqlError>> =>
+  effect.pipe(
+    Effect.tapError((error) => isSqlError(error) ? Effect.logError(`${what} failed; retrying`, error) : Effect.void),
+    Effect.retry({ schedule: databaseRetry, while: isSqlError }),
+    // The schedule never ends: a database error cannot get past it.
+    Effect.catchIf(isSqlError, Effect.die)
+  ) as Effect.Effect<A, Exclude<E, SqlError>>
+
+/** Events of no chat's row: delivery statuses for a message whose chat the provider did not say. */
+const detached = (chat: string) => chat.startsWith("message:")
+
+/** @internal */
+export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
+  const { pending, store } = worker
+  const hold = Effect.map(Clock.currentTimeMillis, (now) => ({
+    owner: worker.owner,
+    now,
+    until: now + worker.leaseMillis
+  }))
+  let session: Session.Session | undefined
+  let token = 0
+  const loop = Effect.gen(function*() {
+    while (true) {
+      const entry = pending.next(chat)
+      if (entry === undefined) return
+      if (session === undefined) {
+        if (detached(chat)) {
+          session = Session.detached(chat)
+        } else {
+          const row = yield* untilDatabaseAnswers(Effect.flatMap(hold, (h) => store.load(chat, h)), `reading ${chat}`)
+          if (Option.isNone(row)) {
+            // Another instance holds the chat: its events are that instance's to handle.
+            pending.forget(chat)
+            return
+          }
+          token = row.value.token
+          session = new Session.Session(chat, row.value)
+        }
+      }
+      const handled = yield* handleEvent(worker, session, entry, hold)
+      if (handled === "displaced") {
+        pending.forget(chat)
+        return yield* worker.displaced
+      }
+      if (handled === "lost") {
+        yield* Effect.logWarning(`${chat} is now held by another instance; leaving its events to it`)
+        pending.forget(chat)
+        return
+      }
+      pending.done(chat)
+    }
+  })
+  return loop.pipe(
+    Effect.ensuring(
+      Effect.suspend(() =>
+        session === undefined || detached(chat) ? Effect.void : Effect.ignore(store.release(chat, worker.owner, token))
+      )
+    )
+  )
+}
+
+const handleEvent = (
+  worker: Worker,
+  session: Session.Session,
+  entry: Store.Entry,
+  hold: Effect.Effect<{ readonly owner: string; readonly now: number; readonly until: number }>
+): Effect.Effect<"committed" | "lost" | "displaced"> =>
+  Effect.gen(function*() {
+    const { store } = worker
+    const handled = yield* worker.handle(session, entry).pipe(
+      Effect.tapError((error) =>
+        error._tag === "HandlerFailed"
+          ? Effect.zipRight(
+            untilDatabaseAnswers(store.recordAttempt(entry.id), "recording a failed attempt"),
+            Effect.logError(`handler failed in ${entry.chat} (event ${entry.id})`, error.cause)
+          )
+          : Effect.void
+      ),
+      Effect.retry({ schedule: worker.retry, while: (error) => error._tag === "HandlerFailed" }),
+      (effect) => untilDatabaseAnswers(effect, `handling event ${entry.id} of ${entry.chat}`),
+      Effect.either
+    )
+    const changes = session.changes(entry)
+    const write = handled._tag === "Right"
+      ? Effect.flatMap(hold, (h) => store.commit(changes, h))
+      : Effect.gen(function*() {
+        const error = Cause.pretty(handled.left.cause)
+        yield* Effect.logError(`event ${entry.id} of ${entry.chat} dead-lettered after retries`, handled.left.cause)
+        session.setDialog(Option.none())
+        return yield* Effect.flatMap(hold, (h) => store.deadLetter(session.changes(entry), error, h))
+      })
+    const written = yield* untilDatabaseAnswers(write, `committing event ${entry.id} of ${entry.chat}`).pipe(
+      Effect.as("committed" as const),
+      Effect.catchTags({
+        LeaseLost: () => Effect.succeed("lost" as const),
+        EngineDisplaced: (error) => Effect.as(Effect.logError(error.message), "displaced" as const)
+      })
+    )
+    if (written === "committed") {
+      session.committed()
+      if (changes.timers.length > 0) yield* worker.timersChanged
+    }
+    return written
+  }).pipe(
+    Effect.withSpan("Bot.handle", { attributes: { "parley.chat": entry.chat, "parley.event": entry.event._tag } })
+  )
