@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import { join } from "node:path"
 import { tempDir } from "./fixtures/databases.js"
-import { recorder, says, start, user } from "./fixtures/engine.js"
+import { recorder, says, settled, start, user } from "./fixtures/engine.js"
 
 const IsoDate = Schema.String.pipe(
   Schema.pattern(/^\d{4}-\d{2}-\d{2}$/, { message: () => "Expected a date like 2026-12-01" })
@@ -29,6 +29,8 @@ const booking = Effect.gen(function*() {
 
 const database = Effect.map(tempDir("parley-bot-"), (dir) => join(dir, "bot.db"))
 
+// The engine commits an event after its handler ran, on its own (real) time: a test lets it settle before
+// moving the test clock, or the clock may pass a timer the engine has not written yet.
 describe("Bot", () => {
   it.scoped("runs a dialog: asks, re-prompts a bad answer with retryPrompt, chooses, replies", () =>
     Effect.gen(function*() {
@@ -110,6 +112,7 @@ describe("Bot", () => {
       })
       yield* inbox.enqueue([says("hello")])
       expect(yield* out.next).toBe("Still there?")
+      yield* settled(inbox)
       yield* TestClock.adjust("9 minutes")
       expect(out.all.length).toBe(1)
       yield* TestClock.adjust("1 minute")
@@ -143,6 +146,7 @@ describe("Bot", () => {
       expect(yield* out.next).toBe("Still there?")
       yield* inbox.enqueue([says("yes")])
       expect(yield* out.next).toBe("Result: yes")
+      yield* settled(inbox)
       yield* TestClock.adjust("1 hour")
       expect(out.texts()).toEqual(["Still there?", "Result: yes"])
     }))
@@ -244,10 +248,51 @@ describe("Bot", () => {
         })
       ])
       expect(yield* Queue.take(statuses)).toEqual(["failed", user.toString()])
+      yield* settled(inbox)
       expect((yield* store.sentMessages(user.toString())).map((m) => [m.status, m.error])).toEqual([[
         "failed",
         "131026"
       ]])
+    }))
+
+  it.scoped("a status only moves a message forward, and one for a message we never sent reaches onStatus alone", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const seen = yield* Queue.unbounded<readonly [string, string]>()
+      const { inbox, store } = yield* start({
+        file: yield* database,
+        bot: Bot.make({
+          routes: [],
+          fallback: Conversation.reply("hi"),
+          onStatus: (event, message) =>
+            Queue.offer(seen, [
+              event.status,
+              Option.match(message, { onNone: () => "unknown", onSome: (m) => m.status })
+            ])
+        }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("hello")])
+      const sent = yield* out.nextSent
+      const status = (id: string, messageId: string, value: InboundEvent.DeliveryStatus) =>
+        new InboundEvent.StatusChanged({
+          provider: "wawp",
+          eventId: id,
+          messageId,
+          chat: user,
+          status: value,
+          at: new Date(1)
+        })
+      yield* inbox.enqueue([status("s1", sent.receipt.messageId, "read")])
+      yield* inbox.enqueue([status("s2", sent.receipt.messageId, "delivered")])
+      yield* inbox.enqueue([status("s3", "never-sent", "read")])
+      expect(yield* Effect.all([Queue.take(seen), Queue.take(seen), Queue.take(seen)])).toEqual([
+        ["read", "read"],
+        ["delivered", "read"],
+        ["read", "unknown"]
+      ])
+      yield* settled(inbox)
+      expect((yield* store.sentMessages(user.toString())).map((m) => m.status)).toEqual(["read"])
     }))
 
   it.scoped("outside the 24 h window a free-form reminder becomes the template fallback", () =>
@@ -270,6 +315,7 @@ describe("Bot", () => {
       })
       yield* inbox.enqueue([says("remind me", user, "wawp", new Date(0))])
       expect(yield* out.next).toBe("I'll remind you")
+      yield* settled(inbox)
       yield* TestClock.adjust("25 hours")
       const reminder = yield* out.nextSent
       expect(reminder.message).toEqual(Message.template(user, { name: "appointment_reminder", variables: ["09:00"] }))
@@ -290,6 +336,7 @@ describe("Bot", () => {
         messaging: out.service
       })
       yield* inbox.enqueue([says("hi", user, "wawp", new Date(0))])
+      yield* settled(inbox)
       yield* TestClock.adjust("25 hours")
       expect(yield* Deferred.await(result)).toBe("WindowClosed")
       expect(out.all).toEqual([])

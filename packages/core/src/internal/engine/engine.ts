@@ -10,6 +10,7 @@ import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
@@ -18,8 +19,14 @@ import type * as Bot from "../../Bot.js"
 import type * as MessagingService from "../../MessagingService.js"
 import * as Handle from "./handle.js"
 import { Pending } from "./pending.js"
+import { SessionCache } from "./session.js"
 import type * as Store from "./store.js"
 import * as Worker from "./worker.js"
+
+// Enough for the chats active at once in a busy bot; each costs its dialog's journal and state.
+const sessionCacheSize = 1_000
+// How long a clean stop waits for the events being handled.
+const drainMillis = 10_000
 
 /** @internal */
 export interface Settings {
@@ -58,6 +65,30 @@ export const run = <R>(options: {
       context: options.context,
       window: Duration.toMillis(settings.window)
     })
+    // A clean stop lets the events being handled finish and commit (up to `drainMillis`), so a stop
+    // repeats no send; the database's fibers outlive the engine's.
+    let stopping = false
+    let running = 0
+    const drained = yield* Deferred.make<void>()
+    const drain = Effect.suspend(() => {
+      stopping = true
+      if (running === 0) return Effect.void
+      const deadline = Effect.async<void>((resume) => {
+        const timer = setTimeout(
+          () => resume(Effect.logWarning("stopping without waiting longer for the events in flight")),
+          drainMillis
+        )
+        return Effect.sync(() => clearTimeout(timer))
+      })
+      return Effect.raceFirst(Deferred.await(drained), deadline)
+    })
+    const track = (effect: Effect.Effect<void>) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => running++),
+        () => effect,
+        () => Effect.suspend(() => --running === 0 && stopping ? Deferred.succeed(drained, undefined) : Effect.void)
+      )
+
     const worker: Worker.Worker = {
       store,
       pending,
@@ -66,7 +97,10 @@ export const run = <R>(options: {
       owner: settings.owner,
       leaseMillis,
       timersChanged: Queue.offer(timersChanged, undefined),
-      displaced: Deferred.succeed(displaced, undefined)
+      displaced: Deferred.succeed(displaced, undefined),
+      // On SQLite this engine, under its hold, is the only writer of every chat.
+      sessions: store.dialect === "sqlite" ? new SessionCache(sessionCacheSize) : undefined,
+      stopping: () => stopping
     }
 
     // Events are handed over as their enqueue commits; the first poll then finds what was pending.
@@ -83,54 +117,68 @@ export const run = <R>(options: {
       for (const timer of due) yield* store.fireTimer(timer, yield* Clock.currentTimeMillis)
     }).pipe(Effect.catchAllCause((cause) => Effect.logError("timer poll failed", cause)))
 
-    const engine = Effect.gen(function*() {
-      // SQLite serves one engine: take the database's hold first (waiting while another live engine
-      // has it), and keep it renewed: every poll interval or a third of the lease, whichever is longer
-      // (a hold lasts three renewals, so an engine that stops is replaced within that).
-      if (store.dialect === "sqlite") {
-        const renewMillis = Math.max(pollMillis, leaseMillis / 3)
-        const held = yield* store.holdEngine(settings.owner, 3 * renewMillis).pipe(
-          Effect.tapError((error) => Effect.logWarning(`${error.message}; waiting`)),
-          Effect.retry(Schedule.spaced(Duration.millis(renewMillis))),
-          Effect.orDie
-        )
-        yield* held.renew.pipe(
+    // The timer loop's step: fires what is due, and says how long to sleep: until the next timer (at
+    // most a poll interval, for timers other instances add).
+    const timerStep = Effect.gen(function*() {
+      yield* fireTimers
+      const now = yield* Clock.currentTimeMillis
+      const next = yield* Effect.orElseSucceed(store.nextTimerAt, () => Option.none<number>())
+      return Option.match(next, {
+        onNone: () => pollMillis,
+        onSome: (at) => Math.min(Math.max(at - now, 0), pollMillis)
+      })
+    })
+
+    // Started before the layer is built, so the engine is up (its hold taken, the inbox read, the
+    // next timer known) when the app's layers are; the loops run in a set that a displaced engine stops.
+    const fibers = yield* FiberSet.make()
+    // SQLite serves one engine: take the database's hold first (waiting while another live engine has
+    // it), and keep it renewed: every poll interval or a third of the lease, whichever is longer (a hold
+    // lasts three renewals, so an engine that stops is replaced within that).
+    if (store.dialect === "sqlite") {
+      const renewMillis = Math.max(pollMillis, leaseMillis / 3)
+      const held = yield* store.holdEngine(settings.owner, 3 * renewMillis).pipe(
+        Effect.tapError((error) => Effect.logWarning(`${error.message}; waiting`)),
+        Effect.retry(Schedule.spaced(Duration.millis(renewMillis))),
+        Effect.orDie
+      )
+      yield* FiberSet.run(
+        fibers,
+        held.renew.pipe(
           Effect.flatMap((still) => still ? Effect.void : Deferred.succeed(displaced, undefined)),
           Effect.catchAllCause((cause) => Effect.logError("renewing the engine's hold failed", cause)),
           Effect.delay(Duration.millis(renewMillis)),
-          Effect.forever,
-          Effect.forkScoped
+          Effect.forever
         )
-      }
-      yield* poll
-      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(settings.pollInterval), poll)))
-      // Sleeps until the next timer is due (at most a poll interval, for timers other instances add);
-      // a commit that sets timers wakes it at once.
-      yield* Effect.gen(function*() {
-        yield* fireTimers
-        const now = yield* Clock.currentTimeMillis
-        const next = yield* Effect.orElseSucceed(store.nextTimerAt, () => Option.none<number>())
-        const wait = Option.match(next, {
-          onNone: () => pollMillis,
-          onSome: (at) => Math.min(Math.max(at - now, 0), pollMillis)
-        })
-        yield* Effect.raceFirst(Effect.sleep(wait), Queue.take(timersChanged))
-      }).pipe(Effect.forever, Effect.forkScoped)
-      for (let i = 0; i < settings.concurrency; i++) {
-        yield* Queue.take(ready).pipe(
-          Effect.flatMap((chat) => Worker.runChat(worker, chat)),
+      )
+    }
+    yield* poll
+    const firstWait = yield* timerStep
+    yield* FiberSet.run(fibers, Effect.forever(Effect.zipRight(Effect.sleep(settings.pollInterval), poll)))
+    // A commit that sets timers wakes the timer loop at once.
+    yield* FiberSet.run(
+      fibers,
+      Effect.iterate(firstWait, {
+        while: () => true,
+        body: (wait) => Effect.zipRight(Effect.raceFirst(Effect.sleep(wait), Queue.take(timersChanged)), timerStep)
+      })
+    )
+    for (let i = 0; i < settings.concurrency; i++) {
+      yield* FiberSet.run(
+        fibers,
+        Queue.take(ready).pipe(
+          Effect.flatMap((chat) => track(Worker.runChat(worker, chat))),
           Effect.catchAllCause((cause) => Effect.logError("chat worker failed", cause)),
-          Effect.forever,
-          Effect.forkScoped
+          Effect.forever
         )
-      }
-      return yield* Deferred.await(displaced)
-    })
-
+      )
+    }
     // A displaced engine stops: its workers end, and the engine that took the database goes on.
-    yield* engine.pipe(
-      Effect.scoped,
+    yield* Deferred.await(displaced).pipe(
       Effect.zipRight(Effect.logError("the engine stopped: another engine took its database")),
+      Effect.zipRight(FiberSet.clear(fibers)),
       Effect.forkScoped
     )
+    // Added last, so it runs first when the scope closes: before the workers are interrupted.
+    yield* Effect.addFinalizer(() => drain)
   })

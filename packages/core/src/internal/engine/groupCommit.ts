@@ -30,6 +30,11 @@ export interface Unit<A, E = never> {
   readonly onCommit?: ((a: A) => void) | undefined
   /** Whether the unit may only commit while this instance holds the engine's lease (see `fence`). */
   readonly fenced?: boolean | undefined
+  /**
+   * Reads, or a single statement: needs no transaction of its own, so a batch of such units alone runs
+   * without `BEGIN`/`COMMIT` (each statement is atomic by itself).
+   */
+  readonly standalone?: boolean | undefined
 }
 
 /** @internal */
@@ -63,6 +68,11 @@ export const make = (options: {
     const transaction = (items: ReadonlyArray<Item>) =>
       Effect.scoped(Effect.gen(function*() {
         const conn = yield* options.sql.reserve
+        if (items.every((item) => item.unit.standalone === true)) {
+          const results: Array<Exit.Exit<unknown, unknown>> = []
+          for (const item of items) results.push(yield* Effect.exit(item.unit.run(conn)))
+          return { rolledBack: undefined, results }
+        }
         yield* conn.executeUnprepared(options.begin, [], undefined)
         const fenceExit = fence !== undefined && items.some((item) => item.unit.fenced === true)
           ? yield* Effect.exit(fence(conn))
@@ -108,8 +118,16 @@ export const make = (options: {
         for (const item of items) yield* batch([item])
       })
 
-    yield* Queue.takeBetween(queue, 1, maxBatch).pipe(
-      Effect.flatMap((chunk) => Effect.uninterruptible(batch(Array.from(chunk)))),
+    // Once work arrives, one turn of the event loop lets what is already on its way (requests read,
+    // handlers finishing) join the batch: one commit, and one fsync, for all of it.
+    const gather = Effect.tap(
+      Queue.take(queue),
+      () => Effect.async<void>((resume) => void setImmediate(() => resume(Effect.void)))
+    ).pipe(
+      Effect.flatMap((first) => Effect.map(Queue.takeUpTo(queue, maxBatch - 1), (rest) => [first, ...rest]))
+    )
+    yield* gather.pipe(
+      Effect.flatMap((items) => Effect.uninterruptible(batch(items))),
       Effect.forever,
       Effect.forkScoped
     )

@@ -27,6 +27,11 @@ export class Session {
     this.row = { ...row, data: { ...row.data } }
   }
 
+  /** The fencing token of this instance's hold on the chat (PostgreSQL). */
+  get token(): number {
+    return this.row.token
+  }
+
   get provider(): string | undefined {
     return this.row.provider
   }
@@ -101,3 +106,27 @@ export class Session {
 /** A session for events that belong to no chat's row (delivery statuses). @internal */
 export const detached = (chat: string): Session =>
   new Session(chat, { provider: undefined, lastInboundAt: undefined, dialog: Option.none(), data: {}, token: 0 })
+
+/**
+ * Sessions of recently active chats, kept between their events while this engine is the only writer of
+ * its chats (SQLite, under the engine's hold): the next event of a chat then needs no read at all.
+ * Least recently used dropped first. A worker takes a chat's session out while it handles the chat.
+ *
+ * @internal
+ */
+export class SessionCache {
+  private readonly sessions = new Map<string, Session>()
+
+  constructor(private readonly capacity: number) {}
+
+  take(chat: string): Session | undefined {
+    const session = this.sessions.get(chat)
+    if (session !== undefined) this.sessions.delete(chat)
+    return session
+  }
+
+  keep(session: Session): void {
+    this.sessions.set(session.chat, session)
+    if (this.sessions.size > this.capacity) this.sessions.delete(this.sessions.keys().next().value!)
+  }
+}

@@ -144,7 +144,8 @@ export const make = (options: {
     const listeners = new Set<(entries: ReadonlyArray<Entry>) => void>()
     const run = (conn: Connection, text: string, params: ReadonlyArray<unknown>) =>
       conn.execute(text, params, undefined)
-    const read = <A>(f: (conn: Connection) => Effect.Effect<A, SqlError>) => db.submit({ run: f })
+    // Reads, and writes of one statement: atomic alone, they need no transaction of their own.
+    const single = <A>(f: (conn: Connection) => Effect.Effect<A, SqlError>) => db.submit({ run: f, standalone: true })
 
     const decodePayload = Schema.decodeUnknownSync(Schema.parseJson(Conversation.TimerPayload))
 
@@ -244,6 +245,7 @@ export const make = (options: {
       },
       poll: (known, found) =>
         db.submit({
+          standalone: true,
           run: (conn) =>
             Effect.gen(function*() {
               const entries: Array<Entry> = []
@@ -265,12 +267,12 @@ export const make = (options: {
         }),
       load: (chat, hold) =>
         dialect === "pg"
-          ? read((conn) => run(conn, s.acquireChat, [chat, hold.now, hold.owner, hold.until, hold.now])).pipe(
+          ? single((conn) => run(conn, s.acquireChat, [chat, hold.now, hold.owner, hold.until, hold.now])).pipe(
             Effect.map((found) =>
               found.length === 0 ? Option.none() : Option.some(toChatRow(found[0], rows.int(found[0].lease_token)))
             )
           )
-          : read((conn) => run(conn, s.loadChat, [chat])).pipe(
+          : single((conn) => run(conn, s.loadChat, [chat])).pipe(
             Effect.map((found) =>
               Option.some(
                 found.length === 0
@@ -291,9 +293,9 @@ export const make = (options: {
         }),
       release: (chat, owner, token) =>
         dialect === "pg"
-          ? db.submit({ run: (conn) => Effect.asVoid(run(conn, s.releaseChat, [chat, owner, token])) })
+          ? single((conn) => Effect.asVoid(run(conn, s.releaseChat, [chat, owner, token])))
           : Effect.void,
-      recordAttempt: (id) => db.submit({ run: (conn) => Effect.asVoid(run(conn, s.attempt, [id])) }),
+      recordAttempt: (id) => single((conn) => Effect.asVoid(run(conn, s.attempt, [id]))),
       deadLetter: (changes, error, hold) =>
         db.submit<void, LeaseLost | EngineDisplaced>({
           fenced: true,
@@ -306,11 +308,11 @@ export const make = (options: {
             })
         }),
       sentMessage: (messageId) =>
-        read((conn) => run(conn, s.sentMessage, [messageId])).pipe(
+        single((conn) => run(conn, s.sentMessage, [messageId])).pipe(
           Effect.map((found) => found.length === 0 ? Option.none() : Option.some(rows.toSentMessage(found[0])))
         ),
       dueTimers: (now, limit) =>
-        read((conn) => run(conn, s.dueTimers, [now, limit])).pipe(
+        single((conn) => run(conn, s.dueTimers, [now, limit])).pipe(
           Effect.map((found) =>
             found.map((row) =>
               options.timerFired({
@@ -322,7 +324,7 @@ export const make = (options: {
             )
           )
         ),
-      nextTimerAt: read((conn) => run(conn, s.nextTimer, [])).pipe(
+      nextTimerAt: single((conn) => run(conn, s.nextTimer, [])).pipe(
         Effect.map((found) => Option.fromNullable(rows.optionalInt(found[0]?.at)))
       ),
       fireTimer: (timer, now) =>
@@ -345,9 +347,9 @@ export const make = (options: {
       holdEngine: (owner, ttlMillis) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
-          const taken = yield* read((conn) => run(conn, s.takeEngine, [owner, now + ttlMillis, now]))
+          const taken = yield* single((conn) => run(conn, s.takeEngine, [owner, now + ttlMillis, now]))
           if (taken.length === 0) {
-            const [holder] = yield* read((conn) => run(conn, s.engineHolder, []))
+            const [holder] = yield* single((conn) => run(conn, s.engineHolder, []))
             return yield* new EngineHeld({ owner: String(holder?.owner), until: rows.int(holder?.lease_until) })
           }
           const token = rows.int(taken[0].token)
@@ -359,7 +361,7 @@ export const make = (options: {
           db.setFence((conn) =>
             Effect.flatMap(renew(conn), (held) => held ? Effect.void : Effect.fail(new EngineDisplaced({ owner })))
           )
-          return { renew: read(renew) }
+          return { renew: single(renew) }
         })
     }
     return store

@@ -39,6 +39,10 @@ export interface Worker {
   readonly timersChanged: Effect.Effect<void>
   /** Another engine took the database while this one was paused: stops this engine. */
   readonly displaced: Effect.Effect<void>
+  /** Sessions kept between a chat's events, where this engine is its chats' only writer. */
+  readonly sessions: Session.SessionCache | undefined
+  /** Whether the engine is stopping: a worker finishes its current event and takes no other. */
+  readonly stopping: () => boolean
 }
 
 // A database that fails is retried until it answers: quickly at first, then every 5 seconds.
@@ -68,10 +72,11 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
     now,
     until: now + worker.leaseMillis
   }))
-  let session: Session.Session | undefined
-  let token = 0
+  let session: Session.Session | undefined = worker.sessions?.take(chat)
+  // Whether the session holds only committed state (it does not while an event is being handled).
+  let settled = true
   const loop = Effect.gen(function*() {
-    while (true) {
+    while (!worker.stopping()) {
       const entry = pending.next(chat)
       if (entry === undefined) return
       if (session === undefined) {
@@ -84,10 +89,10 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
             pending.forget(chat)
             return
           }
-          token = row.value.token
           session = new Session.Session(chat, row.value)
         }
       }
+      settled = false
       const handled = yield* handleEvent(worker, session, entry, hold)
       if (handled === "displaced") {
         pending.forget(chat)
@@ -98,15 +103,18 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
         pending.forget(chat)
         return
       }
+      settled = true
       pending.done(chat)
     }
   })
   return loop.pipe(
-    Effect.ensuring(
-      Effect.suspend(() =>
-        session === undefined || detached(chat) ? Effect.void : Effect.ignore(store.release(chat, worker.owner, token))
-      )
-    )
+    Effect.ensuring(Effect.suspend(() => {
+      const last = session
+      if (last === undefined || detached(chat)) return Effect.void
+      if (worker.sessions === undefined) return Effect.ignore(store.release(chat, worker.owner, last.token))
+      // Kept for the chat's next event, unless an event was cut short (it is read again then).
+      return Effect.sync(() => settled && worker.sessions!.keep(last))
+    }))
   )
 }
 
