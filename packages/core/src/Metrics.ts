@@ -50,3 +50,33 @@ export const tagged = <Type, In, Out>(
   provider: string,
   kind: string
 ): Metric.Metric<Type, In, Out> => metric.pipe(Metric.tagged("provider", provider), Metric.tagged("kind", kind))
+
+/**
+ * Events the engine handled and committed (tagged `event`: MessageReceived, StatusChanged, TimerFired;
+ * and `outcome`: handled or dead-lettered).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const events = Metric.counter("parley_events_total", { description: "Events the engine committed" })
+
+/**
+ * Transactions the engine's store committed: each holds the enqueues and event commits that arrived
+ * together (group commit).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const transactions = Metric.counter("parley_store_transactions_total", {
+  description: "Transactions of the engine's store"
+})
+
+/**
+ * SQL statements the engine's store ran (with `transactions` and `events`: statements per event).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const statements = Metric.counter("parley_store_statements_total", {
+  description: "SQL statements of the engine's store"
+})

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Bot, ChatId, Conversation, InboundEvent, Message } from "@parley/core"
+import { Bot, ChatId, Conversation, InboundEvent, Message, Metrics } from "@parley/core"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
@@ -52,6 +53,29 @@ describe("Bot", () => {
       expect(yield* out.next).toBe("Please reply with a number from 1 to 3.\nPick a time\n1. 09:00\n2. 11:00\n3. 15:00")
       yield* inbox.enqueue([says("2")])
       expect(yield* out.next).toBe("Booked Ada on 2026-12-01 at 11:00 (ref B-311)")
+    }))
+
+  it.scoped("reads a chat once and commits an event once: a handful of statements per event", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({ routes: [Bot.keyword("book", booking)] }),
+        messaging: out.service
+      })
+      const statements = yield* Metric.value(Metrics.statements)
+      const answers = ["book", "Ada", "2026-12-01", "2"]
+      for (const answer of answers) {
+        yield* inbox.enqueue([says(answer)])
+        yield* out.next
+      }
+      yield* settled(inbox)
+      const used = (yield* Metric.value(Metrics.statements)).count - statements.count
+      // At most, each event alone (no other chat to share a transaction with): its enqueue (BEGIN, INSERT,
+      // COMMIT) and its commit (BEGIN, the engine's hold, the chat, the inbox mark, the message sent,
+      // COMMIT); plus one read of the chat, kept for its later events. (The engine before this one ran
+      // about 20 per event.)
+      expect(used).toBeLessThanOrEqual(answers.length * 9 + 1)
     }))
 
   it.scoped("a dialog torn down after its second question resumes on a new runtime, without repeating prompts", () =>

@@ -20,8 +20,10 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
+import * as Metrics from "../../Metrics.js"
 
 /** @internal */
 export interface Unit<A, E = never> {
@@ -65,15 +67,26 @@ export const make = (options: {
 
     // Runs the items in one transaction: each unit's result, or the failure of the unit that rolled the
     // batch back.
+    // Statements are counted per batch, and added to the metrics once per batch.
+    let statements = 0
+    const counted = (conn: Connection): Connection => ({
+      ...conn,
+      execute: (sql, params, transform) => {
+        statements++
+        return conn.execute(sql, params, transform)
+      }
+    })
+
     const transaction = (items: ReadonlyArray<Item>) =>
       Effect.scoped(Effect.gen(function*() {
-        const conn = yield* options.sql.reserve
+        const conn = counted(yield* options.sql.reserve)
         if (items.every((item) => item.unit.standalone === true)) {
           const results: Array<Exit.Exit<unknown, unknown>> = []
           for (const item of items) results.push(yield* Effect.exit(item.unit.run(conn)))
           return { rolledBack: undefined, results }
         }
         yield* conn.executeUnprepared(options.begin, [], undefined)
+        statements += 2
         const fenceExit = fence !== undefined && items.some((item) => item.unit.fenced === true)
           ? yield* Effect.exit(fence(conn))
           : Exit.void
@@ -109,7 +122,10 @@ export const make = (options: {
 
     const batch = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
       Effect.gen(function*() {
+        statements = 0
         const outcome = yield* Effect.exit(transaction(items))
+        yield* Metric.incrementBy(Metrics.statements, statements)
+        if (!items.every((item) => item.unit.standalone === true)) yield* Metric.increment(Metrics.transactions)
         if (Exit.isFailure(outcome)) return yield* settle(items, items.map(() => outcome))
         const { results, rolledBack } = outcome.value
         if (rolledBack === undefined) return yield* settle(items, results)

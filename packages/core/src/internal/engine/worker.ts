@@ -17,8 +17,10 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Metrics from "../../Metrics.js"
 import type * as Handle from "./handle.js"
 import type { Pending } from "./pending.js"
 import * as Session from "./session.js"
@@ -60,6 +62,17 @@ const untilDatabaseAnswers = <A, E>(
     // The schedule never ends: a database error cannot get past it.
     Effect.catchIf(isSqlError, Effect.die)
   ) as Effect.Effect<A, Exclude<E, SqlError>>
+
+const eventMetrics = new Map<string, Metric.Metric<any, number, any>>()
+const eventMetric = (event: string, outcome: string) => {
+  const key = `${event}:${outcome}`
+  let metric = eventMetrics.get(key)
+  if (metric === undefined) {
+    metric = Metrics.events.pipe(Metric.tagged("event", event), Metric.tagged("outcome", outcome))
+    eventMetrics.set(key, metric)
+  }
+  return metric
+}
 
 /** Events of no chat's row: delivery statuses for a message whose chat the provider did not say. */
 const detached = (chat: string) => chat.startsWith("message:")
@@ -156,6 +169,7 @@ const handleEvent = (
       })
     )
     if (written === "committed") {
+      yield* Metric.update(eventMetric(entry.event._tag, handled._tag === "Right" ? "handled" : "dead-lettered"), 1)
       session.committed()
       if (changes.timers.length > 0) yield* worker.timersChanged
     }
