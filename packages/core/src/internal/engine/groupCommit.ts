@@ -69,13 +69,14 @@ export const make = (options: {
     // batch back.
     // Statements are counted per batch, and added to the metrics once per batch.
     let statements = 0
-    const counted = (conn: Connection): Connection => ({
-      ...conn,
-      execute: (sql, params, transform) => {
-        statements++
-        return conn.execute(sql, params, transform)
-      }
-    })
+    // (A connection may be a class instance: the count is layered over it, not copied from it.)
+    const counted = (conn: Connection): Connection =>
+      Object.assign(Object.create(conn) as Connection, {
+        execute: (sql: string, params: ReadonlyArray<unknown>, transform: any) => {
+          statements++
+          return conn.execute(sql, params, transform)
+        }
+      })
 
     const transaction = (items: ReadonlyArray<Item>) =>
       Effect.scoped(Effect.gen(function*() {
