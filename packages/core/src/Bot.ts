@@ -175,6 +175,32 @@ export interface Options {
    * leases back at once; give each instance its own name when several share a host.
    */
   readonly instanceId?: string | undefined
+  /** What the store keeps (see {@link Retention}). */
+  readonly retention?: Retention | undefined
+}
+
+/**
+ * What the store keeps; the rest is pruned off the hot path, in small batches, every `every` (default
+ * 1 minute). Fired and cancelled timers go at once, idempotency keys when their own window ends, and
+ * dead letters only when a person drops them. After a pass, `Metrics.storeRows` and
+ * `Metrics.storeBytes` tell each table's rows and the database's size.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Retention {
+  /**
+   * How long a handled event's dedupe mark is kept (default 7 days: Meta redelivers for up to 7 days).
+   * A provider's redelivery inside it is dropped; one after it would be handled again.
+   */
+  readonly dedupe?: Duration.DurationInput | undefined
+  /**
+   * How long sent messages are kept to match their delivery statuses (default 30 days). A status for an
+   * older message still reaches `onStatus`, without the message.
+   */
+  readonly sentMessages?: Duration.DurationInput | undefined
+  /** How often the store is pruned (default 1 minute). */
+  readonly every?: Duration.DurationInput | undefined
 }
 
 /**
@@ -202,7 +228,12 @@ export const run = <R>(
         lease: Duration.decode(options.leaseTtl ?? "1 minute"),
         retry: options.retry ?? Schedule.exponential("200 millis").pipe(Schedule.intersect(Schedule.recurs(3))),
         window: Duration.decode(options.window ?? "24 hours"),
-        owner: options.instanceId ?? hostname()
+        owner: options.instanceId ?? hostname(),
+        retention: {
+          dedupe: Duration.decode(options.retention?.dedupe ?? "7 days"),
+          sentMessages: Duration.decode(options.retention?.sentMessages ?? "30 days"),
+          every: Duration.decode(options.retention?.every ?? "1 minute")
+        }
       }
     })
   })

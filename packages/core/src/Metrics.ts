@@ -80,3 +80,27 @@ export const transactions = Metric.counter("parley_store_transactions_total", {
 export const statements = Metric.counter("parley_store_statements_total", {
   description: "SQL statements of the engine's store"
 })
+
+/**
+ * Rows per table of the engine's store (tagged `table`), as of the last retention pass.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const storeRows = Metric.gauge("parley_store_rows", { description: "Rows per table of the engine's store" })
+
+/**
+ * The database's size on disk in bytes, as of the last retention pass.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const storeBytes = Metric.gauge("parley_store_bytes", { description: "The database's size on disk" })
+
+/**
+ * Retention passes completed.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const pruneRuns = Metric.counter("parley_store_prune_runs_total", { description: "Retention passes completed" })

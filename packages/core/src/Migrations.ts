@@ -75,7 +75,8 @@ const initial = Effect.gen(function*() {
 
 // The engine of one read and one commit per event:
 // - the inbox row carries its dedupe key, so accepting an event is one statement; a handled event's row
-//   keeps only its key (the payload is cleared) until retention prunes it;
+//   keeps only its key (the payload is cleared) until retention prunes it; it also carries the trace of
+//   the webhook that brought it, which the engine's span links to;
 // - a fencing token on each chat's lease, checked by the commit;
 // - timers keyed by the dialog step that set them, so a dialog schedules and cancels them without
 //   reading ids back;
@@ -84,9 +85,14 @@ const engine = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* sql`ALTER TABLE parley_inbox ADD COLUMN dedupe_key TEXT`
   yield* sql`CREATE UNIQUE INDEX parley_inbox_dedupe ON parley_inbox (dedupe_key)`
+  yield* sql`ALTER TABLE parley_inbox ADD COLUMN trace TEXT`
   yield* sql`INSERT INTO parley_inbox (chat, event, received_at, state, dedupe_key)
     SELECT '', '', seen_at, 'done', key FROM parley_inbox_seen`
   yield* sql`DROP TABLE parley_inbox_seen`
+  // What retention prunes by.
+  yield* sql`CREATE INDEX parley_inbox_settled ON parley_inbox (state, received_at)`
+  yield* sql`CREATE INDEX parley_messages_sent ON parley_messages (sent_at)`
+  yield* sql`CREATE INDEX parley_idempotency_expiry ON parley_idempotency (expires_at)`
   yield* sql`ALTER TABLE parley_conversations ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0`
   yield* sql`ALTER TABLE parley_timers ADD COLUMN timer_key TEXT`
   yield* sql`CREATE UNIQUE INDEX parley_timers_key ON parley_timers (timer_key)`

@@ -97,11 +97,11 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
   const hold = (owner: string, now: number, ttl = 60_000) => ({ owner, now, until: now + ttl })
   const polled = (store: EngineStore.EngineStore, known: (id: number) => boolean = () => false) =>
     Effect.suspend(() => {
-      let found: ReadonlyArray<Inbox.Entry> = []
+      let found: ReadonlyArray<EngineStore.Entry> = []
       return Effect.map(store.poll(known, (entries) => found = entries), () => found)
     })
-  const messageId = (entry: Inbox.Entry) => entry.event._tag === "MessageReceived" ? entry.event.messageId : "?"
-  const changes = (entry: Inbox.Entry, fields: Partial<EngineStore.Changes> = {}): EngineStore.Changes => ({
+  const messageId = (entry: EngineStore.Entry) => entry.event._tag === "MessageReceived" ? entry.event.messageId : "?"
+  const changes = (entry: EngineStore.Entry, fields: Partial<EngineStore.Changes> = {}): EngineStore.Changes => ({
     entry,
     chat: undefined,
     sent: [],
@@ -273,7 +273,7 @@ describe("store on SQLite", () => {
       // engine-a is paused past its hold; engine-b takes the database.
       yield* TestClock.adjust("61 seconds")
       yield* second.holdEngine("engine-b", 60_000)
-      let found: ReadonlyArray<Inbox.Entry> = []
+      let found: ReadonlyArray<EngineStore.Entry> = []
       yield* first.poll(() => false, (entries) => found = entries)
       const refused = yield* Effect.flip(first.commit(
         { entry: found[0]!, chat: undefined, sent: [], timers: [], cancelled: [], status: undefined },
@@ -284,7 +284,7 @@ describe("store on SQLite", () => {
         { entry: found[0]!, chat: undefined, sent: [], timers: [], cancelled: [], status: undefined },
         { owner: "engine-b", now: 61_000, until: 121_000 }
       )
-      let left: ReadonlyArray<Inbox.Entry> = [found[0]!]
+      let left: ReadonlyArray<EngineStore.Entry> = [found[0]!]
       yield* second.poll(() => false, (entries) => left = entries)
       expect(left).toEqual([])
     }))
@@ -324,7 +324,7 @@ if (postgresBin === undefined) {
             const store = Inbox.engineStore(inbox)
             const key = chat.toString()
             yield* inbox.enqueue([received("a", "1")])
-            let found: ReadonlyArray<Inbox.Entry> = []
+            let found: ReadonlyArray<EngineStore.Entry> = []
             yield* store.poll(() => false, (entries) => found = entries)
             const held = { owner: "a", now: 1_000, until: 61_000 }
             const a = Option.getOrThrow(yield* store.load(key, held))

@@ -19,6 +19,7 @@ import type * as Bot from "../../Bot.js"
 import type * as MessagingService from "../../MessagingService.js"
 import * as Handle from "./handle.js"
 import { Pending } from "./pending.js"
+import * as Retention from "./retention.js"
 import { SessionCache } from "./session.js"
 import type * as Store from "./store.js"
 import * as Worker from "./worker.js"
@@ -36,6 +37,7 @@ export interface Settings {
   readonly retry: Schedule.Schedule<unknown, unknown>
   readonly window: Duration.Duration
   readonly owner: string
+  readonly retention: Retention.Settings
 }
 
 /** @internal */
@@ -80,7 +82,8 @@ export const run = <R>(options: {
         )
         return Effect.sync(() => clearTimeout(timer))
       })
-      return Effect.raceFirst(Deferred.await(drained), deadline)
+      // (Finalizers run uninterruptibly: the race must be able to interrupt its loser.)
+      return Effect.interruptible(Effect.raceFirst(Deferred.await(drained), deadline))
     })
     const track = (effect: Effect.Effect<void>) =>
       Effect.acquireUseRelease(
@@ -163,6 +166,7 @@ export const run = <R>(options: {
         body: (wait) => Effect.zipRight(Effect.raceFirst(Effect.sleep(wait), Queue.take(timersChanged)), timerStep)
       })
     )
+    yield* FiberSet.run(fibers, Retention.run(store, settings.retention))
     for (let i = 0; i < settings.concurrency; i++) {
       yield* FiberSet.run(
         fibers,

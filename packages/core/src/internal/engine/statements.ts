@@ -14,12 +14,12 @@ const numbered = (text: string) => {
 }
 
 const texts = {
-  enqueue: `INSERT INTO parley_inbox (chat, event, received_at, dedupe_key) VALUES (?, ?, ?, ?)
+  enqueue: `INSERT INTO parley_inbox (chat, event, received_at, dedupe_key, trace) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
   enqueueTimer: `INSERT INTO parley_inbox (chat, event, received_at) VALUES (?, ?, ?) RETURNING id`,
   claimTimer: `UPDATE parley_timers SET state = 'fired' WHERE id = ? AND state = 'pending' RETURNING id`,
   pending: `SELECT id, chat FROM parley_inbox WHERE state = 'pending' ORDER BY id`,
-  pendingEvent: `SELECT event, attempts FROM parley_inbox WHERE id = ?`,
+  pendingEvent: `SELECT event, attempts, trace FROM parley_inbox WHERE id = ?`,
   done: `UPDATE parley_inbox SET state = 'done', event = '' WHERE id = ?`,
   attempt: `UPDATE parley_inbox SET attempts = attempts + 1 WHERE id = ?`,
   deadLetter: `INSERT INTO parley_dead_letters (inbox_id, chat, event, error, attempts, failed_at)
@@ -67,7 +67,23 @@ const texts = {
     RETURNING token`,
   engineHolder: `SELECT owner, lease_until FROM parley_instances WHERE name = 'engine'`,
   holdEngine: `UPDATE parley_instances SET lease_until = ? WHERE name = 'engine' AND owner = ? AND token = ?
-    RETURNING token`
+    RETURNING token`,
+  // Retention: each deletes a batch of rows that serve no purpose any more.
+  pruneInbox: `DELETE FROM parley_inbox WHERE id IN (SELECT id FROM parley_inbox
+    WHERE state IN ('done', 'dead') AND received_at < ? LIMIT ?) RETURNING id`,
+  pruneTimers: `DELETE FROM parley_timers WHERE id IN (SELECT id FROM parley_timers
+    WHERE state <> 'pending' LIMIT ?) RETURNING id`,
+  pruneMessages: `DELETE FROM parley_messages WHERE message_id IN (SELECT message_id FROM parley_messages
+    WHERE sent_at < ? LIMIT ?) RETURNING message_id`,
+  pruneIdempotency: `DELETE FROM parley_idempotency WHERE key IN (SELECT key FROM parley_idempotency
+    WHERE expires_at < ? LIMIT ?) RETURNING key`,
+  tableRows: `SELECT (SELECT COUNT(*) FROM parley_inbox) AS inbox,
+    (SELECT COUNT(*) FROM parley_dead_letters) AS dead_letters,
+    (SELECT COUNT(*) FROM parley_conversations) AS conversations,
+    (SELECT COUNT(*) FROM parley_timers) AS timers,
+    (SELECT COUNT(*) FROM parley_messages) AS messages,
+    (SELECT COUNT(*) FROM parley_idempotency) AS idempotency`,
+  databaseBytes: `SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()`
 } as const
 
 /** @internal */
@@ -76,5 +92,8 @@ export type Statements = { readonly [K in keyof typeof texts]: string }
 /** @internal */
 export const forDialect = (dialect: Dialect): Statements =>
   dialect === "pg"
-    ? Object.fromEntries(Object.entries(texts).map(([name, text]) => [name, numbered(text)])) as Statements
+    ? {
+      ...Object.fromEntries(Object.entries(texts).map(([name, text]) => [name, numbered(text)])) as Statements,
+      databaseBytes: `SELECT pg_database_size(current_database()) AS bytes`
+    }
     : texts

@@ -34,8 +34,15 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{ readonly chat: st
   }
 }
 
-/** An event accepted into the inbox, as handed to the engine. @internal */
-export type Entry = Inbox.Entry
+/**
+ * An event accepted into the inbox, as handed to the engine, with the trace of the request that brought
+ * it (`traceId:spanId`), which the engine's span for it links to.
+ *
+ * @internal
+ */
+export interface Entry extends Inbox.Entry {
+  readonly trace: string | undefined
+}
 
 /** A chat's row as the engine reads it. @internal */
 export interface ChatRow {
@@ -100,6 +107,16 @@ export interface EngineStore {
    * of a handled event with it: a batch commits those only while the hold is still this engine's,
    * renewing it. Fails with the current holder when another live engine has it.
    */
+  /**
+   * Deletes up to `limit` rows per table that retention lets go (see `Retention`); whether any table had
+   * more.
+   */
+  readonly prune: (
+    cutoffs: { readonly dedupe: number; readonly sentMessages: number; readonly now: number },
+    limit: number
+  ) => Effect.Effect<boolean, SqlError>
+  /** Rows per table, and the database's size on disk. */
+  readonly size: Effect.Effect<{ readonly rows: Record<string, number>; readonly bytes: number }, SqlError>
   readonly holdEngine: (
     owner: string,
     ttlMillis: number
@@ -219,30 +236,34 @@ export const make = (options: {
         listeners.add(listener)
         return () => listeners.delete(listener)
       },
-      enqueue: (events, now) => {
-        const encoded = events.map((event) => ({
-          event,
-          chat: options.chatKey(event),
-          json: options.eventCodec.encode(event),
-          key: InboundEvent.dedupeKey(event)
-        }))
-        return db.submit({
-          run: (conn) =>
-            Effect.gen(function*() {
-              const accepted: Array<Entry> = []
-              for (const e of encoded) {
-                const inserted = yield* run(conn, s.enqueue, [e.chat, e.json, now, e.key])
-                if (inserted.length > 0) {
-                  accepted.push({ id: rows.int(inserted[0].id), chat: e.chat, event: e.event, attempts: 0 })
+      enqueue: (events, now) =>
+        Effect.flatMap(Effect.option(Effect.currentSpan), (span) => {
+          const trace = Option.match(span, { onNone: () => undefined, onSome: (s) => `${s.traceId}:${s.spanId}` })
+          const encoded = events.map((event) => ({
+            event,
+            chat: options.chatKey(event),
+            json: options.eventCodec.encode(event),
+            key: InboundEvent.dedupeKey(event)
+          }))
+          return db.submit({
+            run: (conn) =>
+              Effect.gen(function*() {
+                const accepted: Array<Entry> = []
+                for (const e of encoded) {
+                  const inserted = yield* run(conn, s.enqueue, [e.chat, e.json, now, e.key, trace ?? null])
+                  if (inserted.length > 0) {
+                    accepted.push({ id: rows.int(inserted[0].id), chat: e.chat, event: e.event, attempts: 0, trace })
+                  }
                 }
-              }
-              return accepted
-            }),
-          onCommit: (accepted) => {
-            if (accepted.length > 0) { for (const listener of listeners) listener(accepted) }
-          }
-        }).pipe(Effect.map((accepted) => ({ accepted: accepted.length, duplicates: events.length - accepted.length })))
-      },
+                return accepted
+              }),
+            onCommit: (accepted) => {
+              if (accepted.length > 0) { for (const listener of listeners) listener(accepted) }
+            }
+          }).pipe(
+            Effect.map((accepted) => ({ accepted: accepted.length, duplicates: events.length - accepted.length }))
+          )
+        }),
       poll: (known, found) =>
         db.submit({
           standalone: true,
@@ -258,7 +279,8 @@ export const make = (options: {
                   id,
                   chat: String(row.chat),
                   event: options.eventCodec.decode(String(stored.event)),
-                  attempts: rows.int(stored.attempts)
+                  attempts: rows.int(stored.attempts),
+                  trace: typeof stored.trace === "string" ? stored.trace : undefined
                 })
               }
               return entries
@@ -338,12 +360,35 @@ export const make = (options: {
                 options.eventCodec.encode(timer),
                 now
               ])
-              return [{ id: rows.int(inserted[0].id), chat: timer.chat, event: timer, attempts: 0 }]
+              return [{ id: rows.int(inserted[0].id), chat: timer.chat, event: timer, attempts: 0, trace: undefined }]
             }),
           onCommit: (accepted) => {
             if (accepted.length > 0) { for (const listener of listeners) listener(accepted) }
           }
         }).pipe(Effect.asVoid),
+      prune: (cutoffs, limit) =>
+        db.submit({
+          run: (conn) =>
+            Effect.gen(function*() {
+              const deleted = [
+                yield* run(conn, s.pruneInbox, [cutoffs.dedupe, limit]),
+                yield* run(conn, s.pruneTimers, [limit]),
+                yield* run(conn, s.pruneMessages, [cutoffs.sentMessages, limit]),
+                yield* run(conn, s.pruneIdempotency, [cutoffs.now, limit])
+              ]
+              return deleted.some((rows) => rows.length === limit)
+            })
+        }),
+      size: single((conn) =>
+        Effect.gen(function*() {
+          const [counts] = yield* run(conn, s.tableRows, [])
+          const [size] = yield* run(conn, s.databaseBytes, [])
+          return {
+            rows: Object.fromEntries(Object.entries(counts ?? {}).map(([table, n]) => [table, rows.int(n)])),
+            bytes: rows.int(size?.bytes ?? 0)
+          }
+        })
+      ),
       holdEngine: (owner, ttlMillis) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis

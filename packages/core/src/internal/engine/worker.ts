@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Tracer from "effect/Tracer"
 import * as Metrics from "../../Metrics.js"
 import type * as Handle from "./handle.js"
 import type { Pending } from "./pending.js"
@@ -175,5 +176,18 @@ const handleEvent = (
     }
     return written
   }).pipe(
-    Effect.withSpan("Bot.handle", { attributes: { "parley.chat": entry.chat, "parley.event": entry.event._tag } })
+    Effect.withSpan("Bot.handle", {
+      attributes: { "parley.chat": entry.chat, "parley.event": entry.event._tag },
+      links: linkTo(entry.trace),
+      captureStackTrace: false
+    })
   )
+
+// The span of the webhook request that brought the event: its trace ends when the event is stored, and
+// the engine's handling of it starts a trace of its own, linked to it.
+const linkTo = (trace: string | undefined): ReadonlyArray<Tracer.SpanLink> => {
+  if (trace === undefined) return []
+  const [traceId, spanId] = trace.split(":")
+  if (traceId === undefined || spanId === undefined) return []
+  return [{ _tag: "SpanLink", span: Tracer.externalSpan({ traceId, spanId }), attributes: {} }]
+}

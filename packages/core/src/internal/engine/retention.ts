@@ -1,0 +1,60 @@
+/**
+ * Keeps the store bounded: off the hot path, in small batches through the group commit, it deletes
+ * what no longer serves a purpose, and reports each table's rows and the database's bytes.
+ *
+ * - a handled (or dead-lettered) event's inbox row, once its dedupe window has passed: until then it is
+ *   the mark that drops a provider's redelivery;
+ * - timers that fired or were cancelled (the fired ones are events in the inbox);
+ * - sent messages older than their window (they are kept to match delivery statuses);
+ * - idempotency keys whose window has ended.
+ *
+ * Dead letters stay until a person drops them. Several instances may prune at once: each batch deletes
+ * rows that are already of no use to anyone.
+ *
+ * @internal
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Metrics from "../../Metrics.js"
+import type * as Store from "./store.js"
+
+/** @internal */
+export interface Settings {
+  readonly dedupe: Duration.Duration
+  readonly sentMessages: Duration.Duration
+  readonly every: Duration.Duration
+}
+
+/** Rows deleted per statement: small enough that the hot path never waits long behind a batch. */
+const batchSize = 500
+
+const tableRows = (table: string) => Metrics.storeRows.pipe(Metric.tagged("table", table))
+
+/** One pruning pass: deletes in batches until nothing is left to delete, then reports the sizes. @internal */
+export const prune = (store: Store.EngineStore, settings: Settings): Effect.Effect<void, SqlError> =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const cutoffs = {
+      dedupe: now - Duration.toMillis(settings.dedupe),
+      sentMessages: now - Duration.toMillis(settings.sentMessages),
+      now
+    }
+    // Batch after batch, each queued behind the hot path's work, until nothing is left to delete.
+    let more = true
+    while (more) more = yield* store.prune(cutoffs, batchSize)
+    const size = yield* store.size
+    for (const [table, rows] of Object.entries(size.rows)) yield* Metric.set(tableRows(table), rows)
+    yield* Metric.set(Metrics.storeBytes, size.bytes)
+    yield* Metric.increment(Metrics.pruneRuns)
+  })
+
+/** Prunes every `settings.every`, for the life of the engine. @internal */
+export const run = (store: Store.EngineStore, settings: Settings): Effect.Effect<never> =>
+  prune(store, settings).pipe(
+    Effect.catchAllCause((cause) => Effect.logError("pruning the store failed; trying again later", cause)),
+    Effect.zipRight(Effect.sleep(settings.every)),
+    Effect.forever
+  )

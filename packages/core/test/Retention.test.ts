@@ -1,0 +1,136 @@
+import { describe, expect, it } from "@effect/vitest"
+import {
+  Bot,
+  Capabilities,
+  ChatId,
+  Conversation,
+  ConversationStore,
+  Idempotency,
+  Inbox,
+  Message,
+  MessagingService,
+  Metrics
+} from "@parley/core"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
+import * as TestClock from "effect/TestClock"
+import { join } from "node:path"
+import { tempDir } from "./fixtures/databases.js"
+import { recorder, says, settled, start } from "./fixtures/engine.js"
+
+const usersPerStep = 20
+
+// A retention pass runs on its own (real) time once the clock reaches it: wait for it to finish.
+const nextPass = (before: number) =>
+  Effect.repeat(
+    Effect.zipRight(
+      Effect.async<void>((resume) => void setImmediate(() => resume(Effect.void))),
+      Metric.value(Metrics.pruneRuns)
+    ),
+    { until: (runs) => runs.count > before }
+  )
+
+describe("retention", () => {
+  it.scoped(
+    "under steady traffic across many windows each table levels off; dedupe marks and idempotency keys hold inside their windows",
+    () =>
+      Effect.gen(function*() {
+        const out = yield* recorder
+        const file = join(yield* tempDir("parley-retention-"), "bot.db")
+        const bot = Bot.make({
+          routes: [
+            Bot.keyword("crash", Effect.fail("the booking service is down")),
+            Bot.keyword(
+              "remind",
+              Effect.gen(function*() {
+                const at = yield* Conversation.step("at", Effect.map(Clock.currentTimeMillis, (t) => t + 5 * 60_000))
+                yield* Conversation.remindAt(new Date(at), "Your appointment is in 5 minutes")
+                yield* Conversation.reply("I'll remind you")
+              })
+            )
+          ],
+          fallback: Conversation.reply("ok")
+        })
+        const runsBefore = (yield* Metric.value(Metrics.pruneRuns)).count
+        const { context, inbox } = yield* start({
+          file,
+          bot,
+          messaging: out.service,
+          engine: {
+            retry: Schedule.recurs(0),
+            retention: { dedupe: "1 hour", sentMessages: "2 hours", every: "10 minutes" }
+          }
+        })
+        const store = Inbox.engineStore(inbox)
+        yield* nextPass(runsBefore)
+
+        // An idempotent send through a provider, its keys kept in the same database for an hour.
+        let driverCalls = 0
+        const messaging = yield* MessagingService.make({
+          provider: "keyed",
+          capabilities: Capabilities.make({ kinds: Message.kinds, replies: Message.kinds }),
+          send: () => Effect.sync(() => ({ messageId: `keyed-${++driverCalls}`, status: "sent" as const }))
+        }, { retry: false, idempotencyWindow: "1 hour" }).pipe(
+          Effect.provideServiceEffect(
+            Idempotency.IdempotencyStore,
+            Effect.provide(ConversationStore.makeIdempotencyStore, context)
+          )
+        )
+        const keyed = messaging.send(Message.text(ChatId.phone("+31600000001"), "Your order shipped"), {
+          idempotencyKey: "order-1"
+        })
+        const first = yield* keyed
+
+        const sizes: Array<Record<string, number>> = []
+        let early: ReturnType<typeof says> | undefined
+        for (let step = 0; step < 18; step++) {
+          const events = Array.from({ length: usersPerStep }, (_, user) => {
+            const from = ChatId.phone(`+3161${String(user).padStart(7, "0")}`)
+            return says(user % 5 === 0 ? "remind me" : `hello ${step}`, from, "wawp", new Date())
+          })
+          if (step === 0) events.push(says("crash", ChatId.phone("+31699999999")))
+          expect(yield* inbox.enqueue(events)).toEqual({ accepted: events.length, duplicates: 0 })
+          if (step === 0) early = events[1]
+          // 30 and 50 minutes after it first came, inside its hour, a redelivery is still a duplicate; and
+          // the idempotent send is still answered from its key, without the provider.
+          if (step === 3 || step === 5) {
+            expect(yield* inbox.enqueue([early!])).toEqual({ accepted: 0, duplicates: 1 })
+            expect(yield* keyed).toEqual(first)
+            expect(driverCalls).toBe(1)
+          }
+          yield* settled(inbox)
+          const runs = (yield* Metric.value(Metrics.pruneRuns)).count
+          yield* TestClock.adjust("10 minutes")
+          yield* nextPass(runs)
+          yield* settled(inbox)
+          sizes.push((yield* store.size).rows)
+        }
+
+        // Each table levels off: after the longest window (2 hours = 12 steps), nothing grows.
+        const late = sizes.slice(13)
+        for (const table of ["inbox", "timers", "messages", "idempotency", "conversations"]) {
+          const counts = late.map((size) => size[table]!)
+          expect({ table, counts }).toEqual({ table, counts: counts.map(() => counts[0]) })
+        }
+        const last = sizes.at(-1)!
+        // Inside the dedupe window: an hour of events (6 steps, with the reminders that fired), as marks.
+        expect(last.inbox).toBeLessThanOrEqual(6 * (usersPerStep + usersPerStep / 5) + usersPerStep / 5)
+        expect(last.inbox).toBeGreaterThanOrEqual(5 * (usersPerStep + usersPerStep / 5))
+        // Sent messages for two hours (12 steps: replies and reminders), and not fewer: they are kept to
+        // match delivery statuses.
+        expect(last.messages).toBeLessThanOrEqual(12 * (usersPerStep + usersPerStep / 5) + 1)
+        expect(last.messages).toBeGreaterThanOrEqual(11 * (usersPerStep + usersPerStep / 5))
+        // Fired timers are gone: none is pending between steps.
+        expect(last.timers).toBe(0)
+        // The key's hour has passed: pruned, so the same key sends again.
+        expect(last.idempotency).toBe(0)
+        expect((yield* keyed).messageId).not.toBe(first.messageId)
+        // A dead letter stays until a person drops it.
+        expect(last.dead_letters).toBe(1)
+        // The early event's mark is gone with its window: a redelivery now would be handled again.
+        expect(yield* inbox.enqueue([early!])).toEqual({ accepted: 1, duplicates: 0 })
+      })
+  )
+})
