@@ -9,6 +9,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 
 const initial = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -77,7 +78,7 @@ const initial = Effect.gen(function*() {
 // - the inbox row carries its dedupe key, so accepting an event is one statement; a handled event's row
 //   keeps only its key (the payload is cleared) until retention prunes it; it also carries the trace of
 //   the webhook that brought it, which the engine's span links to;
-// - a fencing token on each chat's lease, checked by the commit;
+// - a fencing token on each chat's lease, checked by the commit, and each chat's event numbers;
 // - timers keyed by the dialog step that set them, so a dialog schedules and cancels them without
 //   reading ids back;
 // - `parley_instances`: the engine's hold on a SQLite database, which serves one engine.
@@ -94,6 +95,12 @@ const engine = Effect.gen(function*() {
   yield* sql`CREATE INDEX parley_messages_sent ON parley_messages (sent_at)`
   yield* sql`CREATE INDEX parley_idempotency_expiry ON parley_idempotency (expires_at)`
   yield* sql`ALTER TABLE parley_conversations ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0`
+  // Per-chat order across instances (PostgreSQL): each accepted event takes the chat's next number under
+  // the chat row's lock, so numbers follow commit order; the commit records the last one handled.
+  yield* sql`ALTER TABLE parley_inbox ADD COLUMN seq BIGINT`
+  yield* sql`UPDATE parley_inbox SET seq = id`
+  yield* sql`ALTER TABLE parley_conversations ADD COLUMN inbox_seq BIGINT NOT NULL DEFAULT 0`
+  yield* sql`ALTER TABLE parley_conversations ADD COLUMN handled_seq BIGINT NOT NULL DEFAULT 0`
   yield* sql`ALTER TABLE parley_timers ADD COLUMN timer_key TEXT`
   yield* sql`CREATE UNIQUE INDEX parley_timers_key ON parley_timers (timer_key)`
   yield* sql`CREATE TABLE parley_instances (
@@ -117,7 +124,12 @@ export const run: Effect.Effect<
 > = Migrator.make({})({
   loader: Migrator.fromRecord({ "1_parley_initial": initial, "2_parley_engine": engine }),
   table: "parley_migrations"
-})
+}).pipe(
+  // Instances starting together: the migrator locks its table for the migrations themselves, but two
+  // may race to create that table (PostgreSQL refuses the second `CREATE TABLE IF NOT EXISTS` at
+  // commit). The loser runs again, and finds the work done or waits on the lock.
+  Effect.retry(Schedule.recurs(3))
+)
 
 /**
  * Runs the migrations when the layer is built.

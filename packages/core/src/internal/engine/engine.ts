@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type * as Bot from "../../Bot.js"
 import type * as MessagingService from "../../MessagingService.js"
 import * as Handle from "./handle.js"
@@ -103,7 +104,8 @@ export const run = <R>(options: {
       displaced: Deferred.succeed(displaced, undefined),
       // On SQLite this engine, under its hold, is the only writer of every chat.
       sessions: store.dialect === "sqlite" ? new SessionCache(sessionCacheSize) : undefined,
-      stopping: () => stopping
+      stopping: () => stopping,
+      held: new Map()
     }
 
     // Events are handed over as their enqueue commits; the first poll then finds what was pending.
@@ -167,6 +169,38 @@ export const run = <R>(options: {
       })
     )
     yield* FiberSet.run(fibers, Retention.run(store, settings.retention))
+    // PostgreSQL: keep this instance's holds on the chats it handles (a commit renews a chat's hold too),
+    // and pick up at once the events other instances accept for them.
+    if (store.dialect === "pg") {
+      yield* FiberSet.run(
+        fibers,
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const until = now + leaseMillis
+          const renewed = new Set(yield* store.renewChats(settings.owner, now, until))
+          for (const [chat, session] of worker.held) if (renewed.has(chat)) session.leaseUntil = until
+        }).pipe(
+          Effect.catchAllCause((cause) => Effect.logError("renewing the chats' holds failed", cause)),
+          Effect.delay(Duration.millis(leaseMillis / 3)),
+          Effect.forever
+        )
+      )
+    }
+    if (store.wakeUps !== undefined) {
+      yield* FiberSet.run(
+        fibers,
+        store.wakeUps.pipe(
+          Stream.runForEach((chat) =>
+            pending.active(chat)
+              ? Effect.map(store.chatPending(chat), (entries) => pending.add(entries))
+              : Effect.void
+          ),
+          Effect.catchAllCause((cause) => Effect.logError("listening for wake-ups failed; polling meanwhile", cause)),
+          Effect.zipRight(Effect.sleep(settings.pollInterval)),
+          Effect.forever
+        )
+      )
+    }
     for (let i = 0; i < settings.concurrency; i++) {
       yield* FiberSet.run(
         fibers,

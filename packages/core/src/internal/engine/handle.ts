@@ -10,7 +10,7 @@
  * @internal
  */
 import type { SqlError } from "@effect/sql/SqlError"
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -26,7 +26,7 @@ import type { Receipt } from "../../Receipt.js"
 import * as Journal from "./journal.js"
 import type * as rows from "./rows.js"
 import type { Session } from "./session.js"
-import type * as Store from "./store.js"
+import * as Store from "./store.js"
 
 /** The handler failed (after its sends, which its journal keeps). @internal */
 export interface HandlerFailed {
@@ -68,6 +68,8 @@ export const make = <R>(handling: Handling<R>) => {
   ): Effect.Effect<Receipt, MessagingError.MessagingError> =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
+      // An instance whose hold on the chat lapsed (paused past it) sends nothing more for it.
+      if (now >= session.leaseUntil) return yield* Effect.die(new Store.LeaseLost({ chat: session.chat }))
       const last = session.lastInboundAt
       let outgoing = message
       if (message._tag !== "Template" && (last === undefined || now - last > handling.window)) {
@@ -177,7 +179,23 @@ export const make = <R>(handling: Handling<R>) => {
     })
 
   /** Handles `entry` in `session`; its changes stay in the session for the worker to commit. */
-  const handle = (session: Session, entry: Store.Entry): Effect.Effect<void, HandlerFailed | SqlError> => {
+  const handle = (
+    session: Session,
+    entry: Store.Entry
+  ): Effect.Effect<void, HandlerFailed | Store.LeaseLost | SqlError> =>
+    Effect.catchAll(
+      handleEvent(session, entry),
+      (error): Effect.Effect<never, HandlerFailed | Store.LeaseLost | SqlError> => {
+        // A lapsed hold stops the handler wherever it was (see `send`): not the handler's failure.
+        if (error._tag === "HandlerFailed") {
+          const lost = Cause.dieOption(error.cause)
+          if (Option.isSome(lost) && lost.value instanceof Store.LeaseLost) return Effect.fail(lost.value)
+        }
+        return Effect.fail(error)
+      }
+    )
+
+  const handleEvent = (session: Session, entry: Store.Entry): Effect.Effect<void, HandlerFailed | SqlError> => {
     const event = entry.event
     switch (event._tag) {
       case "MessageReceived":

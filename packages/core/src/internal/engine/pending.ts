@@ -1,5 +1,6 @@
 /**
- * The engine's view of the inbox's pending events, per chat, in id order (the order they arrived).
+ * The engine's view of the inbox's pending events, per chat, in the chat's order (the order they were
+ * accepted: by inbox id on SQLite, by the chat's event number on PostgreSQL).
  * Events are handed over as soon as their enqueue commits (no read back), and found by the poll when
  * another process wrote them. A chat is offered to the workers when it gets its first event, and is
  * let go when its worker finds its queue empty, so each chat has at most one worker.
@@ -28,7 +29,7 @@ export class Pending {
         continue
       }
       let at = queue.length
-      while (at > 0 && queue[at - 1]!.id > entry.id) at--
+      while (at > 0 && queue[at - 1]!.order > entry.order) at--
       queue.splice(at, 0, entry)
     }
   }
@@ -53,6 +54,11 @@ export class Pending {
   done(chat: string): void {
     const entry = this.chats.get(chat)?.shift()
     if (entry !== undefined) this.known.delete(entry.id)
+  }
+
+  /** Whether the chat has events here (queued, or being handled). */
+  active(chat: string): boolean {
+    return this.chats.has(chat)
   }
 
   /** Drops the chat's events (another instance holds it); a later poll finds them again if still pending. */

@@ -23,8 +23,17 @@ export class Session {
   private cancelled: Array<string | number> = []
   private status: Store.Changes["status"] = undefined
 
-  constructor(readonly chat: string, row: Store.ChatRow) {
+  /**
+   * @param leaseUntil Until when this instance may act for the chat (PostgreSQL: its hold, renewed as it
+   * goes); `Infinity` where the engine holds the whole database.
+   */
+  constructor(readonly chat: string, row: Store.ChatRow, public leaseUntil: number) {
     this.row = { ...row, data: { ...row.data } }
+  }
+
+  /** The number of the chat's last handled event (PostgreSQL). */
+  get handledSeq(): number {
+    return this.row.handledSeq
   }
 
   /** The fencing token of this instance's hold on the chat (PostgreSQL). */
@@ -81,11 +90,14 @@ export class Session {
     this.status = status
   }
 
-  /** What the current event changed, to commit with it. */
-  changes(entry: Store.Entry): Store.Changes {
+  /**
+   * What the current event changed, to commit with it; `withRow`: the chat's row even unchanged (the
+   * commit of a held chat writes it, fenced by its token).
+   */
+  changes(entry: Store.Entry, withRow: boolean): Store.Changes {
     return {
       entry,
-      chat: this.changed ? this.row : undefined,
+      chat: this.changed || withRow ? this.row : undefined,
       sent: this.sent,
       timers: this.timers,
       cancelled: this.cancelled,
@@ -94,7 +106,8 @@ export class Session {
   }
 
   /** The event's changes are on disk: the session starts the next event from here. */
-  committed(): void {
+  committed(entry: Store.Entry): void {
+    if (entry.order > this.row.handledSeq) this.row = { ...this.row, handledSeq: entry.order }
     this.changed = false
     this.sent = []
     this.timers = []
@@ -105,7 +118,14 @@ export class Session {
 
 /** A session for events that belong to no chat's row (delivery statuses). @internal */
 export const detached = (chat: string): Session =>
-  new Session(chat, { provider: undefined, lastInboundAt: undefined, dialog: Option.none(), data: {}, token: 0 })
+  new Session(chat, {
+    provider: undefined,
+    lastInboundAt: undefined,
+    dialog: Option.none(),
+    data: {},
+    token: 0,
+    handledSeq: 0
+  }, Infinity)
 
 /**
  * Sessions of recently active chats, kept between their events while this engine is the only writer of

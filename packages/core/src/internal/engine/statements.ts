@@ -19,7 +19,15 @@ const texts = {
   enqueueTimer: `INSERT INTO parley_inbox (chat, event, received_at) VALUES (?, ?, ?) RETURNING id`,
   claimTimer: `UPDATE parley_timers SET state = 'fired' WHERE id = ? AND state = 'pending' RETURNING id`,
   pending: `SELECT id, chat FROM parley_inbox WHERE state = 'pending' ORDER BY id`,
-  pendingEvent: `SELECT event, attempts, trace FROM parley_inbox WHERE id = ?`,
+  pendingEvent: `SELECT event, attempts, trace, seq FROM parley_inbox WHERE id = ?`,
+  chatPending: `SELECT id, event, attempts, trace, seq FROM parley_inbox WHERE chat = ? AND state = 'pending'
+    ORDER BY seq, id`,
+  // PostgreSQL: the chat's next event number, taken under its row's lock (held to the commit), so
+  // numbers follow commit order; and a wake-up for the instance that holds the chat.
+  nextSeq: `INSERT INTO parley_conversations (chat, data, updated_at, inbox_seq) VALUES (?, '{}', ?, 1)
+    ON CONFLICT (chat) DO UPDATE SET inbox_seq = parley_conversations.inbox_seq + 1 RETURNING inbox_seq`,
+  setSeq: `UPDATE parley_inbox SET seq = ? WHERE id = ?`,
+  notify: `SELECT pg_notify('parley_inbox', ?)`,
   done: `UPDATE parley_inbox SET state = 'done', event = '' WHERE id = ?`,
   attempt: `UPDATE parley_inbox SET attempts = attempts + 1 WHERE id = ?`,
   deadLetter: `INSERT INTO parley_dead_letters (inbox_id, chat, event, error, attempts, failed_at)
@@ -34,7 +42,7 @@ const texts = {
       lease_token = parley_conversations.lease_token + 1
     WHERE parley_conversations.lease_owner IS NULL OR parley_conversations.lease_owner = excluded.lease_owner
       OR parley_conversations.lease_until < ?
-    RETURNING provider, last_inbound_at, dialog, data, lease_token`,
+    RETURNING provider, last_inbound_at, dialog, data, lease_token, handled_seq`,
   saveChat: `INSERT INTO parley_conversations (chat, provider, last_inbound_at, dialog, data, updated_at)
     VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (chat) DO UPDATE SET provider = excluded.provider, last_inbound_at = excluded.last_inbound_at,
@@ -43,10 +51,16 @@ const texts = {
   // The commit of an instance that holds the chat: only while its token is still the chat's (fencing),
   // renewing the hold as it goes.
   saveLeasedChat: `UPDATE parley_conversations SET provider = ?, last_inbound_at = ?, dialog = ?, data = ?,
-      updated_at = ?, lease_until = ?
+      updated_at = ?, lease_until = ?, handled_seq = ?
     WHERE chat = ? AND lease_owner = ? AND lease_token = ? RETURNING chat`,
+  // Lets the chat go, unless an event came for it meanwhile (then the holder goes on with it).
   releaseChat: `UPDATE parley_conversations SET lease_owner = NULL, lease_until = NULL
-    WHERE chat = ? AND lease_owner = ? AND lease_token = ?`,
+    WHERE chat = ? AND lease_owner = ? AND lease_token = ?
+      AND NOT EXISTS (SELECT 1 FROM parley_inbox WHERE chat = ? AND state = 'pending')
+    RETURNING chat`,
+  // Renews every hold of this instance that has not lapsed.
+  renewChats: `UPDATE parley_conversations SET lease_until = ? WHERE lease_owner = ? AND lease_until >= ?
+    RETURNING chat`,
   recordSent: `INSERT INTO parley_messages (message_id, chat, provider, status, sent_at, updated_at)
     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
   sentMessage: `SELECT message_id, chat, provider, status, error FROM parley_messages WHERE message_id = ?`,

@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Conversation from "../../Conversation.js"
 import * as InboundEvent from "../../InboundEvent.js"
 import type * as Inbox from "../../Inbox.js"
@@ -42,6 +43,8 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{ readonly chat: st
  */
 export interface Entry extends Inbox.Entry {
   readonly trace: string | undefined
+  /** Its place in its chat's order: the chat's event number on PostgreSQL, the inbox id on SQLite. */
+  readonly order: number
 }
 
 /** A chat's row as the engine reads it. @internal */
@@ -52,12 +55,14 @@ export interface ChatRow {
   readonly data: Record<string, unknown>
   /** The fencing token of this instance's hold (PostgreSQL); 0 on SQLite. */
   readonly token: number
+  /** The number of the chat's last handled event (PostgreSQL); 0 on SQLite. */
+  readonly handledSeq: number
 }
 
 /** What handling one event changed, written in one commit. @internal */
 export interface Changes {
   readonly entry: Entry
-  /** The chat's new row, when it changed. */
+  /** The chat's new row, when it changed (on PostgreSQL always: the commit is fenced by it). */
   readonly chat: ChatRow | undefined
   readonly sent: ReadonlyArray<Receipt>
   readonly timers: ReadonlyArray<{ readonly key: string; readonly fireAt: number; readonly payload: string }>
@@ -91,7 +96,17 @@ export interface EngineStore {
     changes: Changes,
     hold: { readonly owner: string; readonly now: number; readonly until: number }
   ) => Effect.Effect<void, SqlError | LeaseLost | EngineDisplaced>
-  readonly release: (chat: string, owner: string, token: number) => Effect.Effect<void, SqlError>
+  /** Lets a chat go (PostgreSQL), unless events came for it meanwhile: those, to go on with. */
+  readonly release: (chat: string, owner: string, token: number) => Effect.Effect<ReadonlyArray<Entry>, SqlError>
+  /** The chat's pending events, in order (PostgreSQL: to catch up with events other instances accepted). */
+  readonly chatPending: (chat: string) => Effect.Effect<ReadonlyArray<Entry>, SqlError>
+  /**
+   * Chats that got an event through another process (PostgreSQL `LISTEN`): the holder of such a chat
+   * reads its new events at once instead of at its next poll.
+   */
+  readonly wakeUps: Stream.Stream<string, SqlError> | undefined
+  /** Renews this instance's holds that have not lapsed (PostgreSQL); the chats renewed. */
+  readonly renewChats: (owner: string, now: number, until: number) => Effect.Effect<ReadonlyArray<string>, SqlError>
   readonly recordAttempt: (id: number) => Effect.Effect<void, SqlError>
   readonly deadLetter: (
     changes: Changes,
@@ -166,13 +181,42 @@ export const make = (options: {
 
     const decodePayload = Schema.decodeUnknownSync(Schema.parseJson(Conversation.TimerPayload))
 
-    const toChatRow = (row: any, token: number): ChatRow => ({
+    const toChatRow = (row: any): ChatRow => ({
       provider: typeof row.provider === "string" ? row.provider : undefined,
       lastInboundAt: rows.optionalInt(row.last_inbound_at),
       dialog: typeof row.dialog === "string" ? Option.some(rows.decodeDialog(row.dialog)) : Option.none(),
       data: typeof row.data === "string" ? JSON.parse(row.data) : {},
-      token
+      token: rows.optionalInt(row.lease_token) ?? 0,
+      handledSeq: rows.optionalInt(row.handled_seq) ?? 0
     })
+    const toEntry = (chat: string, row: any): Entry => {
+      const id = rows.int(row.id)
+      return {
+        id,
+        chat,
+        event: options.eventCodec.decode(String(row.event)),
+        attempts: rows.int(row.attempts),
+        trace: typeof row.trace === "string" ? row.trace : undefined,
+        order: rows.optionalInt(row.seq) ?? id
+      }
+    }
+    // Events of no chat (a status whose chat the provider did not say) take no place in a chat's order.
+    const ordered = (chat: string) => dialect === "pg" && !chat.startsWith("message:")
+    // Wake-ups name the process that sent them, which ignores its own.
+    const processTag = crypto.randomUUID()
+    const listener = sql as SqlClient.SqlClient & {
+      readonly listen?: (channel: string) => Stream.Stream<string, SqlError>
+    }
+    // PostgreSQL: the chat's next number, under its row's lock; and a wake-up for the chat's holder.
+    const takeOrder = (conn: Connection, chat: string, id: number, now: number) =>
+      Effect.gen(function*() {
+        if (!ordered(chat)) return id
+        const [next] = yield* run(conn, s.nextSeq, [chat, now])
+        const order = rows.int(next?.inbox_seq)
+        yield* run(conn, s.setSeq, [order, id])
+        yield* run(conn, s.notify, [`${processTag}:${chat}`])
+        return order
+      })
 
     // The statements every commit of an event shares: inbox mark, sent messages, timers, status.
     const writeChanges = (conn: Connection, changes: Changes, now: number) =>
@@ -215,6 +259,7 @@ export const make = (options: {
             JSON.stringify(chat.data),
             hold.now,
             hold.until,
+            changes.entry.order,
             changes.entry.chat,
             hold.owner,
             chat.token
@@ -251,9 +296,10 @@ export const make = (options: {
                 const accepted: Array<Entry> = []
                 for (const e of encoded) {
                   const inserted = yield* run(conn, s.enqueue, [e.chat, e.json, now, e.key, trace ?? null])
-                  if (inserted.length > 0) {
-                    accepted.push({ id: rows.int(inserted[0].id), chat: e.chat, event: e.event, attempts: 0, trace })
-                  }
+                  if (inserted.length === 0) continue
+                  const id = rows.int(inserted[0].id)
+                  const order = yield* takeOrder(conn, e.chat, id, now)
+                  accepted.push({ id, chat: e.chat, event: e.event, attempts: 0, trace, order })
                 }
                 return accepted
               }),
@@ -274,14 +320,7 @@ export const make = (options: {
                 const id = rows.int(row.id)
                 if (known(id)) continue
                 const [stored] = yield* run(conn, s.pendingEvent, [id])
-                if (stored === undefined) continue
-                entries.push({
-                  id,
-                  chat: String(row.chat),
-                  event: options.eventCodec.decode(String(stored.event)),
-                  attempts: rows.int(stored.attempts),
-                  trace: typeof stored.trace === "string" ? stored.trace : undefined
-                })
+                if (stored !== undefined) entries.push(toEntry(String(row.chat), { ...stored, id }))
               }
               return entries
             }),
@@ -290,18 +329,10 @@ export const make = (options: {
       load: (chat, hold) =>
         dialect === "pg"
           ? single((conn) => run(conn, s.acquireChat, [chat, hold.now, hold.owner, hold.until, hold.now])).pipe(
-            Effect.map((found) =>
-              found.length === 0 ? Option.none() : Option.some(toChatRow(found[0], rows.int(found[0].lease_token)))
-            )
+            Effect.map((found) => found.length === 0 ? Option.none() : Option.some(toChatRow(found[0])))
           )
           : single((conn) => run(conn, s.loadChat, [chat])).pipe(
-            Effect.map((found) =>
-              Option.some(
-                found.length === 0
-                  ? { provider: undefined, lastInboundAt: undefined, dialog: Option.none(), data: {}, token: 0 }
-                  : toChatRow(found[0], 0)
-              )
-            )
+            Effect.map((found) => Option.some(toChatRow(found[0] ?? {})))
           ),
       commit: (changes, hold) =>
         db.submit<void, LeaseLost | EngineDisplaced>({
@@ -315,8 +346,31 @@ export const make = (options: {
         }),
       release: (chat, owner, token) =>
         dialect === "pg"
-          ? single((conn) => Effect.asVoid(run(conn, s.releaseChat, [chat, owner, token])))
-          : Effect.void,
+          ? db.submit({
+            standalone: true,
+            run: (conn) =>
+              Effect.gen(function*() {
+                const released = yield* run(conn, s.releaseChat, [chat, owner, token, chat])
+                if (released.length > 0) return []
+                return (yield* run(conn, s.chatPending, [chat])).map((row) => toEntry(chat, row))
+              })
+          })
+          : Effect.succeed([]),
+      wakeUps: dialect === "pg" && typeof listener.listen === "function"
+        ? listener.listen("parley_inbox").pipe(
+          Stream.filterMap((payload) =>
+            payload.startsWith(`${processTag}:`) ? Option.none() : Option.some(payload.slice(processTag.length + 1))
+          )
+        )
+        : undefined,
+      chatPending: (chat) =>
+        single((conn) => run(conn, s.chatPending, [chat])).pipe(
+          Effect.map((found) => found.map((row) => toEntry(chat, row)))
+        ),
+      renewChats: (owner, now, until) =>
+        single((conn) => run(conn, s.renewChats, [until, owner, now])).pipe(
+          Effect.map((found) => found.map((row) => String(row.chat)))
+        ),
       recordAttempt: (id) => single((conn) => Effect.asVoid(run(conn, s.attempt, [id]))),
       deadLetter: (changes, error, hold) =>
         db.submit<void, LeaseLost | EngineDisplaced>({
@@ -360,7 +414,9 @@ export const make = (options: {
                 options.eventCodec.encode(timer),
                 now
               ])
-              return [{ id: rows.int(inserted[0].id), chat: timer.chat, event: timer, attempts: 0, trace: undefined }]
+              const id = rows.int(inserted[0].id)
+              const order = yield* takeOrder(conn, timer.chat, id, now)
+              return [{ id, chat: timer.chat, event: timer, attempts: 0, trace: undefined, order }]
             }),
           onCommit: (accepted) => {
             if (accepted.length > 0) { for (const listener of listeners) listener(accepted) }

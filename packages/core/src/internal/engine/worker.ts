@@ -34,7 +34,7 @@ export interface Worker {
   readonly handle: (
     session: Session.Session,
     entry: Store.Entry
-  ) => Effect.Effect<void, Handle.HandlerFailed | SqlError>
+  ) => Effect.Effect<void, Handle.HandlerFailed | Store.LeaseLost | SqlError>
   readonly retry: Schedule.Schedule<unknown, unknown>
   readonly owner: string
   readonly leaseMillis: number
@@ -46,6 +46,8 @@ export interface Worker {
   readonly sessions: Session.SessionCache | undefined
   /** Whether the engine is stopping: a worker finishes its current event and takes no other. */
   readonly stopping: () => boolean
+  /** The sessions of the chats this instance is handling, whose holds the engine renews (PostgreSQL). */
+  readonly held: Map<string, Session.Session>
 }
 
 // A database that fails is retried until it answers: quickly at first, then every 5 seconds.
@@ -81,6 +83,7 @@ const detached = (chat: string) => chat.startsWith("message:")
 /** @internal */
 export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
   const { pending, store } = worker
+  const leased = store.dialect === "pg"
   const hold = Effect.map(Clock.currentTimeMillis, (now) => ({
     owner: worker.owner,
     now,
@@ -89,6 +92,8 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
   let session: Session.Session | undefined = worker.sessions?.take(chat)
   // Whether the session holds only committed state (it does not while an event is being handled).
   let settled = true
+  // The head whose gap in the chat's order was already looked up in the database.
+  let caughtUp: Store.Entry | undefined
   const loop = Effect.gen(function*() {
     while (!worker.stopping()) {
       const entry = pending.next(chat)
@@ -97,14 +102,23 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
         if (detached(chat)) {
           session = Session.detached(chat)
         } else {
-          const row = yield* untilDatabaseAnswers(Effect.flatMap(hold, (h) => store.load(chat, h)), `reading ${chat}`)
+          const h = yield* hold
+          const row = yield* untilDatabaseAnswers(store.load(chat, h), `reading ${chat}`)
           if (Option.isNone(row)) {
             // Another instance holds the chat: its events are that instance's to handle.
             pending.forget(chat)
             return
           }
-          session = new Session.Session(chat, row.value)
+          session = new Session.Session(chat, row.value, leased ? h.until : Infinity)
+          if (leased) worker.held.set(chat, session)
         }
+      }
+      // PostgreSQL: an event that another instance accepted may come before this one in the chat's
+      // order; the chat's pending events are read once to catch up.
+      if (leased && !detached(chat) && entry.order !== session.handledSeq + 1 && caughtUp !== entry) {
+        caughtUp = entry
+        pending.add(yield* untilDatabaseAnswers(store.chatPending(chat), `reading ${chat}'s events`))
+        continue
       }
       settled = false
       const handled = yield* handleEvent(worker, session, entry, hold)
@@ -115,21 +129,28 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
       if (handled === "lost") {
         yield* Effect.logWarning(`${chat} is now held by another instance; leaving its events to it`)
         pending.forget(chat)
+        session = undefined
         return
       }
       settled = true
       pending.done(chat)
     }
   })
-  return loop.pipe(
-    Effect.ensuring(Effect.suspend(() => {
-      const last = session
-      if (last === undefined || detached(chat)) return Effect.void
-      if (worker.sessions === undefined) return Effect.ignore(store.release(chat, worker.owner, last.token))
+  const letGo = Effect.suspend(() => {
+    const last = session
+    if (last === undefined || detached(chat)) return Effect.void
+    if (!leased) {
       // Kept for the chat's next event, unless an event was cut short (it is read again then).
-      return Effect.sync(() => settled && worker.sessions!.keep(last))
-    }))
-  )
+      return Effect.sync(() => settled && worker.sessions?.keep(last))
+    }
+    worker.held.delete(chat)
+    // Events that came meanwhile keep the chat here: handed to a worker again.
+    return store.release(chat, worker.owner, last.token).pipe(
+      Effect.flatMap((left) => Effect.sync(() => pending.add(left))),
+      Effect.ignore
+    )
+  })
+  return Effect.ensuring(loop, letGo)
 }
 
 const handleEvent = (
@@ -153,14 +174,20 @@ const handleEvent = (
       (effect) => untilDatabaseAnswers(effect, `handling event ${entry.id} of ${entry.chat}`),
       Effect.either
     )
-    const changes = session.changes(entry)
-    const write = handled._tag === "Right"
-      ? Effect.flatMap(hold, (h) => store.commit(changes, h))
+    // The chat's hold lapsed while the handler ran (this instance was paused or cut off): its new holder
+    // handles the event; this instance stopped before sending anything more.
+    if (handled._tag === "Left" && handled.left._tag === "LeaseLost") return "lost" as const
+    const failure = handled._tag === "Left" && handled.left._tag === "HandlerFailed" ? handled.left : undefined
+    const leased = store.dialect === "pg" && !detached(entry.chat)
+    const changes = session.changes(entry, leased)
+    const h = yield* hold
+    const write = failure === undefined
+      ? store.commit(changes, h)
       : Effect.gen(function*() {
-        const error = Cause.pretty(handled.left.cause)
-        yield* Effect.logError(`event ${entry.id} of ${entry.chat} dead-lettered after retries`, handled.left.cause)
+        const error = Cause.pretty(failure.cause)
+        yield* Effect.logError(`event ${entry.id} of ${entry.chat} dead-lettered after retries`, failure.cause)
         session.setDialog(Option.none())
-        return yield* Effect.flatMap(hold, (h) => store.deadLetter(session.changes(entry), error, h))
+        return yield* store.deadLetter(session.changes(entry, leased), error, h)
       })
     const written = yield* untilDatabaseAnswers(write, `committing event ${entry.id} of ${entry.chat}`).pipe(
       Effect.as("committed" as const),
@@ -170,8 +197,10 @@ const handleEvent = (
       })
     )
     if (written === "committed") {
-      yield* Metric.update(eventMetric(entry.event._tag, handled._tag === "Right" ? "handled" : "dead-lettered"), 1)
-      session.committed()
+      yield* Metric.update(eventMetric(entry.event._tag, failure === undefined ? "handled" : "dead-lettered"), 1)
+      session.committed(entry)
+      // The commit renewed the chat's hold.
+      if (leased) session.leaseUntil = h.until
       if (changes.timers.length > 0) yield* worker.timersChanged
     }
     return written

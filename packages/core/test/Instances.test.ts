@@ -1,0 +1,127 @@
+/**
+ * Several engines on one PostgreSQL database, in one process: each chat is handled by one instance at a
+ * time, in the order its events were accepted, whichever instance accepted them.
+ */
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Bot, ChatId, Conversation, Inbox, MessagingService } from "@parley/core"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import { postgres, postgresBin, startPostgres } from "./fixtures/databases.js"
+import { recorder, says } from "./fixtures/engine.js"
+
+class PgServer extends Context.Tag("PgServer")<PgServer, { readonly url: (database: string) => string }>() {}
+class Instance extends Context.Tag("Instance")<Instance, string>() {}
+
+interface Handling {
+  readonly chat: string
+  readonly instance: string
+  readonly start: number
+  readonly end: number
+}
+
+if (postgresBin !== undefined) {
+  layer(Layer.scoped(PgServer, startPostgres), { timeout: "60 seconds", excludeTestServices: true })(
+    "several instances on PostgreSQL",
+    (it) => {
+      it.scoped(
+        "two instances, webhooks alternating between them: each chat in order, by one instance at a time",
+        () =>
+          Effect.gen(function*() {
+            const database = yield* postgres(yield* PgServer).fresh
+            const out = yield* recorder
+            const handled: Array<Handling> = []
+            let clock = 0
+            const track = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+              Effect.gen(function*() {
+                const chat = (yield* Conversation.chat).toString()
+                const instance = yield* Instance
+                const start = ++clock
+                const result = yield* effect
+                handled.push({ chat, instance, start, end: ++clock })
+                return result
+              })
+            const bot = Bot.make<Instance>({
+              routes: [
+                Bot.keyword(
+                  "start",
+                  Effect.gen(function*() {
+                    const first = yield* track(Conversation.ask("q1?"))
+                    const second = yield* track(Conversation.ask("q2?"))
+                    yield* track(Conversation.reply(`done ${first}|${second}`))
+                  })
+                )
+              ]
+            })
+            const instance = (name: string) =>
+              Effect.map(
+                Layer.build(
+                  Bot.layer(bot, { instanceId: name, leaseTtl: "10 seconds" }).pipe(
+                    Layer.provideMerge(Bot.layerStore),
+                    Layer.provide(Layer.succeed(MessagingService.MessagingService, out.service)),
+                    Layer.provide(Layer.succeed(Instance, name)),
+                    Layer.provide(database)
+                  )
+                ),
+                (context) => Context.get(context, Inbox.Inbox)
+              )
+            const inboxes = [yield* instance("a"), yield* instance("b")]
+            const users = 40
+            const chat = (user: number) => ChatId.phone(`+3162${String(user).padStart(7, "0")}`)
+            const replies = new Map<string, Array<string>>()
+            const inboxOf = new Map<string, Queue.Queue<string>>()
+            const repliesTo = (user: number) => {
+              const key = chat(user).toString()
+              if (!inboxOf.has(key)) inboxOf.set(key, Effect.runSync(Queue.unbounded<string>()))
+              return inboxOf.get(key)!
+            }
+            out.all.length = 0
+            // Each user's messages go to the two instances in turn; a user answers once asked.
+            let webhook = 0
+            const say = (user: number, text: string) => inboxes[webhook++ % 2]!.enqueue([says(text, chat(user))])
+            const awaitReply = (user: number) => Queue.take(repliesTo(user))
+            for (let user = 0; user < users; user++) repliesTo(user)
+            yield* Effect.fork(Effect.forever(Effect.map(out.nextSent, (sent) => {
+              const to = sent.message.to.toString()
+              const text = sent.message._tag === "Text" ? sent.message.text : "?"
+              replies.set(to, [...(replies.get(to) ?? []), text])
+              const queue = inboxOf.get(to)
+              if (queue !== undefined) Queue.unsafeOffer(queue, text)
+            })))
+            yield* Effect.forEach(Array.from({ length: users }, (_, u) => u), (user) =>
+              Effect.gen(function*() {
+                yield* say(user, "start")
+                yield* awaitReply(user)
+                yield* say(user, `a${user}`)
+                yield* awaitReply(user)
+                yield* say(user, `b${user}`)
+                yield* awaitReply(user)
+              }), { concurrency: 20, discard: true }).pipe(Effect.timeout("60 seconds"))
+
+            for (let user = 0; user < users; user++) {
+              expect(replies.get(chat(user).toString())).toEqual(["q1?", "q2?", `done a${user}|b${user}`])
+            }
+            // Both instances took part, and no chat was ever handled by both at once.
+            expect(new Set(handled.map((h) => h.instance))).toEqual(new Set(["a", "b"]))
+            const byChat = new Map<string, Array<Handling>>()
+            for (const h of handled) byChat.set(h.chat, [...(byChat.get(h.chat) ?? []), h])
+            for (const steps of byChat.values()) {
+              const sorted = [...steps].sort((x, y) => x.start - y.start)
+              for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.start).toBeGreaterThan(sorted[i - 1]!.end)
+            }
+          }),
+        60_000
+      )
+    }
+  )
+} else if (process.env.CI === "true") {
+  // `.ci/run` installs PostgreSQL, so CI never gets here without failing; elsewhere, say what did not run.
+  describe("several instances on PostgreSQL", () => {
+    it("PostgreSQL is installed", () => {
+      throw new Error("PostgreSQL binaries not found; .ci/run installs them")
+    })
+  })
+} else {
+  console.warn("!!! PostgreSQL binaries not found: the several-instances suite did not run. `.ci/run` installs them.")
+}
