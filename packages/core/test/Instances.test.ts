@@ -4,6 +4,7 @@
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Bot, ChatId, Conversation, Inbox, MessagingService } from "@parley/core"
+import type { Postgres } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -11,7 +12,7 @@ import * as Queue from "effect/Queue"
 import { postgres, postgresBin, startPostgres } from "./fixtures/databases.js"
 import { recorder, says } from "./fixtures/engine.js"
 
-class PgServer extends Context.Tag("PgServer")<PgServer, { readonly url: (database: string) => string }>() {}
+class PgServer extends Context.Tag("PgServer")<PgServer, Postgres.Server>() {}
 class Instance extends Context.Tag("Instance")<Instance, string>() {}
 
 interface Handling {

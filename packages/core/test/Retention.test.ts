@@ -114,11 +114,13 @@ describe("retention", () => {
           sizes.push((yield* store.size).rows)
         }
 
-        // Each table levels off: after the longest window (2 hours = 12 steps), nothing grows.
+        // Each table levels off: after the longest window (2 hours = 12 steps), nothing grows. (A step's
+        // reminders go out when the timer loop wakes, 5 or 10 minutes into the step: they may fall on
+        // either side of a cutoff, so a count moves by up to one step's reminders.)
         const late = sizes.slice(13)
         for (const table of ["inbox", "timers", "messages", "idempotency", "conversations"]) {
           const counts = late.map((size) => size[table]!)
-          expect({ table, counts }).toEqual({ table, counts: counts.map(() => counts[0]) })
+          expect(Math.max(...counts) - Math.min(...counts), table).toBeLessThanOrEqual(usersPerStep / 5)
         }
         const last = sizes.at(-1)!
         // Inside the dedupe window: an hour of events (6 steps, with the reminders that fired), as marks.

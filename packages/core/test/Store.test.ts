@@ -1,6 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Bot, ChatId, ConversationStore, InboundEvent, Inbox, Message, Receipt } from "@parley/core"
+import type { Postgres } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -300,7 +301,7 @@ describe("store on SQLite", () => {
     ))
 })
 
-class PgServer extends Context.Tag("PgServer")<PgServer, { readonly url: (database: string) => string }>() {}
+class PgServer extends Context.Tag("PgServer")<PgServer, Postgres.Server>() {}
 
 if (postgresBin === undefined) {
   // `.ci/run` installs PostgreSQL, so CI never gets here without failing; elsewhere, say what did not run.

@@ -19,7 +19,7 @@ const texts = {
   enqueueTimer: `INSERT INTO parley_inbox (chat, event, received_at) VALUES (?, ?, ?) RETURNING id`,
   claimTimer: `UPDATE parley_timers SET state = 'fired' WHERE id = ? AND state = 'pending' RETURNING id`,
   pending: `SELECT id, chat FROM parley_inbox WHERE state = 'pending' ORDER BY id`,
-  pendingEvent: `SELECT event, attempts, trace, seq FROM parley_inbox WHERE id = ?`,
+  pendingEvent: `SELECT event, attempts, trace, seq FROM parley_inbox WHERE id = ? AND state = 'pending'`,
   chatPending: `SELECT id, event, attempts, trace, seq FROM parley_inbox WHERE chat = ? AND state = 'pending'
     ORDER BY seq, id`,
   // PostgreSQL: the chat's next event number, taken under its row's lock (held to the commit), so

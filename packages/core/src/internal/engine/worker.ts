@@ -113,8 +113,14 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
           if (leased) worker.held.set(chat, session)
         }
       }
-      // PostgreSQL: an event that another instance accepted may come before this one in the chat's
-      // order; the chat's pending events are read once to catch up.
+      // PostgreSQL: another instance handled this event while this one held it in memory (it was read
+      // while pending): it is done.
+      if (leased && !detached(chat) && entry.order <= session.handledSeq) {
+        pending.done(chat)
+        continue
+      }
+      // An event that another instance accepted may come before this one in the chat's order; the
+      // chat's pending events are read once to catch up.
       if (leased && !detached(chat) && entry.order !== session.handledSeq + 1 && caughtUp !== entry) {
         caughtUp = entry
         pending.add(yield* untilDatabaseAnswers(store.chatPending(chat), `reading ${chat}'s events`))
