@@ -181,7 +181,7 @@ export const run = <R>(options: {
           for (const [chat, session] of worker.held) if (renewed.has(chat)) session.leaseUntil = until
         }).pipe(
           Effect.catchAllCause((cause) => Effect.logError("renewing the chats' holds failed", cause)),
-          Effect.delay(Duration.millis(leaseMillis / 3)),
+          Effect.delay(Duration.millis(leaseMillis / 4)),
           Effect.forever
         )
       )

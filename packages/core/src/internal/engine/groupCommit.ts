@@ -59,6 +59,11 @@ export const make = (options: {
   readonly sql: SqlClient.SqlClient
   readonly begin: string
   readonly maxBatch?: number | undefined
+  /**
+   * Batches run at once, each on its own connection (default 1: SQLite has one writer). Over a network
+   * database several hide each other's round trips.
+   */
+  readonly connections?: number | undefined
 }): Effect.Effect<GroupCommit, never, Scope.Scope> =>
   Effect.gen(function*() {
     const queue = yield* Effect.acquireRelease(Queue.unbounded<Item>(), Queue.shutdown)
@@ -67,27 +72,26 @@ export const make = (options: {
 
     // Runs the items in one transaction: each unit's result, or the failure of the unit that rolled the
     // batch back.
-    // Statements are counted per batch, and added to the metrics once per batch.
-    let statements = 0
-    // (A connection may be a class instance: the count is layered over it, not copied from it.)
-    const counted = (conn: Connection): Connection =>
+    // Statements are counted per batch, and added to the metrics once per batch. (A connection may be
+    // a class instance: the count is layered over it, not copied from it.)
+    const counted = (conn: Connection, count: { statements: number }): Connection =>
       Object.assign(Object.create(conn) as Connection, {
         execute: (sql: string, params: ReadonlyArray<unknown>, transform: any) => {
-          statements++
+          count.statements++
           return conn.execute(sql, params, transform)
         }
       })
 
-    const transaction = (items: ReadonlyArray<Item>) =>
+    const transaction = (items: ReadonlyArray<Item>, count: { statements: number }) =>
       Effect.scoped(Effect.gen(function*() {
-        const conn = counted(yield* options.sql.reserve)
+        const conn = counted(yield* options.sql.reserve, count)
         if (items.every((item) => item.unit.standalone === true)) {
           const results: Array<Exit.Exit<unknown, unknown>> = []
           for (const item of items) results.push(yield* Effect.exit(item.unit.run(conn)))
           return { rolledBack: undefined, results }
         }
         yield* conn.executeUnprepared(options.begin, [], undefined)
-        statements += 2
+        count.statements += 2
         const fenceExit = fence !== undefined && items.some((item) => item.unit.fenced === true)
           ? yield* Effect.exit(fence(conn))
           : Exit.void
@@ -123,9 +127,9 @@ export const make = (options: {
 
     const batch = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
       Effect.gen(function*() {
-        statements = 0
-        const outcome = yield* Effect.exit(transaction(items))
-        yield* Metric.incrementBy(Metrics.statements, statements)
+        const count = { statements: 0 }
+        const outcome = yield* Effect.exit(transaction(items, count))
+        yield* Metric.incrementBy(Metrics.statements, count.statements)
         if (!items.every((item) => item.unit.standalone === true)) yield* Metric.increment(Metrics.transactions)
         if (Exit.isFailure(outcome)) return yield* settle(items, items.map(() => outcome))
         const { results, rolledBack } = outcome.value
@@ -143,11 +147,13 @@ export const make = (options: {
     ).pipe(
       Effect.flatMap((first) => Effect.map(Queue.takeUpTo(queue, maxBatch - 1), (rest) => [first, ...rest]))
     )
-    yield* gather.pipe(
-      Effect.flatMap((items) => Effect.uninterruptible(batch(items))),
-      Effect.forever,
-      Effect.forkScoped
-    )
+    for (let i = 0; i < (options.connections ?? 1); i++) {
+      yield* gather.pipe(
+        Effect.flatMap((items) => Effect.uninterruptible(batch(items))),
+        Effect.forever,
+        Effect.forkScoped
+      )
+    }
 
     return {
       submit: <A, E>(unit: Unit<A, E>) =>

@@ -58,8 +58,11 @@ const texts = {
     WHERE chat = ? AND lease_owner = ? AND lease_token = ?
       AND NOT EXISTS (SELECT 1 FROM parley_inbox WHERE chat = ? AND state = 'pending')
     RETURNING chat`,
-  // Renews every hold of this instance that has not lapsed.
-  renewChats: `UPDATE parley_conversations SET lease_until = ? WHERE lease_owner = ? AND lease_until >= ?
+  // Renews every hold of this instance that has not lapsed (PostgreSQL only). Rows a commit of this
+  // instance is writing right now are skipped, not waited for: that commit renews them, and waiting
+  // could deadlock with it.
+  renewChats: `UPDATE parley_conversations SET lease_until = ? WHERE chat IN (
+      SELECT chat FROM parley_conversations WHERE lease_owner = ? AND lease_until >= ? FOR UPDATE SKIP LOCKED)
     RETURNING chat`,
   recordSent: `INSERT INTO parley_messages (message_id, chat, provider, status, sent_at, updated_at)
     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,

@@ -172,7 +172,12 @@ export const make = (options: {
     const sql = yield* SqlClient.SqlClient
     const dialect: Statements.Dialect = sql.onDialectOrElse({ pg: () => "pg", orElse: () => "sqlite" })
     const s = Statements.forDialect(dialect)
-    const db = yield* GroupCommit.make({ sql, begin: dialect === "pg" ? "BEGIN" : "BEGIN IMMEDIATE" })
+    // PostgreSQL takes several writers: a few batches at once hide each other's round trips.
+    const db = yield* GroupCommit.make({
+      sql,
+      begin: dialect === "pg" ? "BEGIN" : "BEGIN IMMEDIATE",
+      connections: dialect === "pg" ? 4 : 1
+    })
     const listeners = new Set<(entries: ReadonlyArray<Entry>) => void>()
     const run = (conn: Connection, text: string, params: ReadonlyArray<unknown>) =>
       conn.execute(text, params, undefined)
@@ -367,8 +372,10 @@ export const make = (options: {
         single((conn) => run(conn, s.chatPending, [chat])).pipe(
           Effect.map((found) => found.map((row) => toEntry(chat, row)))
         ),
+      // On a pool connection of its own, not queued behind the group commit's batches: a busy instance
+      // must not lose its holds to its own backlog.
       renewChats: (owner, now, until) =>
-        single((conn) => run(conn, s.renewChats, [until, owner, now])).pipe(
+        sql.unsafe<{ readonly chat: string }>(s.renewChats, [until, owner, now]).pipe(
           Effect.map((found) => found.map((row) => String(row.chat)))
         ),
       recordAttempt: (id) => single((conn) => Effect.asVoid(run(conn, s.attempt, [id]))),
