@@ -115,6 +115,8 @@ export interface Service {
   readonly recentMessages: (chat: string, limit: number) => Effect.Effect<ReadonlyArray<MessageRecord>, SqlError>
   /** The chat's timers still to fire, soonest first. */
   readonly pendingTimers: (chat: string) => Effect.Effect<ReadonlyArray<PendingTimer>, SqlError>
+  /** When the next timer of any chat fires. */
+  readonly nextTimer: Effect.Effect<Option.Option<Date>, SqlError>
   /** How many chats have a dialog open (waiting for an answer or a timer). */
   readonly openDialogs: Effect.Effect<number, SqlError>
 }
@@ -174,6 +176,10 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
         payload: decodeTimerPayload(row.payload)
       }))
     }),
+    nextTimer: Effect.map(
+      sql`SELECT MIN(fire_at) AS at FROM parley_timers WHERE state = 'pending'`,
+      (found) => Option.map(Option.fromNullable(rows.optionalInt(found[0]?.at)), (at) => new Date(at))
+    ),
     openDialogs: Effect.map(
       sql`SELECT COUNT(*) AS n FROM parley_conversations WHERE dialog IS NOT NULL`,
       (found) => rows.int(found[0]?.n ?? 0)

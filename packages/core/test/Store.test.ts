@@ -266,6 +266,7 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
       expect(yield* conversations.pendingTimers(key)).toEqual([
         { id: expect.any(Number), fireAt: new Date(60_000), payload: { _tag: "DialogTimer", dialogId: "d1", step: 0 } }
       ])
+      expect(yield* conversations.nextTimer).toEqual(Option.some(new Date(60_000)))
       expect(yield* conversations.openDialogs).toBe(1)
     })
   )
