@@ -112,7 +112,7 @@ export const failed = (what: string) => (error: { readonly message: string }): C
  */
 export const fromConfig: Effect.Effect<Target, CliError> = Effect.mapError(target, (error) =>
   new CliError({
-    problem: `a database setting is wrong: ${error.message}`,
+    problem: `a database setting is wrong: ${String(error)}`,
     fix: "Set PARLEY_DATABASE_URL to postgres://… or a file path",
     exitCode: ExitCode.usage
   }))

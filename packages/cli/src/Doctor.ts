@@ -49,7 +49,11 @@ const checkProvider = (provider: Providers.Setup) =>
     const loaded = yield* Effect.either(provider.load)
     if (loaded._tag === "Left") {
       return [
-        problem(subject, `settings: ${loaded.left.message}`, `Set the setting named (${provider.settings.join(", ")})`)
+        problem(
+          subject,
+          `settings: ${String(loaded.left)}`,
+          `Set or correct the setting named (${provider.name} reads ${provider.settings.join(", ")})`
+        )
       ]
     }
     const { baseUrl, probe } = loaded.right

@@ -147,7 +147,7 @@ const noProvider = new CliError({
 
 const badSettings = (name: string) => (error: ConfigError.ConfigError) =>
   new CliError({
-    problem: `${name}'s settings are wrong: ${error.message}`,
+    problem: `${name}'s settings are wrong: ${String(error)}`,
     fix: "Fix the setting named (`parley doctor` checks every provider)",
     exitCode: ExitCode.usage
   })
