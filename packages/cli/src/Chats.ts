@@ -15,7 +15,6 @@ import * as Schema from "effect/Schema"
 import { CliError, ExitCode } from "./CliError.js"
 import * as Database from "./Database.js"
 import * as Output from "./Output.js"
-import { json } from "./Send.js"
 import * as Store from "./Store.js"
 
 const windowMillis = 24 * 3600_000
@@ -27,7 +26,7 @@ const show = Command.make("show", {
     Options.withDescription("How many recent messages to show"),
     Options.withDefault(10)
   ),
-  json
+  json: Output.json
 }, ({ chat, json, messages }) =>
   Store.withStores(Effect.gen(function*() {
     const id = yield* Either.mapLeft(ChatId.parse(chat), (error) =>

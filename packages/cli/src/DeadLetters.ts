@@ -15,7 +15,6 @@ import * as Schema from "effect/Schema"
 import { CliError, ExitCode } from "./CliError.js"
 import * as Database from "./Database.js"
 import * as Output from "./Output.js"
-import { json } from "./Send.js"
 import * as Store from "./Store.js"
 
 const encodeEvent = Schema.encodeSync(Inbox.Event)
@@ -46,7 +45,7 @@ const line = (dead: Inbox.DeadLetter) =>
     Output.brief(dead.error)
   }`
 
-const list = Command.make("list", { json }, ({ json }) =>
+const list = Command.make("list", { json: Output.json }, ({ json }) =>
   Store.withStores(Effect.gen(function*() {
     const inbox = yield* Inbox.Inbox
     const found = yield* Effect.mapError(inbox.deadLetters, Database.failed("reading the dead letters"))
@@ -66,7 +65,7 @@ const notFound = (ids: ReadonlyArray<number>) =>
 
 const id = Args.integer({ name: "id" }).pipe(Args.withDescription("A dead letter's id, as `list` shows it"))
 
-const show = Command.make("show", { id, json }, ({ id, json }) =>
+const show = Command.make("show", { id, json: Output.json }, ({ id, json }) =>
   Store.withStores(Effect.gen(function*() {
     const inbox = yield* Inbox.Inbox
     const found = yield* Effect.mapError(inbox.deadLetter(id), Database.failed("reading the dead letter"))
@@ -95,7 +94,7 @@ const each = (
   run: (inbox: Inbox.Service, ids: ReadonlyArray<number>) => Effect.Effect<ReadonlyArray<number>, { message: string }>,
   done: (count: number) => string
 ) =>
-  Command.make(verb, { ids, all, json }, ({ all, ids, json }) =>
+  Command.make(verb, { ids, all, json: Output.json }, ({ all, ids, json }) =>
     Store.withStores(Effect.gen(function*() {
       const inbox = yield* Inbox.Inbox
       if (ids.length === 0 && !all) {

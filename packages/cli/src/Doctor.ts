@@ -15,7 +15,6 @@ import { CliError, ExitCode } from "./CliError.js"
 import * as Database from "./Database.js"
 import * as Output from "./Output.js"
 import * as Providers from "./Providers.js"
-import { json } from "./Send.js"
 import * as Store from "./Store.js"
 
 /**
@@ -147,7 +146,7 @@ const mark = { ok: "✔", problem: "✖", skipped: "-" } as const
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("doctor", { json }, ({ json }) =>
+export const command = Command.make("doctor", { json: Output.json }, ({ json }) =>
   Effect.gen(function*() {
     const found = yield* checks
     yield* Output.print(json, found, () =>

@@ -11,13 +11,12 @@ import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import * as Database from "./Database.js"
 import * as Output from "./Output.js"
-import { json } from "./Send.js"
 
 /**
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("migrate", { json }, ({ json }) =>
+export const command = Command.make("migrate", { json: Output.json }, ({ json }) =>
   Effect.gen(function*() {
     const database = yield* Database.fromConfig
     if (database._tag === "Sqlite") mkdirSync(dirname(database.file), { recursive: true })

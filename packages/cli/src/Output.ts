@@ -3,8 +3,17 @@
  *
  * @since 0.1.0
  */
+import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+
+/**
+ * `--json`, for the commands whose output scripts read.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON, for scripts"))
 
 /**
  * Prints `value` as JSON, or the text lines.

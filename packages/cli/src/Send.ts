@@ -16,12 +16,6 @@ import * as Providers from "./Providers.js"
 
 /**
  * @since 0.1.0
- * @category options
- */
-export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON, for scripts"))
-
-/**
- * @since 0.1.0
  * @category commands
  */
 export const command = Command.make("send", {
@@ -31,7 +25,7 @@ export const command = Command.make("send", {
     Options.withDescription("Send through this provider only (default: every configured one, with failover)"),
     Options.optional
   ),
-  json
+  json: Output.json
 }, ({ json, provider, text, to }) =>
   Effect.gen(function*() {
     const chat = yield* Either.mapLeft(ChatId.parse(to), (error) =>
