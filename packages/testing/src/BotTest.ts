@@ -35,6 +35,7 @@ import {
   Bot,
   Capabilities,
   ChatId,
+  type Conversation,
   ConversationStore,
   InboundEvent,
   Inbox,
@@ -138,7 +139,10 @@ export interface BotTest {
  * @category models
  */
 export interface Options<R, E> {
-  /** The services the bot's handlers use, built over the test's database (and again at each restart). */
+  /**
+   * The services the bot's handlers use, built over the test's database (and again at each restart);
+   * required when the bot needs any.
+   */
   readonly services?: Layer.Layer<R, E, SqlClient.SqlClient> | undefined
   /**
    * The engine's options. The harness polls rarely and prunes hourly (work arrives in process), and
@@ -192,11 +196,21 @@ type Runtime = Context.Context<Inbox.Inbox | ConversationStore.ConversationStore
  * @since 0.1.0
  * @category constructors
  */
-export const make = <R, E = never>(
+export function make<R extends Conversation.Conversation>(
   bot: Bot.Bot<R>,
-  options: Options<R, E> = {}
-): Effect.Effect<BotTest, E | SqlError | Migrator.MigrationError, Scope.Scope> =>
-  Effect.gen(function*() {
+  options?: Options<never, never>
+): Effect.Effect<BotTest, SqlError | Migrator.MigrationError, Scope.Scope>
+export function make<R, E>(
+  bot: Bot.Bot<R>,
+  options: Options<Exclude<R, Conversation.Conversation>, E> & {
+    readonly services: Layer.Layer<Exclude<R, Conversation.Conversation>, E, SqlClient.SqlClient>
+  }
+): Effect.Effect<BotTest, E | SqlError | Migrator.MigrationError, Scope.Scope>
+export function make(
+  bot: Bot.Bot<any>,
+  options: Options<never, unknown> = {}
+): Effect.Effect<BotTest, unknown, Scope.Scope> {
+  return Effect.gen(function*() {
     const provider = options.provider ?? "test"
     const all: Array<Sent> = []
     const unread = new Map<string, Array<Sent>>()
@@ -217,9 +231,9 @@ export const make = <R, E = never>(
 
     // The database outlives the engine's restarts.
     const database = yield* Layer.build(SqliteClient.layer({ filename: ":memory:" }))
-    const services = (options.services ?? Layer.empty) as Layer.Layer<R, E, SqlClient.SqlClient>
+    const services: Layer.Layer<never, unknown, SqlClient.SqlClient> = options.services ?? Layer.empty
     const runtimeLayer = Layer.provideMerge(
-      Bot.layer(bot, {
+      Bot.layer(bot as Bot.Bot<never>, {
         pollInterval: "1 hour",
         retention: { every: "1 hour" },
         retry: Schedule.recurs(3),
@@ -348,3 +362,4 @@ export const make = <R, E = never>(
       deadLetters: Effect.flatMap(inbox, (queue) => queue.deadLetters)
     }
   })
+}
