@@ -1,6 +1,7 @@
 /**
  * `pnpm start`: the clinic bot, its providers (local emulators unless real credentials are set), the
  * webhook server and the simulator page, on loopback. Ctrl-C stops everything and closes the database.
+ * With `OTEL_EXPORTER_OTLP_ENDPOINT` set, traces, metrics and logs go to that OpenTelemetry collector.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -8,7 +9,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
-import { Bot, WebhookServer } from "@parley/core"
+import { Bot, Telemetry, WebhookServer } from "@parley/core"
 import { SqliteClient } from "@parley/sql-node-sqlite"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
@@ -53,7 +54,7 @@ const program = Effect.gen(function*() {
       ).pipe(HttpMiddleware.withTracerDisabledWhen(WebhookServer.tracerDisabledWhen))
   )).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host })))
 
-  const app = Layer.mergeAll(server, bot).pipe(
+  const app = Layer.mergeAll(server, bot, Telemetry.layerGauges()).pipe(
     Layer.provide(Bookings.layer),
     Layer.provide(messaging),
     Layer.provide(stores)
@@ -94,6 +95,8 @@ const explain = (cause: Cause.Cause<unknown>): string | undefined => {
 program.pipe(
   Effect.provide(Layer.merge(Providers.network, NodeHttpClient.layerUndici)),
   Effect.scoped,
+  // Outermost: everything runs under its tracer, and it flushes after the app has stopped.
+  Effect.provide(Layer.provide(Telemetry.layerConfig(), NodeHttpClient.layerUndici)),
   Effect.tapErrorCause((cause) => {
     const message = explain(cause)
     return message === undefined ? Effect.void : Console.error(`\n✖ ${message}\n`)

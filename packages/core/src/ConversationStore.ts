@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Conversation from "./Conversation.js"
 import * as Idempotency from "./Idempotency.js"
 import * as rows from "./internal/engine/rows.js"
 import { Receipt } from "./Receipt.js"
@@ -75,6 +76,30 @@ export interface Chat {
 export type SentMessage = rows.SentMessage
 
 /**
+ * A message we sent, with when it was sent and when its status last moved.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MessageRecord extends SentMessage {
+  readonly sentAt: Date
+  readonly updatedAt: Date
+}
+
+/**
+ * A durable timer still to fire in a chat: a dialog's wake-up (a `sleep`, an `ask`'s timeout) or a
+ * reminder.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PendingTimer {
+  readonly id: number
+  readonly fireAt: Date
+  readonly payload: Conversation.TimerPayload
+}
+
+/**
  * What operations tooling reads about conversations. The engine writes them itself (one commit per
  * event); nothing here changes a chat.
  *
@@ -86,6 +111,14 @@ export interface Service {
   readonly load: (chat: string) => Effect.Effect<Chat, SqlError>
   /** The messages sent to a chat, oldest first, with their latest delivery status. */
   readonly sentMessages: (chat: string) => Effect.Effect<ReadonlyArray<SentMessage>, SqlError>
+  /** The last `limit` messages sent to a chat, newest first. */
+  readonly recentMessages: (chat: string, limit: number) => Effect.Effect<ReadonlyArray<MessageRecord>, SqlError>
+  /** The chat's timers still to fire, soonest first. */
+  readonly pendingTimers: (chat: string) => Effect.Effect<ReadonlyArray<PendingTimer>, SqlError>
+  /** When the next timer of any chat fires. */
+  readonly nextTimer: Effect.Effect<Option.Option<Date>, SqlError>
+  /** How many chats have a dialog open (waiting for an answer or a timer). */
+  readonly openDialogs: Effect.Effect<number, SqlError>
 }
 
 /**
@@ -95,6 +128,7 @@ export interface Service {
 export class ConversationStore extends Context.Tag("@parley/core/ConversationStore")<ConversationStore, Service>() {}
 
 const ReceiptJson = Schema.parseJson(Receipt)
+const decodeTimerPayload = Schema.decodeUnknownSync(Schema.parseJson(Conversation.TimerPayload))
 
 /**
  * The store over the `SqlClient` in context (tables from `Migrations`).
@@ -123,7 +157,33 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
       }),
     sentMessages: (chat) =>
       sql`SELECT message_id, chat, provider, status, error FROM parley_messages WHERE chat = ${chat} ORDER BY sent_at`
-        .pipe(Effect.map((found) => found.map(rows.toSentMessage)))
+        .pipe(Effect.map((found) => found.map(rows.toSentMessage))),
+    recentMessages: Effect.fn("ConversationStore.recentMessages")(function*(chat: string, limit: number) {
+      const found = yield* sql`SELECT message_id, chat, provider, status, error, sent_at, updated_at
+        FROM parley_messages WHERE chat = ${chat} ORDER BY sent_at DESC, message_id DESC LIMIT ${limit}`
+      return found.map(({ sent_at, updated_at, ...row }) => ({
+        ...rows.toSentMessage(row),
+        sentAt: new Date(rows.int(sent_at)),
+        updatedAt: new Date(rows.int(updated_at))
+      }))
+    }),
+    pendingTimers: Effect.fn("ConversationStore.pendingTimers")(function*(chat: string) {
+      const found = yield* sql`SELECT id, fire_at, payload FROM parley_timers
+        WHERE chat = ${chat} AND state = 'pending' ORDER BY fire_at, id`
+      return found.map((row) => ({
+        id: rows.int(row.id),
+        fireAt: new Date(rows.int(row.fire_at)),
+        payload: decodeTimerPayload(row.payload)
+      }))
+    }),
+    nextTimer: Effect.map(
+      sql`SELECT MIN(fire_at) AS at FROM parley_timers WHERE state = 'pending'`,
+      (found) => Option.map(Option.fromNullable(rows.optionalInt(found[0]?.at)), (at) => new Date(at))
+    ),
+    openDialogs: Effect.map(
+      sql`SELECT COUNT(*) AS n FROM parley_conversations WHERE dialog IS NOT NULL`,
+      (found) => rows.int(found[0]?.n ?? 0)
+    )
   }
 })
 

@@ -7,6 +7,11 @@
  * and marks each done (clearing its payload) in the commit of what handling it changed, or parks it
  * in the dead-letter table with the error.
  *
+ * Dead letters stay until a person acts on them: `deadLetters`, `deadLetter(id)`, `replay(ids)` (the
+ * event goes back into the inbox as a new pending event, which a running engine takes up by its poll)
+ * and `drop(ids)`. These are plain `@effect/sql` statements, safe to run from another process (the
+ * `parley` CLI) while a bot runs on the same database.
+ *
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -15,6 +20,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Conversation from "./Conversation.js"
@@ -82,6 +88,8 @@ export interface Entry {
  * @category models
  */
 export interface DeadLetter {
+  /** The dead letter's own id, as `deadLetter`, `replay` and `drop` take it. */
+  readonly id: number
   readonly inboxId: number
   readonly chat: string
   readonly event: Event
@@ -102,7 +110,19 @@ export interface Service {
   readonly enqueue: (
     events: ReadonlyArray<InboundEvent.InboundEvent>
   ) => Effect.Effect<{ readonly accepted: number; readonly duplicates: number }, SqlError>
+  /** Every parked event, oldest first. */
   readonly deadLetters: Effect.Effect<ReadonlyArray<DeadLetter>, SqlError>
+  /** One parked event. */
+  readonly deadLetter: (id: number) => Effect.Effect<Option.Option<DeadLetter>, SqlError>
+  /**
+   * Moves the parked events back into the inbox, in their order, as new pending events (with no dedupe
+   * key: a provider's redelivery is still dropped by the original's mark), and removes the dead
+   * letters, in one transaction. A running engine takes them up by its poll. Returns the ids replayed
+   * (an id that is not parked is left out).
+   */
+  readonly replay: (ids: ReadonlyArray<number>) => Effect.Effect<ReadonlyArray<number>, SqlError>
+  /** Deletes the parked events; returns the ids dropped. */
+  readonly drop: (ids: ReadonlyArray<number>) => Effect.Effect<ReadonlyArray<number>, SqlError>
   /** Events not yet handled. */
   readonly pendingCount: Effect.Effect<number, SqlError>
 }
@@ -134,6 +154,19 @@ export const chatKey = (event: Event): string => {
   }
 }
 
+const toDeadLetter = (row: Record<string, unknown>): DeadLetter => ({
+  id: Number(row.id),
+  inboxId: Number(row.inbox_id),
+  chat: String(row.chat),
+  event: decodeEvent(String(row.event)),
+  error: String(row.error),
+  attempts: Number(row.attempts),
+  failedAt: new Date(Number(row.failed_at))
+})
+
+const idsOf = (rows: ReadonlyArray<Record<string, unknown>>): ReadonlyArray<number> =>
+  rows.map((row) => Number(row.id)).sort((a, b) => a - b)
+
 const StoreTypeId: unique symbol = Symbol.for("@parley/core/Inbox/EngineStore")
 
 /**
@@ -159,19 +192,26 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient | Scope.Sco
   })
   const service: Service = {
     enqueue: (events) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.enqueue(events, now)),
-    deadLetters: sql`SELECT inbox_id, chat, event, error, attempts, failed_at FROM parley_dead_letters ORDER BY id`
-      .pipe(
-        Effect.map((found) =>
-          found.map((row) => ({
-            inboxId: Number(row.inbox_id),
-            chat: String(row.chat),
-            event: decodeEvent(String(row.event)),
-            error: String(row.error),
-            attempts: Number(row.attempts),
-            failedAt: new Date(Number(row.failed_at))
-          }))
-        )
-      ),
+    deadLetters: Effect.map(
+      sql`SELECT id, inbox_id, chat, event, error, attempts, failed_at FROM parley_dead_letters ORDER BY id`,
+      (found) => found.map(toDeadLetter)
+    ),
+    deadLetter: Effect.fn("Inbox.deadLetter")(function*(id: number) {
+      const found = yield* sql`SELECT id, inbox_id, chat, event, error, attempts, failed_at FROM parley_dead_letters
+        WHERE id = ${id}`
+      return Option.map(Option.fromNullable(found[0]), toDeadLetter)
+    }),
+    replay: Effect.fn("Inbox.replay")(function*(ids: ReadonlyArray<number>) {
+      if (ids.length === 0) return []
+      const now = yield* Clock.currentTimeMillis
+      yield* sql`INSERT INTO parley_inbox (chat, event, received_at)
+        SELECT chat, event, ${now} FROM parley_dead_letters WHERE ${sql.in("id", ids)} ORDER BY id`
+      return idsOf(yield* sql`DELETE FROM parley_dead_letters WHERE ${sql.in("id", ids)} RETURNING id`)
+    }, sql.withTransaction),
+    drop: Effect.fn("Inbox.drop")(function*(ids: ReadonlyArray<number>) {
+      if (ids.length === 0) return []
+      return idsOf(yield* sql`DELETE FROM parley_dead_letters WHERE ${sql.in("id", ids)} RETURNING id`)
+    }),
     pendingCount: sql`SELECT COUNT(*) AS n FROM parley_inbox WHERE state = 'pending'`.pipe(
       Effect.map((found) => Number(found[0]?.n ?? 0))
     )

@@ -1,9 +1,11 @@
 /**
- * Counters for sends, tagged with the provider and the message kind, for any `effect/Metric` exporter.
+ * Parley's metrics, for any `effect/Metric` exporter (`Telemetry` ships them over OTLP): sends tagged with
+ * the provider and the message kind, failovers, the engine's events and store, and gauges of its state.
  *
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
 
 /**
  * Messages a provider accepted.
@@ -104,3 +106,42 @@ export const storeBytes = Metric.gauge("parley_store_bytes", { description: "The
  * @category metrics
  */
 export const pruneRuns = Metric.counter("parley_store_prune_runs_total", { description: "Retention passes completed" })
+
+/**
+ * Events waiting in the inbox, sampled by `Telemetry.layerGauges`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const inboxDepth = Metric.gauge("parley_inbox_depth", { description: "Events waiting in the inbox" })
+
+/**
+ * Chats with a dialog open (waiting for an answer or a timer), sampled by `Telemetry.layerGauges`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const openDialogs = Metric.gauge("parley_open_dialogs", { description: "Chats with a dialog open" })
+
+/**
+ * Each failover member's circuit breaker (tagged `provider`): 0 closed, 1 half-open, 2 open; sampled by
+ * `Telemetry.layerGauges`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const breakerState = Metric.gauge("parley_breaker_state", {
+  description: "Circuit breaker per provider: 0 closed, 1 half-open, 2 open"
+})
+
+/**
+ * How long the engine took to handle an event and commit it, in milliseconds (tagged `event`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const handlerLatency = Metric.histogram(
+  "parley_handler_latency_ms",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 16 }),
+  "How long the engine took to handle and commit an event, in milliseconds"
+)

@@ -45,6 +45,8 @@ export * as Receipt from "./Receipt.js"
 /** @since 0.1.0 */
 export * as Retry from "./Retry.js"
 /** @since 0.1.0 */
+export * as Telemetry from "./Telemetry.js"
+/** @since 0.1.0 */
 export * as Waha from "./Waha.js"
 /** @since 0.1.0 */
 export * as Webhook from "./Webhook.js"

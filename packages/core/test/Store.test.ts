@@ -203,6 +203,76 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
   )
 
   run(
+    "dead letters: shown one by one, replayed into the inbox as new pending events in order, or dropped",
+    Effect.gen(function*() {
+      const inbox = yield* Inbox.Inbox
+      const store = yield* engineStore
+      yield* inbox.enqueue([received("a", "1"), received("b", "2"), received("c", "3")])
+      for (const entry of yield* polled(store)) {
+        yield* store.deadLetter(changes(entry), `failed ${entry.id}`, hold("me", 1))
+      }
+      const [a, b, c] = yield* inbox.deadLetters
+      expect(yield* inbox.deadLetter(b!.id)).toEqual(Option.some(b))
+      expect(yield* inbox.deadLetter(-1)).toEqual(Option.none())
+      expect(yield* inbox.pendingCount).toBe(0)
+      // An id that is not parked is left out.
+      expect(yield* inbox.replay([c!.id, a!.id, -1])).toEqual([a!.id, c!.id])
+      const replayed = yield* polled(store)
+      expect(replayed.map(messageId)).toEqual(["a", "c"])
+      expect(replayed.map((entry) => entry.attempts)).toEqual([0, 0])
+      expect(replayed[0]!.id).toBeGreaterThan(c!.inboxId)
+      // The original's dedupe mark still drops a provider's redelivery.
+      expect(yield* inbox.enqueue([received("a", "1")])).toEqual({ accepted: 0, duplicates: 1 })
+      expect(yield* inbox.drop([b!.id, a!.id])).toEqual([b!.id])
+      expect(yield* inbox.deadLetters).toEqual([])
+    })
+  )
+
+  run(
+    "what operations read of a chat: its recent messages newest first, its pending timers, the open dialogs",
+    Effect.gen(function*() {
+      const inbox = yield* Inbox.Inbox
+      const store = yield* engineStore
+      const conversations = yield* ConversationStore.ConversationStore
+      const key = chat.toString()
+      yield* inbox.enqueue([received("a", "1")])
+      const [entry] = yield* polled(store)
+      const row = Option.getOrThrow(yield* store.load(key, hold("me", 1)))
+      const dialog = {
+        id: "d1",
+        route: "book",
+        trigger: entry!.id,
+        event: received("a", "1"),
+        journal: [{ kind: "ask", key: "Your name?", done: false }],
+        startedAt: 1_000
+      }
+      const sent = (id: string, at: number) =>
+        new Receipt.Receipt({ provider: "wawp", messageId: id, status: "sent", at: new Date(at) })
+      yield* store.commit(
+        changes(entry!, {
+          chat: { ...row, dialog: Option.some(dialog) },
+          sent: [sent("w1", 1_000), sent("w2", 2_000), sent("w3", 3_000)],
+          timers: [{
+            key: "d1:0",
+            fireAt: 60_000,
+            payload: JSON.stringify({ _tag: "DialogTimer", dialogId: "d1", step: 0 })
+          }]
+        }),
+        hold("me", 1)
+      )
+      expect((yield* conversations.recentMessages(key, 2)).map((m) => [m.messageId, m.sentAt.getTime()])).toEqual([
+        ["w3", 3_000],
+        ["w2", 2_000]
+      ])
+      expect(yield* conversations.pendingTimers(key)).toEqual([
+        { id: expect.any(Number), fireAt: new Date(60_000), payload: { _tag: "DialogTimer", dialogId: "d1", step: 0 } }
+      ])
+      expect(yield* conversations.nextTimer).toEqual(Option.some(new Date(60_000)))
+      expect(yield* conversations.openDialogs).toBe(1)
+    })
+  )
+
+  run(
     "timers come due in order, fire once however many fire them, and cancel by key",
     Effect.gen(function*() {
       const inbox = yield* Inbox.Inbox

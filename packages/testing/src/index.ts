@@ -1,10 +1,13 @@
 /**
- * @parley/testing: a fake WhatsApp network, fault injection and emulator plumbing. The provider
- * conformance suite, which needs Vitest, is imported from `@parley/testing/ProviderConformance`.
+ * @parley/testing: a test harness for bots (`BotTest`), a fake WhatsApp network, fault injection and
+ * emulator plumbing. The provider conformance suite, which needs Vitest, is imported from
+ * `@parley/testing/ProviderConformance`.
  *
  * @since 0.1.0
  */
 
+/** @since 0.1.0 */
+export * as BotTest from "./BotTest.js"
 /** @since 0.1.0 */
 export * as Capture from "./Capture.js"
 /** @since 0.1.0 */

@@ -66,15 +66,16 @@ const untilDatabaseAnswers = <A, E>(
     Effect.catchIf(isSqlError, Effect.die)
   ) as Effect.Effect<A, Exclude<E, SqlError>>
 
-const eventMetrics = new Map<string, Metric.Metric<any, number, any>>()
-const eventMetric = (event: string, outcome: string) => {
-  const key = `${event}:${outcome}`
-  let metric = eventMetrics.get(key)
-  if (metric === undefined) {
-    metric = Metrics.events.pipe(Metric.tagged("event", event), Metric.tagged("outcome", outcome))
-    eventMetrics.set(key, metric)
+// Tagged metrics, made once per tag set (tagging builds a new metric).
+const taggedMetrics = new Map<string, Metric.Metric<any, number, any>>()
+const tagged = (name: string, metric: Metric.Metric<any, number, any>, tags: Record<string, string>) => {
+  const key = `${name}:${Object.values(tags).join(":")}`
+  let found = taggedMetrics.get(key)
+  if (found === undefined) {
+    found = Object.entries(tags).reduce((m, [tag, value]) => Metric.tagged(m, tag, value), metric)
+    taggedMetrics.set(key, found)
   }
-  return metric
+  return found
 }
 
 /** Events of no chat's row: delivery statuses for a message whose chat the provider did not say. */
@@ -167,6 +168,7 @@ const handleEvent = (
 ): Effect.Effect<"committed" | "lost" | "displaced"> =>
   Effect.gen(function*() {
     const { store } = worker
+    const started = yield* Clock.currentTimeMillis
     const handled = yield* worker.handle(session, entry).pipe(
       Effect.tapError((error) =>
         error._tag === "HandlerFailed"
@@ -203,7 +205,13 @@ const handleEvent = (
       })
     )
     if (written === "committed") {
-      yield* Metric.update(eventMetric(entry.event._tag, failure === undefined ? "handled" : "dead-lettered"), 1)
+      const event = entry.event._tag
+      const outcome = failure === undefined ? "handled" : "dead-lettered"
+      yield* Metric.update(tagged("events", Metrics.events, { event, outcome }), 1)
+      yield* Metric.update(
+        tagged("latency", Metrics.handlerLatency, { event }),
+        (yield* Clock.currentTimeMillis) - started
+      )
       session.committed(entry)
       // The commit renewed the chat's hold.
       if (leased) session.leaseUntil = h.until

@@ -1,0 +1,185 @@
+/**
+ * The providers `parley` can send through, configured by the same `PARLEY_*` settings as the app
+ * (each provider package's `config`): a provider is configured when any of its settings is set. Sends
+ * go through one provider, or through all configured ones as a `Failover` group, in the order of
+ * `PARLEY_PROVIDERS` (default: multisession, wawp, chatsend, callbell, botpenguin).
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { BotPenguin } from "@parley/botpenguin"
+import { Callbell } from "@parley/callbell"
+import { ChatSend } from "@parley/chatsend"
+import { Failover, type MessagingError, type MessagingService } from "@parley/core"
+import { Multisession } from "@parley/multisession"
+import { Wawp } from "@parley/wawp"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { CliError, ExitCode } from "./CliError.js"
+
+/**
+ * A provider's settings, loaded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Loaded {
+  readonly baseUrl: string
+  readonly layer: Layer.Layer<MessagingService.MessagingService, never, HttpClient.HttpClient>
+  /** A request that changes nothing but needs valid credentials, where the API has one. */
+  readonly probe: Option.Option<Effect.Effect<unknown, MessagingError.MessagingError, HttpClient.HttpClient>>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Setup {
+  readonly name: string
+  /** Its settings, the required ones first. */
+  readonly settings: ReadonlyArray<string>
+  readonly load: Effect.Effect<Loaded, ConfigError.ConfigError>
+}
+
+const setup = <O>(
+  name: string,
+  settings: ReadonlyArray<string>,
+  config: Config.Config<O>,
+  options: {
+    readonly baseUrl: (options: O) => string
+    readonly layer: (options: O) => Layer.Layer<MessagingService.MessagingService, never, HttpClient.HttpClient>
+    readonly probe?: (options: O) => Effect.Effect<unknown, MessagingError.MessagingError, HttpClient.HttpClient>
+  }
+): Setup => ({
+  name,
+  settings,
+  load: Effect.map(config, (loaded) => ({
+    baseUrl: options.baseUrl(loaded),
+    layer: options.layer(loaded),
+    probe: Option.map(Option.fromNullable(options.probe), (probe) => probe(loaded))
+  }))
+})
+
+/**
+ * Every provider `parley` knows, in the default failover order.
+ *
+ * @since 0.1.0
+ * @category providers
+ */
+export const all: ReadonlyArray<Setup> = [
+  setup(
+    Multisession.provider,
+    ["PARLEY_MULTISESSION_TOKEN", "PARLEY_MULTISESSION_BASE_URL", "PARLEY_MULTISESSION_SIMULATION"],
+    Multisession.config,
+    { baseUrl: (o) => o.baseUrl ?? "http://localhost:7001", layer: Multisession.layer }
+  ),
+  setup(
+    Wawp.provider,
+    ["PARLEY_WAWP_INSTANCE_ID", "PARLEY_WAWP_ACCESS_TOKEN", "PARLEY_WAWP_BASE_URL", "PARLEY_WAWP_REACTION_PATH"],
+    Wawp.config,
+    { baseUrl: (o) => o.baseUrl ?? Wawp.defaultBaseUrl, layer: Wawp.layer }
+  ),
+  setup(
+    ChatSend.provider,
+    ["PARLEY_CHATSEND_BASE_URL", "PARLEY_CHATSEND_API_KEY", "PARLEY_CHATSEND_SESSION"],
+    ChatSend.config,
+    { baseUrl: (o) => o.baseUrl, layer: ChatSend.layer }
+  ),
+  setup(
+    Callbell.provider,
+    ["PARLEY_CALLBELL_API_KEY", "PARLEY_CALLBELL_BASE_URL", "PARLEY_CALLBELL_CHANNEL_UUID"],
+    Callbell.config,
+    {
+      baseUrl: (o) => o.baseUrl ?? Callbell.defaultBaseUrl,
+      layer: Callbell.layer,
+      // The status of a message that does not exist: 404 with valid credentials, 401 without.
+      probe: (o) => Callbell.status(o, "00000000-0000-0000-0000-000000000000")
+    }
+  ),
+  setup(
+    BotPenguin.provider,
+    [
+      "PARLEY_BOTPENGUIN_API_KEY",
+      "PARLEY_BOTPENGUIN_BASE_URL",
+      "PARLEY_BOTPENGUIN_USER_NAME",
+      "PARLEY_BOTPENGUIN_TAGS"
+    ],
+    BotPenguin.config,
+    { baseUrl: (o) => o.baseUrl ?? BotPenguin.defaultBaseUrl, layer: BotPenguin.layer }
+  )
+]
+
+const isSet = (name: string) => Effect.map(Effect.orDie(Config.option(Config.string(name))), Option.isSome)
+
+/**
+ * The configured providers, in `PARLEY_PROVIDERS`' order when it is set (a name there that `parley`
+ * does not know is an error), else in the default order.
+ *
+ * @since 0.1.0
+ * @category providers
+ */
+export const configured: Effect.Effect<ReadonlyArray<Setup>, CliError> = Effect.gen(function*() {
+  const order = yield* Effect.orDie(Config.option(Config.array(Config.string(), "PARLEY_PROVIDERS")))
+  const names = Option.getOrElse(order, () => all.map((p) => p.name)).map((n) => n.trim()).filter((n) => n !== "")
+  const chosen: Array<Setup> = []
+  for (const name of names) {
+    const found = all.find((p) => p.name === name)
+    if (found === undefined) {
+      return yield* new CliError({
+        problem: `PARLEY_PROVIDERS names "${name}", which parley does not know`,
+        fix: `Use names from: ${all.map((p) => p.name).join(", ")}`,
+        exitCode: ExitCode.usage
+      })
+    }
+    if (yield* Effect.exists(found.settings, isSet)) chosen.push(found)
+  }
+  return chosen
+})
+
+const noProvider = new CliError({
+  problem: "no provider is configured",
+  fix: `Set a provider's settings, e.g. ${all.map((p) => p.settings[0]).join(", ")} (\`parley doctor\` checks them)`,
+  exitCode: ExitCode.usage
+})
+
+const badSettings = (name: string) => (error: ConfigError.ConfigError) =>
+  new CliError({
+    problem: `${name}'s settings are wrong: ${String(error)}`,
+    fix: "Fix the setting named (`parley doctor` checks every provider)",
+    exitCode: ExitCode.usage
+  })
+
+/**
+ * The messaging service to send through: the provider named, or every configured one as a failover
+ * group.
+ *
+ * @since 0.1.0
+ * @category providers
+ */
+export const messaging = (
+  provider: Option.Option<string>
+): Effect.Effect<Layer.Layer<MessagingService.MessagingService, never, HttpClient.HttpClient>, CliError> =>
+  Effect.gen(function*() {
+    const ready = yield* configured
+    const chosen = Option.match(provider, {
+      onNone: () => ready,
+      onSome: (name) => ready.filter((p) => p.name === name)
+    })
+    if (Option.isSome(provider) && chosen.length === 0) {
+      return yield* new CliError({
+        problem: `the provider "${provider.value}" is not configured`,
+        fix: ready.length === 0
+          ? noProvider.fix
+          : `Configured: ${ready.map((p) => p.name).join(", ")}; or set ${
+            all.find((p) => p.name === provider.value)?.settings[0] ?? "its settings"
+          }`,
+        exitCode: ExitCode.usage
+      })
+    }
+    const [first, ...rest] = yield* Effect.forEach(chosen, (p) => Effect.mapError(p.load, badSettings(p.name)))
+    if (first === undefined) return yield* noProvider
+    return rest.length === 0 ? first.layer : Failover.layer([first.layer, ...rest.map((p) => p.layer)])
+  })

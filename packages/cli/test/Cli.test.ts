@@ -1,0 +1,290 @@
+/**
+ * `parley` as a user runs it: a subprocess, configured by environment variables, against a SQLite file
+ * that a running bot uses at the same time, against provider emulators on loopback, and against
+ * PostgreSQL.
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as CallbellEmulator from "@parley/callbell/emulator"
+import {
+  Bot,
+  Capabilities,
+  ChatId,
+  Conversation,
+  InboundEvent,
+  Inbox,
+  Message,
+  MessagingService,
+  Receipt
+} from "@parley/core"
+import { SqliteClient } from "@parley/sql-node-sqlite"
+import { FakeNetwork } from "@parley/testing"
+import * as WawpEmulator from "@parley/wawp/emulator"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import { execFile } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { postgresBin, startPostgres } from "../../core/test/fixtures/databases.js"
+
+const bin = fileURLToPath(new URL("../bin/parley.js", import.meta.url))
+
+interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `parley` with `args` and only the `env` given (besides PATH), from a temp dir. */
+const parley = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+  Effect.async<Run>((resume) => {
+    const child = execFile(process.execPath, [bin, ...args], {
+      cwd: tmpdir(),
+      env: { PATH: process.env.PATH ?? "", ...env },
+      timeout: 60_000
+    }, (error, stdout, stderr) =>
+      resume(Effect.succeed({ code: error === null ? 0 : Number(error.code ?? 1), stdout, stderr })))
+    return Effect.sync(() =>
+      child.kill()
+    )
+  })
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "parley-cli-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+const says = (chat: ChatId.ChatId, text: string, id: string) =>
+  new InboundEvent.MessageReceived({
+    provider: "wawp",
+    eventId: id,
+    messageId: id,
+    chat,
+    sender: chat,
+    content: new InboundEvent.TextContent({ text }),
+    at: new Date()
+  })
+
+/** A `MessagingService` that queues what the bot sends. */
+const recorder = Effect.map(Queue.unbounded<Message.Message>(), (sent) => ({
+  sent,
+  service: {
+    provider: "recorder",
+    capabilities: Capabilities.make({ kinds: Message.kinds, replies: Message.kinds }),
+    send: (message) =>
+      Effect.as(
+        Queue.offer(sent, message),
+        new Receipt.Receipt({ provider: "recorder", messageId: `out-${Math.random()}`, status: "sent", at: new Date() })
+      )
+  } satisfies MessagingService.Service
+}))
+
+describe("parley dead-letters, against the file of a running bot", () => {
+  it.scopedLive(
+    "list shows the dead letters; replay gets them handled (the bot answers); drop removes them",
+    () =>
+      Effect.gen(function*() {
+        const file = join(yield* tempDir, "parley.db")
+        const env = { PARLEY_DATABASE_URL: file }
+        const out = yield* recorder
+        // The booking service is down until the test fixes it: its events are dead-lettered.
+        let down = true
+        const bot = Bot.make({
+          routes: [
+            Bot.keyword(
+              "book",
+              Effect.zipRight(
+                Effect.suspend(() => down ? Effect.fail("the booking service is down") : Effect.void),
+                Effect.zipRight(Conversation.reply("Booked"), Conversation.ask("Anything else?"))
+              )
+            )
+          ]
+        })
+        const running = yield* Layer.build(
+          Layer.provideMerge(
+            Bot.layer(bot, { pollInterval: "100 millis", retry: Schedule.recurs(1) }).pipe(
+              Layer.provide(Layer.succeed(MessagingService.MessagingService, out.service))
+            ),
+            Bot.layerStore
+          ).pipe(Layer.provide(SqliteClient.layer({ filename: file })))
+        )
+        const inbox = Context.get(running, Inbox.Inbox)
+        const [ada, bob, eve] = ["+31611111111", "+31622222222", "+31633333333"].map(ChatId.phone)
+        yield* inbox.enqueue([says(ada!, "book", "a"), says(bob!, "book", "b"), says(eve!, "book", "e")])
+        yield* Effect.repeat(inbox.deadLetters, {
+          until: (dead) => dead.length === 3,
+          schedule: Schedule.spaced("20 millis")
+        })
+
+        const listed = yield* parley(["dead-letters", "list", "--json"], env)
+        expect(listed.code).toBe(0)
+        const dead: Array<{ id: number; chat: string; error: string; attempts: number }> = JSON.parse(listed.stdout)
+        expect(dead.map((d) => [d.chat, d.attempts])).toEqual([
+          ["+31611111111", 2],
+          ["+31622222222", 2],
+          ["+31633333333", 2]
+        ])
+        expect(dead[0]!.error).toContain("the booking service is down")
+        const shown = yield* parley(["dead-letters", "show", String(dead[1]!.id)], env)
+        expect(shown.stdout).toContain("chat:     +31622222222")
+        expect(shown.stdout).toContain("the booking service is down")
+
+        down = false
+        const replayed = yield* parley(["dead-letters", "replay", String(dead[0]!.id), String(dead[1]!.id)], env)
+        expect(replayed.code).toBe(0)
+        expect(replayed.stdout).toContain("Replayed 2 dead letters into the inbox")
+        // The running bot takes them up by its poll, and answers.
+        const answers = yield* Effect.forEach([1, 2, 3, 4], () => Queue.take(out.sent)).pipe(
+          Effect.timeout("20 seconds")
+        )
+        expect(answers.map((m) => [m.to.toString(), m._tag === "Text" ? m.text : m._tag]).sort()).toEqual([
+          ["+31611111111", "Anything else?"],
+          ["+31611111111", "Booked"],
+          ["+31622222222", "Anything else?"],
+          ["+31622222222", "Booked"]
+        ])
+        yield* Effect.repeat(inbox.pendingCount, { until: (n) => n === 0, schedule: Schedule.spaced("20 millis") })
+        const chat = yield* parley(["chats", "show", "+31 6 1111 1111"], env)
+        expect(chat.stdout).toContain("Chat +31611111111 (through wawp)")
+        expect(chat.stdout).toMatch(/Window: open until \d{4}-/)
+        expect(chat.stdout).toContain("Dialog: keyword:book")
+        expect(chat.stdout).toMatch(/ {2}1\. reply "Booked" done → .*\n {2}2\. ask "Anything else\?" waiting/)
+        expect(chat.stdout.match(/ out-\S+ {2}recorder {2}sent/g)).toHaveLength(2)
+
+        const dropped = yield* parley(["dead-letters", "drop", "--all"], env)
+        expect(dropped.stdout).toContain("Dropped 1 dead letter.")
+        expect(JSON.parse((yield* parley(["dead-letters", "list", "--json"], env)).stdout)).toEqual([])
+        expect(yield* Queue.size(out.sent)).toBe(0)
+
+        const again = yield* parley(["dead-letters", "replay", String(dead[0]!.id)], env)
+        expect(again.code).toBe(3)
+        expect(again.stderr).toContain(`✖ no dead letter #${dead[0]!.id}. \`parley dead-letters list\` shows the ids`)
+      }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.None))),
+    90_000
+  )
+})
+
+describe("parley send and doctor, against provider emulators", () => {
+  const emulators = Effect.gen(function*() {
+    const wawp = yield* WawpEmulator.make()
+    const callbell = yield* CallbellEmulator.make()
+    return {
+      wawp,
+      callbell,
+      env: {
+        PARLEY_WAWP_BASE_URL: wawp.url,
+        PARLEY_WAWP_INSTANCE_ID: wawp.instanceId,
+        PARLEY_WAWP_ACCESS_TOKEN: wawp.accessToken,
+        PARLEY_CALLBELL_BASE_URL: callbell.url,
+        PARLEY_CALLBELL_API_KEY: callbell.apiKey
+      }
+    }
+  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+
+  it.scopedLive("send prints the receipt of the provider that took the message", () =>
+    Effect.gen(function*() {
+      const network = yield* FakeNetwork.FakeNetwork
+      const { env } = yield* emulators
+      const sent = yield* parley(["send", "--to", "+31 6 1234 5678", "--text", "Your table is ready"], env)
+      expect(sent.stderr).toBe("")
+      expect(sent.code).toBe(0)
+      expect(sent.stdout).toMatch(/^accepted by wawp as \S+ at \d{4}-\d\d-\d\dT/)
+      const json = yield* parley(
+        ["send", "--to", "+31612345678", "--text", "Through Callbell", "--provider", "callbell", "--json"],
+        env
+      )
+      const receipt = JSON.parse(json.stdout)
+      expect(receipt).toMatchObject({ provider: "callbell", status: "accepted" })
+      const outbound = (yield* network.messages).filter((m) => m.direction === "outbound")
+      expect(outbound.map((m) => [m.provider, m.content.kind === "text" ? m.content.text : ""])).toEqual([
+        ["wawp", "Your table is ready"],
+        ["callbell", "Through Callbell"]
+      ])
+      expect(outbound[1]!.id).toBe(receipt.messageId)
+
+      const badChat = yield* parley(["send", "--to", "0612345678", "--text", "hi"], env)
+      expect(badChat.code).toBe(2)
+      expect(badChat.stderr).toContain("Write a phone number with its country code")
+      const notConfigured = yield* parley(
+        ["send", "--to", "+31612345678", "--text", "hi", "--provider", "chatsend"],
+        env
+      )
+      expect(notConfigured.code).toBe(2)
+      expect(notConfigured.stderr).toContain("Configured: wawp, callbell")
+    }).pipe(Effect.provide(FakeNetwork.layer({ autoAck: false }))), 60_000)
+
+  it.scopedLive(
+    "doctor passes a good configuration, and names the fix of each wrong setting with a non-zero exit",
+    () =>
+      Effect.gen(function*() {
+        const { env } = yield* emulators
+        const database = { PARLEY_DATABASE_URL: join(yield* tempDir, "parley.db") }
+        expect((yield* parley(["migrate"], database)).code).toBe(0)
+
+        const good = yield* parley(["doctor"], { ...env, ...database })
+        expect(good.stdout).toContain("✔ provider wawp: settings present and well formed")
+        expect(good.stdout).toContain("- provider wawp: credentials not checked")
+        expect(good.stdout).toContain("✔ provider callbell: credentials accepted")
+        expect(good.stdout).toContain("reachable, migrated (parley_engine)")
+        expect(good.code).toBe(0)
+
+        const wrong = yield* parley(["doctor", "--json"], {
+          ...env,
+          ...database,
+          PARLEY_WAWP_BASE_URL: "api.wawp.net",
+          PARLEY_CALLBELL_API_KEY: "not-the-key"
+        })
+        expect(wrong.code).toBe(1)
+        const problems = (JSON.parse(wrong.stdout) as Array<{ status: string; detail: string; fix?: string }>)
+          .filter((c) => c.status === "problem")
+        expect(problems).toEqual([
+          expect.objectContaining({
+            detail: `base URL "api.wawp.net" is not an http(s) URL`,
+            fix: "Set PARLEY_WAWP_BASE_URL to the API's URL, e.g. https://…"
+          }),
+          expect.objectContaining({
+            detail: expect.stringContaining("credentials rejected"),
+            fix: "Check PARLEY_CALLBELL_API_KEY"
+          })
+        ])
+        expect(wrong.stderr).toContain("✖ 2 problems found")
+        // No credential is printed, wrong or right.
+        expect(wrong.stdout + wrong.stderr + good.stdout).not.toContain(env.PARLEY_WAWP_ACCESS_TOKEN)
+        expect(wrong.stdout + wrong.stderr).not.toContain("not-the-key")
+
+        const missing = yield* parley(["doctor"], { PARLEY_WAWP_ACCESS_TOKEN: "token", ...database })
+        expect(missing.code).toBe(1)
+        expect(missing.stdout).toContain("✖ provider wawp: settings:")
+        expect(missing.stdout).toContain("PARLEY_WAWP_INSTANCE_ID")
+      }).pipe(Effect.provide(FakeNetwork.layer({ autoAck: false }))),
+    60_000
+  )
+})
+
+if (postgresBin !== undefined) {
+  describe("parley on PostgreSQL", () => {
+    it.scopedLive(
+      "migrate, doctor and dead-letters list work on PARLEY_DATABASE_URL=postgres://…",
+      () =>
+        Effect.gen(function*() {
+          const server = yield* startPostgres
+          const env = { PARLEY_DATABASE_URL: server.url("postgres") }
+          expect((yield* parley(["migrate", "--json"], env)).stdout).toContain("parley_engine")
+          const doctor = yield* parley(["doctor"], env)
+          expect(doctor.stdout).toMatch(
+            /✔ database postgres:\/\/parley@127\.0\.0\.1:\d+\/postgres: reachable, migrated/
+          )
+          const listed = yield* parley(["dead-letters", "list"], env)
+          expect(listed).toMatchObject({ code: 0, stdout: "No dead letters.\n" })
+        }),
+      60_000
+    )
+  })
+}
