@@ -1,5 +1,5 @@
 /**
- * The clinic's bookings, in the same SQLite database as Parley's own tables.
+ * The clinic's bookings, in the same database as Parley's own tables (SQLite, or PostgreSQL).
  */
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -31,7 +31,7 @@ const migrations = Migrator.fromRecord({
       name TEXT NOT NULL,
       date TEXT NOT NULL,
       slot TEXT NOT NULL,
-      created_at INTEGER NOT NULL
+      created_at BIGINT NOT NULL
     )`)
 })
 

@@ -2,6 +2,8 @@
  * `pnpm start`: the clinic bot, its providers (local emulators unless real credentials are set), the
  * webhook server and the simulator page, on loopback. Ctrl-C stops everything and closes the database.
  * With `OTEL_EXPORTER_OTLP_ENDPOINT` set, traces, metrics and logs go to that OpenTelemetry collector.
+ * The database is SQLite under `PARLEY_DATA_DIR`, or `PARLEY_DATABASE_URL` (`postgres://…` runs several
+ * instances on one PostgreSQL; give each its own `PARLEY_INSTANCE_ID`), as `parley` reads it.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -9,8 +11,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
+import { Database } from "@parley/cli"
 import { Bot, Telemetry, WebhookServer } from "@parley/core"
-import { SqliteClient } from "@parley/sql-node-sqlite"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
@@ -20,7 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { mkdirSync } from "node:fs"
 import { createServer } from "node:http"
-import { join, resolve } from "node:path"
+import { resolve } from "node:path"
 import * as Bookings from "./Bookings.js"
 import * as Clinic from "./Clinic.js"
 import * as Providers from "./Providers.js"
@@ -31,7 +33,9 @@ export const AppConfig = Config.all({
   port: Config.withDefault(Config.port("PARLEY_PORT"), 3000),
   host: Config.withDefault(Config.string("PARLEY_HOST"), "127.0.0.1"),
   dataDir: Config.withDefault(Config.string("PARLEY_DATA_DIR"), "data"),
-  reminderDelay: Config.withDefault(Config.duration("PARLEY_REMINDER_DELAY"), Duration.minutes(2))
+  reminderDelay: Config.withDefault(Config.duration("PARLEY_REMINDER_DELAY"), Duration.minutes(2)),
+  /** This instance's name in the chats it holds (several instances on one PostgreSQL). */
+  instanceId: Config.option(Config.nonEmptyString("PARLEY_INSTANCE_ID"))
 })
 
 const program = Effect.gen(function*() {
@@ -41,10 +45,12 @@ const program = Effect.gen(function*() {
   mkdirSync(dataDir, { recursive: true })
 
   const providers = yield* Providers.make(base)
-  const database = SqliteClient.layer({ filename: join(dataDir, "parley.db") })
-  const stores = Layer.provideMerge(Bot.layerStore, database)
+  const target = yield* Database.target
+  const stores = Layer.provideMerge(Bot.layerStore, Database.layer(target, { create: true }))
   const messaging = Providers.messaging(providers)
-  const bot = Bot.layer(Clinic.make({ mediaBase: `${base}/media`, reminderDelay: config.reminderDelay }))
+  const bot = Bot.layer(Clinic.make({ mediaBase: `${base}/media`, reminderDelay: config.reminderDelay }), {
+    instanceId: Option.getOrUndefined(config.instanceId)
+  })
 
   const server = Layer.unwrapScoped(Effect.map(
     Simulator.make({ base, providers }),
@@ -72,7 +78,7 @@ const program = Effect.gen(function*() {
         ", "
       )
     }`,
-    `  Database:   ${join(dataDir, "parley.db")}`,
+    `  Database:   ${target.display}`,
     "",
     "Press Ctrl-C to stop."
   ].join("\n"))

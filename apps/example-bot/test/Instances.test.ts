@@ -17,7 +17,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { freePort, spawnUntil } from "./app.js"
+import { follow, freePort, removeData, say, spawnUntil, startApp, tempData } from "./app.js"
 
 const secret = randomBytes(16).toString("hex")
 const hmac = { secret: Redacted.make(secret), header: "X-Webhook-Hmac", algorithm: "sha512" } as const
@@ -218,6 +218,38 @@ if (Postgres.binaries !== undefined) {
           expect(outputs[0]!()).toContain("is now held by another instance")
         }).pipe(Effect.provide(Layer.merge(FakeNetwork.layer({ autoAck: false }), NodeHttpClient.layerUndici))),
       300_000
+    )
+
+    it.scopedLive(
+      "the example bot runs on PARLEY_DATABASE_URL=postgres://…: a booking completes",
+      () =>
+        Effect.gen(function*() {
+          const url = yield* Postgres.createDatabase(yield* Postgres.start)
+          const dataDir = yield* Effect.acquireRelease(
+            Effect.sync(tempData),
+            (dir) => Effect.sync(() => removeData(dir))
+          )
+          const port = yield* Effect.promise(freePort)
+          const app = yield* Effect.acquireRelease(
+            Effect.promise(() => startApp({ port, dataDir, env: { PARLEY_DATABASE_URL: url } })),
+            (app) => Effect.sync(() => app.process.kill("SIGKILL"))
+          )
+          expect(app.output()).toContain(`Database:   ${url}`)
+          const chat = follow(app.base)
+          yield* Effect.addFinalizer(() => Effect.promise(() => chat.close()))
+          const step = (text: string, reply: (t: string) => boolean) =>
+            Effect.promise(async () => {
+              const after = chat.messages.length
+              await say(app.base, text)
+              return (await chat.reply(reply, after)).content.text ?? ""
+            })
+          yield* step("book", (t) => t.includes("What's your name?"))
+          yield* step("Grace", (t) => t.includes("Which date?"))
+          yield* step("2026-12-01", (t) => t.includes("Pick a time"))
+          yield* step("1", (t) => t.startsWith("Book Grace"))
+          expect(yield* step("yes", (t) => t.startsWith("Booked"))).toContain("Grace, 2026-12-01 at 09:00")
+        }),
+      60_000
     )
   })
 } else if (process.env.CI === "true") {

@@ -60,11 +60,16 @@ export const spawnUntil = async (
 }
 
 /** Starts the bot and resolves once it prints that it is running. */
-export const startApp = async (options: { readonly port: number; readonly dataDir: string }): Promise<App> => {
+export const startApp = async (options: {
+  readonly port: number
+  readonly dataDir: string
+  readonly env?: Record<string, string>
+}): Promise<App> => {
   const app = await spawnUntil("src/main.ts", {
     PARLEY_PORT: String(options.port),
     PARLEY_DATA_DIR: options.dataDir,
-    PARLEY_REMINDER_DELAY: "1 hour"
+    PARLEY_REMINDER_DELAY: "1 hour",
+    ...options.env
   }, "is running")
   return { ...app, base: `http://127.0.0.1:${options.port}` }
 }
