@@ -11,7 +11,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
-import { freePort, removeData, spawnUntil, tempData } from "./app.js"
+import { freePort, removeData, spawnUntil, tempData, wahaMessage } from "./app.js"
 
 const users = 200
 const kills = 4
@@ -21,24 +21,9 @@ const hmac = { secret: Redacted.make(secret), header: "X-Webhook-Hmac", algorith
 const phone = (user: number) => `3162${String(user).padStart(7, "0")}`
 const script = (user: number) => ["start", `u${user}-a1`, `u${user}-a2`, `u${user}-a3`]
 
-/** A WAHA `message` webhook, as ChatSend posts it, for a user's n-th message. */
-const webhook = (session: string, user: number, n: number) => {
-  const id = `false_${phone(user)}@c.us_${user}x${n}`
-  const now = Date.now()
-  return JSON.stringify({
-    id: `evt_${id}`,
-    timestamp: now,
-    event: "message",
-    session,
-    payload: {
-      id,
-      timestamp: Math.floor(now / 1000),
-      from: `${phone(user)}@c.us`,
-      fromMe: false,
-      body: script(user)[n]
-    }
-  })
-}
+/** A user's n-th message, as ChatSend's webhook. */
+const webhook = (session: string, user: number, n: number) =>
+  wahaMessage(session, phone(user), `${user}x${n}`, script(user)[n]!)
 
 it.scopedLive(
   "the bot process SIGKILLed 4 times under webhook load: every acknowledged message handled once, every open dialog resumes",

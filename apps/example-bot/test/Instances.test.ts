@@ -17,7 +17,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { follow, freePort, removeData, say, spawnUntil, startApp, tempData } from "./app.js"
+import { follow, freePort, removeData, say, spawnUntil, startApp, tempData, wahaMessage } from "./app.js"
 
 const secret = randomBytes(16).toString("hex")
 const hmac = { secret: Redacted.make(secret), header: "X-Webhook-Hmac", algorithm: "sha512" } as const
@@ -26,23 +26,9 @@ const phone = (user: number) => `3163${String(user).padStart(7, "0")}`
 const script = (user: number) => ["start", `u${user}-a1`, `u${user}-a2`, `u${user}-a3`]
 const expected = (user: number) => [...prompts, `done u${user}-a1|u${user}-a2|u${user}-a3`, "reminder"]
 
-const webhook = (session: string, user: number, n: number) => {
-  const id = `false_${phone(user)}@c.us_${user}x${n}`
-  const now = Date.now()
-  return JSON.stringify({
-    id: `evt_${id}`,
-    timestamp: now,
-    event: "message",
-    session,
-    payload: {
-      id,
-      timestamp: Math.floor(now / 1000),
-      from: `${phone(user)}@c.us`,
-      fromMe: false,
-      body: script(user)[n]
-    }
-  })
-}
+/** A user's n-th message, as ChatSend's webhook. */
+const webhook = (session: string, user: number, n: number) =>
+  wahaMessage(session, phone(user), `${user}x${n}`, script(user)[n]!)
 
 interface Run {
   readonly users: number

@@ -119,6 +119,19 @@ export const follow = (base: string) => {
   return { messages, reply, close: () => (controller.abort(), done) }
 }
 
+/** A WAHA `message` webhook as ChatSend posts it: `phone`'s message `id`, saying `body`. */
+export const wahaMessage = (session: string, phone: string, id: string, body: string) => {
+  const messageId = `false_${phone}@c.us_${id}`
+  const now = Date.now()
+  return JSON.stringify({
+    id: `evt_${messageId}`,
+    timestamp: now,
+    event: "message",
+    session,
+    payload: { id: messageId, timestamp: Math.floor(now / 1000), from: `${phone}@c.us`, fromMe: false, body }
+  })
+}
+
 /** Resolves once the bot has handled (and committed) every message it acknowledged. */
 export const settled = async (base: string) => {
   while ((await fetch(`${base}/health`).then((r) => r.json() as Promise<{ pending: number }>)).pending !== 0) {
