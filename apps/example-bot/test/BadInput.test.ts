@@ -3,11 +3,12 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { expect, it } from "@effect/vitest"
 import { BotPenguinWebhook } from "@parley/botpenguin"
-import { CallbellWebhook } from "@parley/callbell"
+import { CallbellApi, CallbellWebhook } from "@parley/callbell"
 import * as CallbellEmulator from "@parley/callbell/emulator"
 import { ChatSendWebhook } from "@parley/chatsend"
 import * as ChatSendEmulator from "@parley/chatsend/emulator"
-import { Bot, ChatId, Inbox, Webhook, WebhookServer } from "@parley/core"
+import { Bot, ChatId, Inbox, type Webhook, WebhookServer } from "@parley/core"
+import { ProviderWebhook } from "@parley/core/provider"
 import { MultisessionApi, MultisessionWebhook } from "@parley/multisession"
 import * as MultisessionEmulator from "@parley/multisession/emulator"
 import { SqliteClient } from "@parley/sql-node-sqlite"
@@ -226,7 +227,7 @@ it.scopedLive(
       const inbox = yield* Effect.provide(Inbox.Inbox, context)
 
       const hmac = (secret: string, header: string, algorithm: "sha256" | "sha512") => (body: Uint8Array) => ({
-        [header]: Webhook.sign({ secret: Redacted.make(secret), header, algorithm }, body)
+        [header]: ProviderWebhook.sign({ secret: Redacted.make(secret), header, algorithm }, body)
       })
       const targets: ReadonlyArray<Target> = [
         {
@@ -246,7 +247,7 @@ it.scopedLive(
           path: "/webhooks/multisession",
           sign: (body) => {
             const options = MultisessionApi.signature(Redacted.make(secrets.multisession))
-            return { [options.header]: Webhook.sign(options, body) }
+            return { [options.header]: ProviderWebhook.sign(options, body) }
           },
           seed: seeds.get("multisession")!
         },
@@ -254,7 +255,7 @@ it.scopedLive(
           provider: "callbell",
           path: `/webhooks/callbell/${secrets.callbellToken}`,
           sign: (body) => ({
-            "x-callbell-signature": CallbellWebhook.sign(
+            "x-callbell-signature": CallbellApi.sign(
               Redacted.make(secrets.callbellSecret),
               Math.floor(Date.now() / 1000),
               body

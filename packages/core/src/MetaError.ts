@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as HttpTransport from "./HttpTransport.js"
+import { retryAfterField } from "./internal/httpTransport.js"
 import * as MessagingError from "./MessagingError.js"
 
 /**
@@ -68,14 +69,7 @@ export const classify: HttpTransport.Classifier = (answer) =>
     const status = answer.status
     const reason = `${error.message ?? "Meta error"} (code ${error.code})`
     if (rateLimitCodes.has(error.code)) {
-      return Option.some(
-        new MessagingError.RateLimited({
-          provider,
-          status,
-          reason,
-          ...Option.match(answer.retryAfter, { onNone: () => ({}), onSome: (retryAfter) => ({ retryAfter }) })
-        })
-      )
+      return Option.some(new MessagingError.RateLimited({ provider, status, reason, ...retryAfterField(answer) }))
     }
     if (error.code === 131047) {
       return Option.some(new MessagingError.WindowClosed({ provider, chat: answer.chat ?? "unknown", reason }))

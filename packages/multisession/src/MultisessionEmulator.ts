@@ -17,28 +17,27 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Multipart from "@effect/platform/Multipart"
-import { ChatId, HttpTransport, Webhook } from "@parley/core"
-import { Emulator, FakeNetwork, Faults } from "@parley/testing"
+import { ChatId } from "@parley/core"
+import { HttpTransport, ProviderWebhook } from "@parley/core/provider"
+import { Emulator, FakeNetwork } from "@parley/testing"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHmac, randomBytes, randomUUID } from "node:crypto"
 import * as Api from "./MultisessionApi.js"
-import { provider } from "./MultisessionMessaging.js"
+
+const { provider } = Api
 
 /**
  * @since 0.1.0
@@ -253,12 +252,9 @@ const readUpload = (bytes: Uint8Array, headers: Readonly<Record<string, string>>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options = {}
-): Effect.Effect<MultisessionEmulator, never, Scope.Scope | FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
+export const make: Emulator.Constructor<Options, MultisessionEmulator> = (options = {}) =>
   Effect.gen(function*() {
     const network = yield* FakeNetwork.FakeNetwork
-    const faults = yield* Faults.make
     const deviceId = options.deviceId ?? randomUUID()
     const token = options.token ?? deviceToken(deviceId)
     const revoked = new Set(options.revokedTokens ?? [])
@@ -266,8 +262,7 @@ export const make = (
     const webhookSecret = options.webhookSecret ?? randomBytes(32).toString("hex")
     const variant = options.variant ?? "documented"
     const bodyLimit = options.bodyLimit ?? 8 * 1024 * 1024
-    const log: Array<Emulator.RecordedRequest> = []
-    let webhookUrl = options.webhookUrl
+    const log = Emulator.requestLog()
     let loggedIn = true
 
     const errorBody = (status: number, detail: string) =>
@@ -504,7 +499,7 @@ export const make = (
       const read = yield* Effect.either(
         HttpIncomingMessage.withMaxBodySize(multipart ? readForm : readText, Option.some(maxReadable))
       )
-      log.push({
+      log.record({
         method: request.method,
         url: request.url,
         headers: request.headers,
@@ -529,8 +524,6 @@ export const make = (
         )),
       Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", randomUUID()))
     )
-
-    const server = yield* Emulator.serve({ app, faults, port: options.port, record: false })
 
     const envelope = (event: FakeNetwork.NetworkEvent, now: number): Option.Option<{
       readonly name: string
@@ -580,36 +573,35 @@ export const make = (
     }
 
     const secret = Redacted.make(webhookSecret)
-    yield* Emulator.forwardEvents({
+    const base = yield* Emulator.make({
       provider,
-      network,
-      target: Effect.sync(() => webhookUrl),
+      business,
+      app,
+      port: options.port,
+      log,
+      webhookUrl: options.webhookUrl,
       toWebhook: (event) =>
-        Effect.map(Clock.currentTimeMillis, (now) =>
-          Option.map(envelope(event, now), ({ body, name }) => {
-            const json = JSON.stringify(body)
-            const signature = Webhook.sign(Api.signature(secret), json)
-            return {
-              body: json,
-              headers: {
-                [Api.webhookHeaders.signature]: signature,
-                [Api.webhookHeaders.hubSignature]: signature,
-                [Api.webhookHeaders.event]: name,
-                [Api.webhookHeaders.userAgent]: Api.webhookUserAgent
+        Effect.map(
+          Clock.currentTimeMillis,
+          (now) =>
+            Option.toArray(Option.map(envelope(event, now), ({ body, name }) => {
+              const json = JSON.stringify(body)
+              const signature = ProviderWebhook.sign(Api.signature(secret), json)
+              return {
+                body: json,
+                headers: {
+                  [Api.webhookHeaders.signature]: signature,
+                  [Api.webhookHeaders.hubSignature]: signature,
+                  [Api.webhookHeaders.event]: name,
+                  [Api.webhookHeaders.userAgent]: Api.webhookUserAgent
+                }
               }
-            }
-          }))
+            }))
+        )
     })
 
     return {
-      provider,
-      url: server.url,
-      business,
-      faults,
-      requests: Effect.sync(() => [...log]),
-      down: server.down,
-      up: server.up,
-      setWebhookUrl: (url) => Effect.sync(() => void (webhookUrl = url)),
+      ...base,
       token,
       deviceId,
       webhookSecret,
@@ -618,12 +610,9 @@ export const make = (
   })
 
 /**
- * The emulator as a layer, for tests and the example app.
+ * The emulator as a layer, for tests and the example app: `layer(options)`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options?: Options
-): Layer.Layer<MultisessionEmulator, never, FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
-  Layer.scoped(MultisessionEmulator, make(options))
+export const layer = Emulator.layer(MultisessionEmulator, make)

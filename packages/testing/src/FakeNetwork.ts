@@ -43,6 +43,8 @@ export type Content =
   }
   | { readonly kind: "reaction"; readonly messageId: string; readonly emoji: string }
   | { readonly kind: "template"; readonly name: string; readonly variables: ReadonlyArray<string> }
+  /** A question with options shown as buttons (or a list); a user answers by replying with an option. */
+  | { readonly kind: "buttons"; readonly text: string; readonly options: ReadonlyArray<string> }
 
 /**
  * @since 0.1.0
@@ -104,6 +106,19 @@ export interface Service {
     readonly content: Content
     readonly replyTo?: string | undefined
   }) => Effect.Effect<NetworkMessage, RecipientNotOnWhatsApp>
+  /**
+   * An emulator records a message it accepted but WhatsApp could not deliver (a number not on
+   * WhatsApp, for providers that report it later rather than refuse the send): it is `failed`, with
+   * `error`, at once.
+   */
+  readonly undeliverable: (message: {
+    readonly id: string
+    readonly provider: string
+    readonly business: ChatId.ChatId
+    readonly chat: ChatId.ChatId
+    readonly content: Content
+    readonly replyTo?: string | undefined
+  }, error: string) => Effect.Effect<NetworkMessage>
   /**
    * A user writes to a business number. `via` names the one provider whose webhook should report it
    * (when a number is linked to several gateways); absent, every linked emulator reports it.
@@ -199,6 +214,19 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
               Effect.forkIn(scope)
             )
           }
+          return message
+        }),
+      undeliverable: (input, error) =>
+        Effect.gen(function*() {
+          const message: NetworkMessage = {
+            ...input,
+            direction: "outbound",
+            status: "failed",
+            error,
+            at: yield* Clock.currentTimeMillis
+          }
+          messages.set(message.id, message)
+          yield* PubSub.publish(events, { _tag: "StatusChanged", message })
           return message
         }),
       userSends: (input) =>

@@ -14,6 +14,8 @@ export * as FakeNetwork from "./FakeNetwork.js"
 /** @since 0.1.0 */
 export * as Faults from "./Faults.js"
 /** @since 0.1.0 */
+export * as MetaEmulation from "./MetaEmulation.js"
+/** @since 0.1.0 */
 export * as WebhookReceiver from "./WebhookReceiver.js"
 /** @since 0.1.0 */
 export * as WahaEmulation from "./WahaEmulation.js"
