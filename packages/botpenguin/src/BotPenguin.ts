@@ -118,9 +118,7 @@ const driver = (options: Options) => {
         HttpClientRequest.setHeaders({ apiKey: key, authType: "Key" })
       ),
       classify,
-      timeout: options.timeout,
-      secretQueryParams: ["apiKey"],
-      secretHeaders: ["apikey"]
+      timeout: options.timeout
     }),
     (transport) => {
       const userName = options.userName ?? ChatId.toE164

@@ -7,9 +7,14 @@
  * success body. A provider adds only what is its own: a {@link Classifier} for its error bodies.
  *
  * Transport failures tell "never sent" (connection refused: safe to retry and to fail over) from
- * "maybe sent" (a reset or timeout after the request was written: `DeliveryUnknown`). Error reasons are
- * built from status and body text, never from the request, so keys carried in a URL or header cannot
- * leak into an error message; query parameters and headers named secret are kept out of spans.
+ * "maybe sent" (a reset or timeout after the request was written: `DeliveryUnknown`). The deadline is
+ * wall-clock time, as it bounds real network I/O.
+ *
+ * Tracing: each request is an `http.request` event on the current span (a send's
+ * `MessagingService.send`) with the method, the path, the status or error and the duration, instead of
+ * the platform's span per request (which costs as much CPU as the rest of a send, and records the full
+ * URL and headers). No query string or header is recorded, so keys carried in a URL or header reach
+ * neither a trace nor an error message (reasons are built from status and body text).
  *
  * @since 0.1.0
  */
@@ -145,13 +150,6 @@ export interface Options {
   readonly classify?: Classifier | undefined
   /** How long to wait for an answer before `DeliveryUnknown` (default 30 s). */
   readonly timeout?: Duration.DurationInput | undefined
-  /**
-   * Query parameters that carry secrets (an API key in the URL). The platform's HTTP span, which
-   * records the full URL, is replaced for such requests by one that records only the method and path.
-   */
-  readonly secretQueryParams?: ReadonlyArray<string> | undefined
-  /** Header names that carry secrets, besides `authorization`, `cookie` and `x-api-key`. */
-  readonly secretHeaders?: ReadonlyArray<string> | undefined
 }
 
 /**

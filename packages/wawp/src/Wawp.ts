@@ -137,8 +137,7 @@ const driver = (options: Options) =>
         access_token: Redacted.value(options.accessToken)
       }),
       classify,
-      timeout: options.timeout,
-      secretQueryParams: ["access_token"]
+      timeout: options.timeout
     }),
     (transport) => {
       const credentials = { instance_id: options.instanceId, access_token: options.accessToken }
