@@ -182,26 +182,11 @@ export const config: Config.Config<Options> = Config.all({
   rateLimit: RateLimit.config("PARLEY_BOTPENGUIN")
 })
 
-const kit = Provider.define({ driver, config })
-
 /**
- * The service over an `HttpClient`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = kit.make
-
-/**
- * @since 0.1.0
- * @category layers
- */
-export const layer = kit.layer
-
-/**
- * The layer, with options from `Config` (by default {@link config}).
+ * `make(options)`: the service over an `HttpClient`; `layer(options)`; `layerConfig(config?)`: the
+ * layer with options from `Config` (by default {@link config}).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = kit.layerConfig
+export const { layer, layerConfig, make } = Provider.define({ driver, config })

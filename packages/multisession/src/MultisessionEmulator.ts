@@ -21,11 +21,9 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Multipart from "@effect/platform/Multipart"
 import { ChatId } from "@parley/core"
 import { HttpTransport, ProviderWebhook } from "@parley/core/provider"
 import { Emulator, FakeNetwork } from "@parley/testing"
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -33,7 +31,6 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
 import { createHmac, randomBytes, randomUUID } from "node:crypto"
 import * as Api from "./MultisessionApi.js"
 
@@ -123,22 +120,9 @@ const successMessages = {
   document: "Success send document"
 } as const
 
-interface UploadedFile {
-  readonly _tag: "File"
-  readonly key: string
-  readonly name: string
-  readonly contentType: string
-  readonly bytes: number
-  /** The first 512 bytes, what Go's content sniffing reads. */
-  readonly head: Uint8Array
-}
-
-interface Upload {
-  readonly fields: Readonly<Record<string, string>>
-  readonly files: ReadonlyArray<UploadedFile>
-}
-
-const CurrentUpload = Context.GenericTag<Option.Option<Upload>>("@parley/multisession/MultisessionEmulator/Upload")
+const CurrentUpload = Context.GenericTag<Option.Option<Emulator.Upload>>(
+  "@parley/multisession/MultisessionEmulator/Upload"
+)
 
 const encodeSend = Schema.encodeSync(Api.SendResponse)
 const encodeError = Schema.encodeSync(Api.ErrorResponse)
@@ -221,30 +205,6 @@ const sniff = (head: Uint8Array): string => {
 
 // The image formats the gateway can decode to make a thumbnail (imgconv); anything else fails.
 const decodableImages = ["image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp"]
-
-/** The multipart body's parts, from the raw bytes (read whole, so an oversized body is answered cleanly). */
-const readUpload = (bytes: Uint8Array, headers: Readonly<Record<string, string>>) =>
-  Stream.succeed(bytes).pipe(
-    Stream.pipeThroughChannel(Multipart.makeChannel<never>(headers)),
-    Stream.mapEffect((part): Effect.Effect<Multipart.Field | UploadedFile, Multipart.MultipartError> =>
-      part._tag === "Field"
-        ? Effect.succeed(part)
-        : Effect.map(part.contentEffect, (content) => ({
-          _tag: "File",
-          key: part.key,
-          name: part.name,
-          contentType: part.contentType,
-          bytes: content.length,
-          head: content.slice(0, 512)
-        }))
-    ),
-    Stream.runFold({ fields: {}, files: [] } as Upload, (upload, part): Upload =>
-      part._tag === "Field"
-        ? { ...upload, fields: { ...upload.fields, [part.key]: part.value } }
-        : { ...upload, files: [...upload.files, part] }),
-    // Go's multipart reader makes every part with a file name a file, JSON included.
-    Effect.provideService(Multipart.FieldMimeTypes, Chunk.empty())
-  )
 
 /**
  * Starts the emulator on a free loopback port for the life of the scope.
@@ -353,8 +313,10 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
         const fields = yield* Schema.decodeUnknown(Api.MediaForm)(
           Option.match(form, { onNone: () => ({}), onSome: (f) => f.fields })
         ).pipe(Effect.mapError(() => error(400, "Failed parse body request")))
-        const { bytes, head, name } = file.value
-        const sniffed = sniff(head)
+        const { content, name } = file.value
+        const bytes = content.length
+        // What Go's content sniffing reads: the first 512 bytes.
+        const sniffed = sniff(content.subarray(0, 512))
         const mimeType = kind === "document" ? sniffed : Api.uploadMimeTypes[kind]
         const refusal = bytes === 0
           ? `${kind[0]!.toUpperCase()}${kind.slice(1)} payload cannot be empty`
@@ -473,15 +435,18 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
       const request = yield* HttpServerRequest.HttpServerRequest
       const readText = Effect.map(request.text, (text) => ({
         size: Buffer.byteLength(text),
-        form: Option.none<Upload>(),
+        form: Option.none<Emulator.Upload>(),
         recorded: HttpTransport.parseBody(text)
       }))
       const readForm = Effect.flatMap(request.arrayBuffer, (buffer) =>
         Effect.map(
-          Effect.orElseSucceed(readUpload(new Uint8Array(buffer), request.headers), (): Upload => ({
-            fields: {},
-            files: []
-          })),
+          Effect.orElseSucceed(
+            Emulator.readMultipart(new Uint8Array(buffer), request.headers),
+            (): Emulator.Upload => ({
+              fields: {},
+              files: []
+            })
+          ),
           (upload) => {
             const file = upload.files.find((f) => f.key === Api.fileField)
             return {
@@ -490,7 +455,9 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
               recorded: {
                 ...upload.fields,
                 ...(file &&
-                  { [Api.fileField]: { filename: file.name, contentType: file.contentType, bytes: file.bytes } })
+                  {
+                    [Api.fileField]: { filename: file.name, contentType: file.contentType, bytes: file.content.length }
+                  })
               } as unknown
             }
           }

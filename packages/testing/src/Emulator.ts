@@ -16,8 +16,10 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Multipart from "@effect/platform/Multipart"
 import type { ChatId } from "@parley/core"
 import { HttpTransport } from "@parley/core/provider"
+import * as Chunk from "effect/Chunk"
 import type * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -28,6 +30,7 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as FakeNetwork from "./FakeNetwork.js"
@@ -458,3 +461,61 @@ export const layer = <Options, A extends Emulator, I>(tag: Context.Tag<I, A>, ma
 (
   options?: Options
 ): Layer.Layer<I, never, FakeNetwork.FakeNetwork | HttpClient.HttpClient> => Layer.scoped(tag, make(options))
+
+/**
+ * A file part of a multipart body.
+ *
+ * @since 0.1.0
+ * @category multipart
+ */
+export interface UploadedFile {
+  readonly key: string
+  readonly name: string
+  readonly contentType: string
+  readonly content: Uint8Array
+}
+
+/**
+ * A multipart body's text fields and files.
+ *
+ * @since 0.1.0
+ * @category multipart
+ */
+export interface Upload {
+  readonly fields: Readonly<Record<string, string>>
+  readonly files: ReadonlyArray<UploadedFile>
+}
+
+/**
+ * Reads a `multipart/form-data` body from its raw bytes (read whole, so an oversized body can be
+ * answered cleanly). Every part with a file name is a file, whatever its type, as servers in Go and
+ * Meta's Graph API read them.
+ *
+ * @since 0.1.0
+ * @category multipart
+ */
+export const readMultipart = (
+  bytes: Uint8Array,
+  headers: Readonly<Record<string, string>>
+): Effect.Effect<Upload, Multipart.MultipartError> =>
+  Stream.succeed(bytes).pipe(
+    Stream.pipeThroughChannel(Multipart.makeChannel<never>(headers)),
+    Stream.mapEffect((
+      part
+    ): Effect.Effect<Multipart.Field | (UploadedFile & { readonly _tag: "File" }), Multipart.MultipartError> =>
+      part._tag === "Field"
+        ? Effect.succeed(part)
+        : Effect.map(part.contentEffect, (content): UploadedFile & { readonly _tag: "File" } => ({
+          _tag: "File",
+          key: part.key,
+          name: part.name,
+          contentType: part.contentType,
+          content
+        }))
+    ),
+    Stream.runFold({ fields: {}, files: [] } as Upload, (upload, part): Upload =>
+      part._tag === "Field"
+        ? { ...upload, fields: { ...upload.fields, [part.key]: part.value } }
+        : { ...upload, files: [...upload.files, part] }),
+    Effect.provideService(Multipart.FieldMimeTypes, Chunk.empty())
+  )
