@@ -100,10 +100,13 @@ export const make = <K extends Message.Kind>(
       )
     }
 
-    const attributes = (kind: Message.Kind) =>
+    // The span's attributes, per kind (one object each, not one per send).
+    const attributes = new Map<Message.Kind, Record<string, unknown>>(Message.kinds.map((kind) => [
+      kind,
       schedule === undefined
         ? { "parley.provider": provider, "parley.kind": kind, "parley.attempts": 1 }
         : { "parley.provider": provider, "parley.kind": kind }
+    ]))
 
     const run = (
       message: Message.Message,
@@ -130,7 +133,7 @@ export const make = <K extends Message.Kind>(
     const send = (message: Message.Message, sendOptions?: MessagingService.SendOptions) => {
       const kind = Message.kind(message)
       return Effect.withSpan(run(message, kind, sendOptions), "MessagingService.send", {
-        attributes: attributes(kind),
+        attributes: attributes.get(kind)!,
         captureStackTrace: false
       })
     }
