@@ -70,6 +70,23 @@ export interface NetworkMessage {
 }
 
 /**
+ * A message an emulator hands to the network for a user.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Outgoing {
+  /** The id the carrying provider gave the message. */
+  readonly id: string
+  /** The emulator that carries it. */
+  readonly provider: string
+  readonly business: ChatId.ChatId
+  readonly chat: ChatId.ChatId
+  readonly content: Content
+  readonly replyTo?: string | undefined
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -98,27 +115,13 @@ export interface Options {
  */
 export interface Service {
   /** An emulator records a message it accepted for delivery. Fails for numbers not on WhatsApp. */
-  readonly deliver: (message: {
-    readonly id: string
-    readonly provider: string
-    readonly business: ChatId.ChatId
-    readonly chat: ChatId.ChatId
-    readonly content: Content
-    readonly replyTo?: string | undefined
-  }) => Effect.Effect<NetworkMessage, RecipientNotOnWhatsApp>
+  readonly deliver: (message: Outgoing) => Effect.Effect<NetworkMessage, RecipientNotOnWhatsApp>
   /**
    * An emulator records a message it accepted but WhatsApp could not deliver (a number not on
    * WhatsApp, for providers that report it later rather than refuse the send): it is `failed`, with
    * `error`, at once.
    */
-  readonly undeliverable: (message: {
-    readonly id: string
-    readonly provider: string
-    readonly business: ChatId.ChatId
-    readonly chat: ChatId.ChatId
-    readonly content: Content
-    readonly replyTo?: string | undefined
-  }, error: string) => Effect.Effect<NetworkMessage>
+  readonly undeliverable: (message: Outgoing, error: string) => Effect.Effect<NetworkMessage>
   /**
    * A user writes to a business number. `via` names the one provider whose webhook should report it
    * (when a number is linked to several gateways); absent, every linked emulator reports it.
