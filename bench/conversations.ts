@@ -7,7 +7,7 @@
  * the bot process's peak RSS. A bot gets at most `PARLEY_BENCH_BUDGET` seconds (default 180) per run:
  * its rate is what it completed in that time.
  */
-import { Webhook } from "@parley/core"
+import { ProviderWebhook } from "@parley/core/provider"
 import * as Redacted from "effect/Redacted"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -137,7 +137,7 @@ const run = async (contender: Contender, users: number) => {
     const response = await request(url, {
       method: "POST",
       dispatcher: agent,
-      headers: { "content-type": "application/json", "x-webhook-hmac": Webhook.sign(hmac, body) },
+      headers: { "content-type": "application/json", "x-webhook-hmac": ProviderWebhook.sign(hmac, body) },
       body
     })
     await response.body.dump()

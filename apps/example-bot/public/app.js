@@ -1,5 +1,5 @@
 // The simulator page: a snapshot and live updates over server-sent events; actions through /api.
-const state = { users: [], messages: new Map(), providers: [], current: undefined }
+const state = { users: [], writers: [], messages: new Map(), providers: [], current: undefined }
 const $ = (id) => document.getElementById(id)
 const el = (tag, props = {}, ...children) => {
   const node = Object.assign(document.createElement(tag), props)
@@ -45,6 +45,8 @@ const describe = (content) => {
       return [`${content.emoji} (reaction)`]
     case "template":
       return [`📨 template ${content.name}: ${content.variables.join(" · ")}`]
+    case "buttons":
+      return [content.text]
     default:
       return [JSON.stringify(content)]
   }
@@ -59,6 +61,16 @@ const renderMessages = () => {
     const meta = el("span", { className: "meta" }, m.direction === "out" ? `via ${m.provider} · ${time}` : time)
     if (m.direction === "out") meta.append(ticks(m.status))
     const item = el("li", { className: `msg ${m.direction}` }, ...describe(m.content), meta)
+    // A choice shown as buttons (by a provider with interactive messages): a tap answers it.
+    if (m.content.kind === "buttons") {
+      const options = el("div", { className: "choices" })
+      for (const option of m.content.options) {
+        const button = el("button", { type: "button", className: "choice" }, option)
+        button.addEventListener("click", () => write({ chat: m.chat, text: option, replyTo: m.id }))
+        options.append(button)
+      }
+      item.append(options)
+    }
     item.dataset.id = m.id
     item.dataset.status = m.status
     item.dataset.provider = m.provider
@@ -133,27 +145,35 @@ const post = async (path, body) => {
 
 const setMode = (name, mode) => post(`/api/providers/${name}/mode`, { mode }).catch((e) => alert(e.message))
 
+const renderWriters = () => {
+  const select = $("via")
+  const current = select.value
+  select.replaceChildren(
+    ...state.writers.map((name) => el("option", { value: name, selected: name === current }, name))
+  )
+}
+
+const write = async (message) => {
+  try {
+    await post("/api/messages", { via: $("via").value || undefined, ...message })
+    $("send-error").textContent = ""
+    return true
+  } catch (e) {
+    $("send-error").textContent = e.message
+    return false
+  }
+}
+
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault()
   const text = $("text").value
   if (!text.trim() || !state.current) return
-  try {
-    await post("/api/messages", { chat: state.current, text })
-    $("text").value = ""
-    $("send-error").textContent = ""
-  } catch (e) {
-    $("send-error").textContent = e.message
-  }
+  if (await write({ chat: state.current, text })) $("text").value = ""
 })
 
 $("photo").addEventListener("click", async () => {
   if (!state.current) return
-  try {
-    await post("/api/messages", { chat: state.current, photo: true, text: $("text").value })
-    $("text").value = ""
-  } catch (e) {
-    $("send-error").textContent = e.message
-  }
+  if (await write({ chat: state.current, photo: true, text: $("text").value })) $("text").value = ""
 })
 
 $("add-user").addEventListener("submit", async (event) => {
@@ -175,10 +195,12 @@ events.onmessage = (message) => {
   switch (event.type) {
     case "snapshot":
       state.users = event.users
+      state.writers = event.writers
       state.messages = new Map(event.messages.map((m) => [m.id, m]))
       state.providers = event.providers
       state.current ??= state.users[0]?.chat
       renderUsers()
+      renderWriters()
       renderMessages()
       renderProviders()
       break

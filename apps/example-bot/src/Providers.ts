@@ -1,17 +1,20 @@
 /**
- * The bot's providers: the self-hosted Multisession gateway (primary) and Wawp (secondary), the same
- * number linked to both, then Callbell (which also carries the reminder templates), composed with
- * `Failover`. Each runs as a local emulator unless its credentials are in the environment, in which
- * case the real API is used, with no code change.
+ * The bot's providers, in failover order (`PARLEY_PROVIDERS`, default `multisession,wawp,meta,callbell`):
+ * the self-hosted Multisession gateway (primary) and Wawp (secondary), the same number linked to both,
+ * Meta's Cloud API, then Callbell (which also carries the reminder templates), composed with `Failover`.
+ * Each runs as a local emulator unless its credentials are in the environment, in which case the real
+ * API is used, with no code change. Put `meta` first to make the Cloud API the primary.
  *
  * The Multisession gateway's webhooks do not carry what users write (each message arrives as
- * `UnavailableContent`), so users' messages come in through Wawp; replies go back through the provider
- * a chat came in on, and fail over to the gateway when Wawp fails.
+ * `UnavailableContent`), so users' messages come in through the first provider whose webhooks do;
+ * replies go back through the provider a chat came in on, and fail over when it fails.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { Callbell, CallbellWebhook } from "@parley/callbell"
 import * as CallbellEmulator from "@parley/callbell/emulator"
 import { type Capabilities, Failover, type MessagingService, Retry, type Webhook } from "@parley/core"
+import { Meta, MetaWebhook } from "@parley/meta"
+import * as MetaEmulator from "@parley/meta/emulator"
 import { Multisession, MultisessionWebhook } from "@parley/multisession"
 import * as MultisessionEmulator from "@parley/multisession/emulator"
 import { type Emulator, FakeNetwork, Faults } from "@parley/testing"
@@ -56,61 +59,62 @@ export const setMode = (emulator: Emulator.Emulator, mode: Mode): Effect.Effect<
 // Short retries so a failing provider hands over within a couple of seconds in the demo.
 const retry = Retry.schedule({ base: "100 millis", maxRetries: 2, maxElapsed: "2 seconds" })
 
-const configured = (name: string) => Effect.map(Config.option(Config.string(name)), Option.isSome)
+type Requirements = Scope.Scope | FakeNetwork.FakeNetwork | HttpClient.HttpClient
 
-/**
- * The providers, emulated or real, posting webhooks to `base` (the bot's server).
- */
-export const make = (
-  base: string
-): Effect.Effect<
-  ReadonlyArray<Provider>,
-  ConfigError.ConfigError,
-  Scope.Scope | FakeNetwork.FakeNetwork | HttpClient.HttpClient
-> =>
-  Effect.gen(function*() {
-    const multisession: Provider = (yield* configured("PARLEY_MULTISESSION_TOKEN"))
-      ? {
-        name: Multisession.provider,
-        role: "primary",
-        capabilities: Multisession.capabilities,
-        emulator: Option.none(),
-        layer: Multisession.layerConfig(Config.map(Multisession.config, (options) => ({ ...options, retry }))),
-        webhook: yield* MultisessionWebhook.makeConfig(),
-        webhookPath: Multisession.provider
-      }
-      : yield* Effect.gen(function*() {
+/** How to run one provider: for real (with its settings) or as an emulator posting to `base`. */
+interface Setup {
+  readonly capabilities: Capabilities.Capabilities
+  /** The setting whose presence switches the provider to the real API. */
+  readonly configuredBy: string
+  readonly real: Effect.Effect<
+    Pick<Provider, "layer" | "webhook" | "webhookPath">,
+    ConfigError.ConfigError,
+    Requirements
+  >
+  readonly emulated: (
+    base: string
+  ) => Effect.Effect<
+    Pick<Provider, "layer" | "webhook" | "webhookPath"> & { readonly emulator: Emulator.Emulator },
+    never,
+    Requirements
+  >
+}
+
+const setups: Record<string, Setup> = {
+  [Multisession.provider]: {
+    capabilities: Multisession.capabilities,
+    configuredBy: "PARLEY_MULTISESSION_TOKEN",
+    real: Effect.map(MultisessionWebhook.makeConfig(), (webhook) => ({
+      layer: Multisession.layerConfig(Config.map(Multisession.config, (options) => ({ ...options, retry }))),
+      webhook,
+      webhookPath: Multisession.provider
+    })),
+    emulated: (base) =>
+      Effect.gen(function*() {
         const token = MultisessionEmulator.deviceToken("clinic-device")
         const emulator = yield* MultisessionEmulator.make({ token, webhookUrl: `${base}/webhooks/multisession` })
         return {
-          name: Multisession.provider,
-          role: "primary",
-          capabilities: Multisession.capabilities,
-          emulator: Option.some(emulator),
+          emulator,
           layer: Multisession.layer({ baseUrl: emulator.url, token: Redacted.make(token), retry }),
           webhook: MultisessionWebhook.make({ secret: Redacted.make(emulator.webhookSecret) }),
           webhookPath: Multisession.provider
         }
       })
-
-    const wawp: Provider = (yield* configured("PARLEY_WAWP_ACCESS_TOKEN"))
-      ? {
-        name: Wawp.provider,
-        capabilities: Wawp.capabilities,
-        role: "secondary",
-        emulator: Option.none(),
-        layer: Wawp.layerConfig(Config.map(Wawp.config, (options) => ({ ...options, retry }))),
-        webhook: yield* WawpWebhook.makeConfig(),
-        webhookPath: Wawp.provider
-      }
-      : yield* Effect.gen(function*() {
+  },
+  [Wawp.provider]: {
+    capabilities: Wawp.capabilities,
+    configuredBy: "PARLEY_WAWP_ACCESS_TOKEN",
+    real: Effect.map(WawpWebhook.makeConfig(), (webhook) => ({
+      layer: Wawp.layerConfig(Config.map(Wawp.config, (options) => ({ ...options, retry }))),
+      webhook,
+      webhookPath: Wawp.provider
+    })),
+    emulated: (base) =>
+      Effect.gen(function*() {
         const secret = randomBytes(16).toString("hex")
         const emulator = yield* WawpEmulator.make({ webhookSecret: secret, webhookUrl: `${base}/webhooks/wawp` })
         return {
-          name: Wawp.provider,
-          capabilities: Wawp.capabilities,
-          role: "secondary",
-          emulator: Option.some(emulator),
+          emulator,
           layer: Wawp.layer({
             baseUrl: emulator.url,
             instanceId: emulator.instanceId,
@@ -121,25 +125,46 @@ export const make = (
           webhookPath: Wawp.provider
         }
       })
-
-    const callbell: Provider = (yield* configured("PARLEY_CALLBELL_API_KEY"))
-      ? {
-        name: Callbell.provider,
-        capabilities: Callbell.capabilities,
-        role: "templates, last resort",
-        emulator: Option.none(),
-        layer: Callbell.layerConfig(),
-        webhook: yield* CallbellWebhook.makeConfig(),
-        webhookPath: Callbell.provider
-      }
-      : yield* Effect.gen(function*() {
+  },
+  [Meta.provider]: {
+    capabilities: Meta.capabilities,
+    configuredBy: "PARLEY_META_ACCESS_TOKEN",
+    real: Effect.map(MetaWebhook.makeConfig(), (webhook) => ({
+      layer: Meta.layerConfig(Config.map(Meta.config, (options) => ({ ...options, retry }))),
+      webhook,
+      webhookPath: Meta.provider
+    })),
+    emulated: (base) =>
+      Effect.gen(function*() {
+        const appSecret = randomBytes(16).toString("hex")
+        const emulator = yield* MetaEmulator.make({ appSecret, webhookUrl: `${base}/webhooks/meta` })
+        const accessToken = Redacted.make(emulator.accessToken)
+        return {
+          emulator,
+          layer: Meta.layer({ baseUrl: emulator.url, phoneNumberId: emulator.phoneNumberId, accessToken, retry }),
+          webhook: MetaWebhook.make({
+            appSecret: Redacted.make(appSecret),
+            verifyToken: Redacted.make(emulator.verifyToken),
+            media: yield* MetaWebhook.mediaResolver({ baseUrl: emulator.url, accessToken })
+          }),
+          webhookPath: Meta.provider
+        }
+      })
+  },
+  [Callbell.provider]: {
+    capabilities: Callbell.capabilities,
+    configuredBy: "PARLEY_CALLBELL_API_KEY",
+    real: Effect.map(CallbellWebhook.makeConfig(), (webhook) => ({
+      layer: Callbell.layerConfig(),
+      webhook,
+      webhookPath: `${Callbell.provider}/<token>`
+    })),
+    emulated: (base) =>
+      Effect.gen(function*() {
         const token = randomBytes(16).toString("hex")
         const emulator = yield* CallbellEmulator.make({ webhookUrl: `${base}/webhooks/callbell/${token}` })
         return {
-          name: Callbell.provider,
-          capabilities: Callbell.capabilities,
-          role: "templates, last resort",
-          emulator: Option.some(emulator),
+          emulator,
           layer: Callbell.layer({
             baseUrl: emulator.url,
             apiKey: Redacted.make(emulator.apiKey),
@@ -150,9 +175,45 @@ export const make = (
           webhookPath: `${Callbell.provider}/<token>`
         }
       })
+  }
+}
 
-    return [multisession, wawp, callbell]
-  })
+/**
+ * `PARLEY_PROVIDERS`: the providers to use, in failover order (the first is the primary).
+ */
+export const ProvidersConfig: Config.Config<ReadonlyArray<string>> = Config.withDefault(
+  Config.array(Config.literal(...(Object.keys(setups) as [string, ...Array<string>]))(), "PARLEY_PROVIDERS"),
+  [Multisession.provider, Wawp.provider, Meta.provider, Callbell.provider]
+).pipe(Config.validate({
+  message: "PARLEY_PROVIDERS must name at least one provider, each once",
+  validation: (names) => names.length > 0 && new Set(names).size === names.length
+}))
+
+const roleOf = (index: number, capabilities: Capabilities.Capabilities) =>
+  index === 0
+    ? "primary"
+    : index === 1
+    ? "secondary"
+    : capabilities.kinds.has("template")
+    ? "templates, fallback"
+    : "fallback"
+
+/**
+ * The providers, emulated or real, posting webhooks to `base` (the bot's server).
+ */
+export const make = (base: string): Effect.Effect<ReadonlyArray<Provider>, ConfigError.ConfigError, Requirements> =>
+  Effect.flatMap(ProvidersConfig, (names) =>
+    Effect.forEach(names, (name, index) => {
+      const setup = setups[name]!
+      const common = { name, capabilities: setup.capabilities, role: roleOf(index, setup.capabilities) }
+      return Effect.flatMap(Config.option(Config.string(setup.configuredBy)), (configured) =>
+        Option.isSome(configured)
+          ? Effect.map(setup.real, (real): Provider => ({ ...common, ...real, emulator: Option.none() }))
+          : Effect.map(
+            setup.emulated(base),
+            ({ emulator, ...emulated }): Provider => ({ ...common, ...emulated, emulator: Option.some(emulator) })
+          ))
+    }))
 
 /** The failover group over the providers, in order. */
 export const messaging = (providers: ReadonlyArray<Provider>) =>

@@ -52,7 +52,11 @@ const NewUser = Schema.Struct({ phone: Schema.String, name: Schema.NonEmptyTrimm
 const NewMessage = Schema.Struct({
   chat: Schema.String,
   text: Schema.optional(Schema.String),
-  photo: Schema.optional(Schema.Boolean)
+  photo: Schema.optional(Schema.Boolean),
+  /** The message this one answers: a choice's option tapped as a button. */
+  replyTo: Schema.optional(Schema.String),
+  /** The provider to write through (default: the first that can carry users' messages and is not down). */
+  via: Schema.optional(Schema.String)
 })
 const NewMode = Schema.Struct({ mode: Schema.Literal(...Providers.modes) })
 
@@ -80,6 +84,14 @@ export const make = (options: {
     const modes = new Map<string, Providers.Mode>(options.providers.map((p) => [p.name, "ok"]))
     const hub = yield* Effect.acquireRelease(PubSub.unbounded<unknown>(), PubSub.shutdown)
 
+    // Users write through the provider they pick, else the first whose webhooks carry what they write
+    // (not the Multisession gateway's) and that is not down: a provider failing its sends still delivers
+    // its webhooks. A tapped option goes back through the provider that showed the buttons.
+    const inbound = options.providers.filter((p) => Option.isSome(p.emulator) && p.capabilities.inboundMessages)
+    const up = (name: string | undefined) => inbound.find((p) => p.name === name && modes.get(p.name) !== "down")?.name
+    const inboundVia = (preferred: string | undefined) =>
+      up(preferred) ?? inbound.find((p) => modes.get(p.name) !== "down")?.name
+
     const providerState = Effect.forEach(members, (member) => {
       const provider = options.providers.find((p) => p.name === member.service.provider)!
       return Effect.all({ state: member.breaker.state, counts: member.breaker.counts }).pipe(
@@ -101,6 +113,7 @@ export const make = (options: {
         type: "snapshot",
         business: FakeNetwork.defaultBusiness.toString(),
         users: [...users].map(([chat, name]) => ({ chat, name })),
+        writers: inbound.map((p) => p.name),
         messages: (yield* network.messages).map(toUi),
         providers: yield* providerState
       }
@@ -130,11 +143,6 @@ export const make = (options: {
         ),
         Effect.forkScoped
       ))
-
-    // Users write through the first provider whose webhooks carry what they write (not the Multisession
-    // gateway's) and that is not down: a provider failing its sends still delivers its webhooks.
-    const inbound = options.providers.filter((p) => Option.isSome(p.emulator) && p.capabilities.inboundMessages)
-    const inboundVia = () => inbound.find((p) => modes.get(p.name) !== "down")?.name
 
     const encoder = new TextEncoder()
     const sse = Effect.gen(function*() {
@@ -167,12 +175,14 @@ export const make = (options: {
       const chat = ChatId.parse(body.chat)
       if (Either.isLeft(chat)) return badRequest(chat.left.message)
       if (!body.photo && !body.text?.trim()) return badRequest("write a message or send a photo")
-      const via = inboundVia()
+      const answered = body.replyTo === undefined ? Option.none() : yield* network.find(body.replyTo)
+      const via = inboundVia(Option.match(answered, { onNone: () => body.via, onSome: (m) => m.provider }))
       if (via === undefined) return json({ error: "every provider is down: nobody can deliver your message" }, 503)
       const message = yield* network.userSends({
         from: chat.right,
         to: FakeNetwork.defaultBusiness,
         via,
+        replyTo: body.replyTo,
         content: body.photo
           ? { kind: "image", url: `${options.base}/media/upload.png`, mimeType: "image/png", caption: body.text ?? "" }
           : { kind: "text", text: body.text!.trim() }

@@ -3,11 +3,14 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { expect, it } from "@effect/vitest"
 import { BotPenguinWebhook } from "@parley/botpenguin"
-import { CallbellWebhook } from "@parley/callbell"
+import { CallbellApi, CallbellWebhook } from "@parley/callbell"
 import * as CallbellEmulator from "@parley/callbell/emulator"
 import { ChatSendWebhook } from "@parley/chatsend"
 import * as ChatSendEmulator from "@parley/chatsend/emulator"
-import { Bot, ChatId, Inbox, Webhook, WebhookServer } from "@parley/core"
+import { Bot, ChatId, Inbox, type Webhook, WebhookServer } from "@parley/core"
+import { ProviderWebhook } from "@parley/core/provider"
+import { MetaApi, MetaWebhook } from "@parley/meta"
+import * as MetaEmulator from "@parley/meta/emulator"
 import { MultisessionApi, MultisessionWebhook } from "@parley/multisession"
 import * as MultisessionEmulator from "@parley/multisession/emulator"
 import { SqliteClient } from "@parley/sql-node-sqlite"
@@ -35,7 +38,9 @@ const secrets = {
   wawp: "wawp-webhook-secret-9a8b7c",
   multisession: "multisession-webhook-secret-5d6e7f",
   callbellToken: "callbell-path-token-0a1b2c",
-  callbellSecret: "whsec_callbell-signing-secret-3c4d5e"
+  callbellSecret: "whsec_callbell-signing-secret-3c4d5e",
+  metaAppSecret: "meta-app-secret-7e8f9a",
+  metaVerifyToken: "meta-verify-token-1b2c3d"
 }
 const deviceToken = MultisessionEmulator.deviceToken("bad-input-device")
 
@@ -173,7 +178,8 @@ const captureSeeds = Effect.gen(function*() {
   const wawp = yield* WawpEmulator.make({ webhookSecret: secrets.wawp })
   const multisession = yield* MultisessionEmulator.make({ token: deviceToken, webhookSecret: secrets.multisession })
   const callbell = yield* CallbellEmulator.make({ webhookSecret: secrets.callbellSecret })
-  const emulators: ReadonlyArray<Emulator.Emulator> = [chatsend, wawp, multisession, callbell]
+  const meta = yield* MetaEmulator.make({ appSecret: secrets.metaAppSecret })
+  const emulators: ReadonlyArray<Emulator.Emulator> = [chatsend, wawp, multisession, callbell, meta]
   for (const emulator of emulators) {
     yield* emulator.setWebhookUrl(`${recorder.url}/${emulator.provider}`)
     yield* network.userSends({
@@ -211,6 +217,10 @@ it.scopedLive(
           token: Redacted.make(secrets.callbellToken),
           secret: Redacted.make(secrets.callbellSecret)
         }),
+        MetaWebhook.make({
+          appSecret: Redacted.make(secrets.metaAppSecret),
+          verifyToken: Redacted.make(secrets.metaVerifyToken)
+        }),
         BotPenguinWebhook.make()
       ]
       const context = yield* Layer.build(
@@ -226,7 +236,7 @@ it.scopedLive(
       const inbox = yield* Effect.provide(Inbox.Inbox, context)
 
       const hmac = (secret: string, header: string, algorithm: "sha256" | "sha512") => (body: Uint8Array) => ({
-        [header]: Webhook.sign({ secret: Redacted.make(secret), header, algorithm }, body)
+        [header]: ProviderWebhook.sign({ secret: Redacted.make(secret), header, algorithm }, body)
       })
       const targets: ReadonlyArray<Target> = [
         {
@@ -246,7 +256,7 @@ it.scopedLive(
           path: "/webhooks/multisession",
           sign: (body) => {
             const options = MultisessionApi.signature(Redacted.make(secrets.multisession))
-            return { [options.header]: Webhook.sign(options, body) }
+            return { [options.header]: ProviderWebhook.sign(options, body) }
           },
           seed: seeds.get("multisession")!
         },
@@ -254,13 +264,22 @@ it.scopedLive(
           provider: "callbell",
           path: `/webhooks/callbell/${secrets.callbellToken}`,
           sign: (body) => ({
-            "x-callbell-signature": CallbellWebhook.sign(
+            "x-callbell-signature": CallbellApi.sign(
               Redacted.make(secrets.callbellSecret),
               Math.floor(Date.now() / 1000),
               body
             )
           }),
           seed: seeds.get("callbell")!
+        },
+        {
+          provider: "meta",
+          path: "/webhooks/meta",
+          sign: (body) => {
+            const options = MetaApi.signature(Redacted.make(secrets.metaAppSecret))
+            return { [options.header]: ProviderWebhook.sign(options, body) }
+          },
+          seed: seeds.get("meta")!
         },
         { provider: "botpenguin", path: "/webhooks/botpenguin", sign: () => ({}), seed: seeds.get("chatsend")! }
       ]

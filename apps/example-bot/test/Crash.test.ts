@@ -1,7 +1,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { expect, it } from "@effect/vitest"
 import * as ChatSendEmulator from "@parley/chatsend/emulator"
-import { Webhook } from "@parley/core"
+import { ProviderWebhook } from "@parley/core/provider"
 import { FakeNetwork } from "@parley/testing"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -59,7 +59,7 @@ it.scopedLive(
           fetch(`http://127.0.0.1:${port}/webhooks/chatsend`, {
             method: "POST",
             body,
-            headers: { "content-type": "application/json", "x-webhook-hmac": Webhook.sign(hmac, body) },
+            headers: { "content-type": "application/json", "x-webhook-hmac": ProviderWebhook.sign(hmac, body) },
             signal: AbortSignal.timeout(5_000)
           }).then(async (response) => ({ status: response.status, body: await response.json() }))
         ).pipe(

@@ -7,7 +7,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as ChatSendEmulator from "@parley/chatsend/emulator"
-import { Webhook } from "@parley/core"
+import { ProviderWebhook } from "@parley/core/provider"
 import { FakeNetwork, Postgres } from "@parley/testing"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -74,7 +74,7 @@ const run = (options: Run) =>
           fetch(`http://127.0.0.1:${ports[next++ % ports.length]}/webhooks/chatsend`, {
             method: "POST",
             body,
-            headers: { "content-type": "application/json", "x-webhook-hmac": Webhook.sign(hmac, body) },
+            headers: { "content-type": "application/json", "x-webhook-hmac": ProviderWebhook.sign(hmac, body) },
             signal: AbortSignal.timeout(5_000)
           })
         )

@@ -50,6 +50,10 @@ interface Span {
   readonly name: string
   readonly links?: ReadonlyArray<{ readonly traceId: string; readonly spanId: string }>
   readonly attributes?: ReadonlyArray<{ readonly key: string; readonly value: Record<string, unknown> }>
+  readonly events?: ReadonlyArray<{
+    readonly name: string
+    readonly attributes?: ReadonlyArray<{ readonly key: string; readonly value: Record<string, unknown> }>
+  }>
 }
 
 const spansOf = (received: ReadonlyArray<Received>): Array<Span> =>
@@ -137,10 +141,17 @@ it.scopedLive(
         const parent = span.parentSpanId === undefined ? undefined : byId.get(span.parentSpanId)
         return parent !== undefined && (parent.spanId === ancestor.spanId || within(parent, ancestor))
       }
-      const attribute = (span: Span, key: string) => span.attributes?.find((a) => a.key === key)?.value.stringValue
+      // (A send's HTTP request is an `http.request` event on its `MessagingService.send` span.)
+      const attribute = (
+        of: { readonly attributes?: Span["attributes"] },
+        key: string
+      ) => of.attributes?.find((a) => a.key === key)?.value.stringValue
       const sends = spans.filter((s) =>
-        s.name === "http.client POST" && attribute(s, "parley.provider") === "wawp" &&
-        attribute(s, "url.path") === "/v2/send/text"
+        s.name === "MessagingService.send" &&
+        (s.events ?? []).some((e) =>
+          e.name === "http.request" && attribute(e, "parley.provider") === "wawp" &&
+          attribute(e, "url.path") === "/v2/send/text"
+        )
       )
       expect(sends.length).toBe(2)
       for (const send of sends) expect(handled.some((h) => h.traceId === send.traceId && within(send, h))).toBe(true)

@@ -9,9 +9,26 @@
  *
  * @since 0.1.0
  */
-import { Message, MetaError } from "@parley/core"
+import { Message } from "@parley/core"
+import { HttpTransport, MetaCloud, MetaError } from "@parley/core/provider"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+
+/**
+ * The provider's name in receipts, errors and metrics.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const provider = "botpenguin"
+
+/**
+ * BotPenguin's public API host; white labels have their own (`https://api.v7.express-chat.com`, …).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.v7.botpenguin.com"
 
 /**
  * The send-message endpoint (the API key goes in the query string and the `apiKey` header).
@@ -19,7 +36,7 @@ import * as Schema from "effect/Schema"
  * @since 0.1.0
  * @category paths
  */
-export const sendMessagePath = "/whatsapp-automation/wa/send-message"
+export const sendMessagePath: `/${string}` = "/whatsapp-automation/wa/send-message"
 
 /**
  * The send-template endpoint.
@@ -27,7 +44,7 @@ export const sendMessagePath = "/whatsapp-automation/wa/send-message"
  * @since 0.1.0
  * @category paths
  */
-export const sendTemplatePath = "/whatsapp-automation/wa/send-template"
+export const sendTemplatePath: `/${string}` = "/whatsapp-automation/wa/send-template"
 
 /**
  * The recipient: the number's digits with country code and no `+` (`31612345678`).
@@ -47,9 +64,7 @@ export const WaId = Schema.String.pipe(
  * @since 0.1.0
  * @category schemas
  */
-export const MediaUrl = Schema.String.pipe(
-  Schema.filter((s) => /^https?:\/\/[^\s/]+/i.test(s) || "must be an http(s) URL")
-)
+export const MediaUrl = MetaCloud.Link
 
 const recipient = {
   /** The contact's display name, shown in BotPenguin's inbox. */
@@ -120,79 +135,6 @@ export const SendMessageRequest = Schema.Struct({
 export type SendMessageRequest = typeof SendMessageRequest.Type
 
 /**
- * A text parameter; `parameter_name` is for templates with named variables.
- *
- * @since 0.1.0
- * @category templates
- */
-export const TextParameter = Schema.Struct({
-  type: Schema.Literal("text"),
-  text: Schema.String,
-  parameter_name: Schema.optional(Schema.String)
-})
-
-/**
- * @since 0.1.0
- * @category templates
- */
-export const ImageParameter = Schema.Struct({
-  type: Schema.Literal("image"),
-  image: Schema.Struct({ link: MediaUrl })
-})
-
-/**
- * @since 0.1.0
- * @category templates
- */
-export const VideoParameter = Schema.Struct({
-  type: Schema.Literal("video"),
-  video: Schema.Struct({ link: MediaUrl })
-})
-
-/**
- * @since 0.1.0
- * @category templates
- */
-export const DocumentParameter = Schema.Struct({
-  type: Schema.Literal("document"),
-  document: Schema.Struct({ link: MediaUrl, filename: Schema.optional(Schema.String) })
-})
-
-/**
- * A template parameter, as in Meta's Cloud API.
- *
- * @since 0.1.0
- * @category templates
- */
-export const Parameter = Schema.Union(TextParameter, ImageParameter, VideoParameter, DocumentParameter)
-
-/**
- * @since 0.1.0
- * @category templates
- */
-export type Parameter = typeof Parameter.Type
-
-/**
- * A Meta-style template component: the header (media), the body (`{{1}}`, `{{2}}`, … in order) or a
- * button.
- *
- * @since 0.1.0
- * @category templates
- */
-export const Component = Schema.Struct({
-  type: Schema.Literal("header", "body", "button"),
-  sub_type: Schema.optional(Schema.String),
-  index: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
-  parameters: Schema.Array(Parameter)
-})
-
-/**
- * @since 0.1.0
- * @category templates
- */
-export type Component = typeof Component.Type
-
-/**
  * `POST /whatsapp-automation/wa/send-template`: `templateId` is BotPenguin's id of the template;
  * `params` is an empty array for a template without variables.
  *
@@ -202,7 +144,7 @@ export type Component = typeof Component.Type
 export const SendTemplateRequest = Schema.Struct({
   ...recipient,
   templateId: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must not be empty" })),
-  params: Schema.Array(Component),
+  params: Schema.Array(MetaCloud.Component),
   /** The agent (email) to assign the conversation to. */
   assignTo: Schema.optional(Schema.String)
 })
@@ -220,17 +162,7 @@ export type SendTemplateRequest = typeof SendTemplateRequest.Type
  * @since 0.1.0
  * @category responses
  */
-export const MetaSendResponse = Schema.Struct({
-  messaging_product: Schema.optional(Schema.String),
-  contacts: Schema.optional(Schema.Array(Schema.Struct({
-    input: Schema.optional(Schema.String),
-    wa_id: Schema.optional(Schema.String)
-  }))),
-  messages: Schema.Array(Schema.Struct({
-    id: Schema.String,
-    message_status: Schema.optional(Schema.String)
-  }))
-})
+export const MetaSendResponse = MetaCloud.SendResponse
 
 const Id = Schema.Union(
   Schema.NonEmptyTrimmedString,
@@ -290,3 +222,15 @@ export const SendResponse: Schema.Schema<Option.Option<string>, unknown> = Schem
  * @category responses
  */
 export const ErrorResponse = MetaError.ErrorBody
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendMessage = HttpTransport.post(sendMessagePath, SendMessageRequest, SendResponse)
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendTemplate = HttpTransport.post(sendTemplatePath, SendTemplateRequest, SendResponse)

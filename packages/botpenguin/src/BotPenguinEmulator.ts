@@ -16,17 +16,11 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ChatId } from "@parley/core"
-import { Emulator, FakeNetwork, Faults } from "@parley/testing"
-import * as Clock from "effect/Clock"
+import { Emulator, FakeNetwork, MetaEmulation } from "@parley/testing"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
-import { randomBytes } from "node:crypto"
+import type * as Schema from "effect/Schema"
 import * as Api from "./BotPenguinApi.js"
-import { provider } from "./BotPenguinMessaging.js"
 
 /**
  * @since 0.1.0
@@ -67,82 +61,38 @@ export interface BotPenguinEmulator extends Emulator.Emulator {
  */
 export const BotPenguinEmulator = Context.GenericTag<BotPenguinEmulator>("@parley/botpenguin/BotPenguinEmulator")
 
-const encodeError = Schema.encodeSync(Api.ErrorResponse)
-const encodeResponse = Schema.encodeSync(Api.MetaSendResponse)
-
-/**
- * A Meta error object as BotPenguin relays it.
- *
- * @since 0.1.0
- * @category errors
- */
-export const metaError = (
-  status: number,
-  error: { readonly code: number; readonly message: string; readonly details?: string | undefined }
-) =>
-  new Emulator.Reject({
-    status,
-    body: encodeError({
-      error: {
-        message: error.message,
-        type: error.code === 190 ? "OAuthException" : "WhatsAppBusinessApiError",
-        code: error.code,
-        error_data: { messaging_product: "whatsapp", details: error.details ?? error.message },
-        fbtrace_id: randomBytes(12).toString("base64url")
-      }
-    })
-  })
-
-/**
- * A Meta-style message id (`wamid.` and base64 bytes that start with the number).
- *
- * @since 0.1.0
- * @category ids
- */
-export const wamid = (waId: string): string =>
-  "wamid." + Buffer.concat([
-    Buffer.from([0x1c, 0x18, waId.length]),
-    Buffer.from(waId),
-    Buffer.from([0x15, 0x02, 0x00, 0x11, 0x18, 0x12]),
-    randomBytes(18)
-  ]).toString("base64")
-
-const windowMillis = Duration.toMillis("24 hours")
-
 /**
  * Starts the emulator on a free loopback port for the life of the scope.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options = {}
-): Effect.Effect<BotPenguinEmulator, never, Scope.Scope | FakeNetwork.FakeNetwork> =>
+export const make: Emulator.Constructor<Options, BotPenguinEmulator> = (options = {}) =>
   Effect.gen(function*() {
     const network = yield* FakeNetwork.FakeNetwork
-    const faults = yield* Faults.make
+    const { provider } = Api
     const apiKey = options.apiKey ?? "botpenguin-test-key"
     const business = options.business ?? FakeNetwork.defaultBusiness
     const errorStatus = options.errorStatus ?? 400
-    const responseBody = options.responseBody ?? ((sent) =>
-      encodeResponse({
-        messaging_product: "whatsapp",
-        contacts: [{ input: sent.waId, wa_id: sent.waId }],
-        messages: [{ id: sent.id, message_status: "accepted" }]
-      }))
+    const responseBody = options.responseBody ?? MetaEmulation.sendResponse
 
     // Either place is accepted; every key presented must be the right one.
     const authorize = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const given = [new URL(request.url, "http://localhost").searchParams.get("apiKey"), request.headers.apikey]
         .filter((k): k is string => k !== null && k !== undefined && k.length > 0)
       if (given.length === 0) {
-        return metaError(401, { code: 190, message: "API key is missing: pass it as ?apiKey= or the apiKey header" })
+        return MetaEmulation.error(401, {
+          code: 190,
+          message: "API key is missing: pass it as ?apiKey= or the apiKey header"
+        })
       }
-      return given.every((k) => k === apiKey) ? Effect.void : metaError(401, { code: 190, message: "Invalid API key" })
+      return given.every((k) => k === apiKey)
+        ? Effect.void
+        : MetaEmulation.error(401, { code: 190, message: "Invalid API key" })
     })
 
     const invalidParameter = (details: string) =>
-      metaError(400, { code: 100, message: "(#100) Invalid parameter", details }).body
+      MetaEmulation.error(400, { code: 100, message: "(#100) Invalid parameter", details }).body
 
     const route = <A, I>(
       schema: Schema.Schema<A, I>,
@@ -152,16 +102,6 @@ export const make = (
         authorize.pipe(Effect.zipRight(Emulator.decodeJson(schema, invalidParameter)), Effect.flatMap(handler))
       )
 
-    const windowOpen = (chat: ChatId.ChatId) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const messages = yield* network.messages
-        return messages.some((m) =>
-          m.direction === "inbound" && m.chat.toString() === chat.toString() &&
-          m.business.toString() === business.toString() && now - m.at < windowMillis
-        )
-      })
-
     // Records an accepted message on the network and answers with the success body.
     const deliver = (input: {
       readonly waId: string
@@ -170,28 +110,23 @@ export const make = (
     }) =>
       Effect.gen(function*() {
         const chat = ChatId.phone(input.waId)
-        if (options.enforceWindow && input.freeForm && !(yield* windowOpen(chat))) {
-          return yield* metaError(errorStatus, {
-            code: 131047,
-            message: "Re-engagement message",
-            details: "More than 24 hours have passed since the recipient last replied to the sender number."
-          })
+        if (options.enforceWindow && input.freeForm && !(yield* MetaEmulation.windowOpen(network, business, chat))) {
+          return yield* MetaEmulation.windowClosed(errorStatus)
         }
         const message = yield* network.deliver({
-          id: wamid(input.waId),
+          id: MetaEmulation.wamid(input.waId),
           provider,
           business,
           chat,
           content: input.content
-        })
-          .pipe(
-            Effect.catchTag("RecipientNotOnWhatsApp", () =>
-              metaError(errorStatus, {
-                code: 131026,
-                message: "Message undeliverable",
-                details: `${input.waId} is not a WhatsApp user`
-              }))
-          )
+        }).pipe(
+          Effect.catchTag("RecipientNotOnWhatsApp", () =>
+            MetaEmulation.error(errorStatus, {
+              code: 131026,
+              message: "Message undeliverable",
+              details: `${input.waId} is not a WhatsApp user`
+            }))
+        )
         return HttpServerResponse.unsafeJson(responseBody({ id: message.id, waId: input.waId }))
       })
 
@@ -207,66 +142,35 @@ export const make = (
     }
 
     const sendTemplate = (body: Api.SendTemplateRequest) =>
-      Effect.gen(function*() {
-        const parameters = body.params.filter((c) => c.type === "body").flatMap((c) => c.parameters)
-        const variables = parameters.flatMap((p) => p.type === "text" ? [p.text] : [])
-        if (variables.length !== parameters.length) {
-          return yield* metaError(errorStatus, {
-            code: 132012,
-            message: "Parameter format does not match format in the created template",
-            details: "body parameters must be of type text"
+      Effect.flatMap(
+        MetaEmulation.templateVariables({
+          name: body.templateId,
+          components: body.params,
+          templates: options.templates,
+          status: errorStatus
+        }),
+        (variables) =>
+          deliver({
+            waId: body.wa_id,
+            freeForm: false,
+            content: { kind: "template", name: body.templateId, variables }
           })
-        }
-        const expected = options.templates?.[body.templateId]
-        if (options.templates !== undefined && expected === undefined) {
-          return yield* metaError(errorStatus, {
-            code: 132001,
-            message: "Template name does not exist in the translation",
-            details: `template ${body.templateId} does not exist`
-          })
-        }
-        if (expected !== undefined && expected !== variables.length) {
-          return yield* metaError(errorStatus, {
-            code: 132000,
-            message: "Number of parameters does not match the expected number of params",
-            details:
-              `body: number of localizable_params (${variables.length}) does not match the expected number of params (${expected})`
-          })
-        }
-        return yield* deliver({
-          waId: body.wa_id,
-          freeForm: false,
-          content: { kind: "template", name: body.templateId, variables }
-        })
-      })
+      )
 
     const router = HttpRouter.empty.pipe(
       HttpRouter.post(Api.sendMessagePath, route(Api.SendMessageRequest, sendMessage)),
       HttpRouter.post(Api.sendTemplatePath, route(Api.SendTemplateRequest, sendTemplate))
     )
 
-    const server = yield* Emulator.serve({ app: router, faults, port: options.port })
-
-    return {
-      provider,
-      url: server.url,
-      business,
-      faults,
-      requests: server.requests,
-      down: server.down,
-      up: server.up,
-      // BotPenguin documents no webhooks: there is nothing to post.
-      setWebhookUrl: () => Effect.void,
-      apiKey
-    } satisfies BotPenguinEmulator
+    // BotPenguin documents no webhooks: there is nothing to post.
+    const base = yield* Emulator.make({ provider, business, app: router, port: options.port })
+    return { ...base, apiKey } satisfies BotPenguinEmulator
   })
 
 /**
- * The emulator as a layer, for tests and the example app.
+ * The emulator as a layer, for tests and the example app: `layer(options)`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options?: Options
-): Layer.Layer<BotPenguinEmulator, never, FakeNetwork.FakeNetwork> => Layer.scoped(BotPenguinEmulator, make(options))
+export const layer = Emulator.layer(BotPenguinEmulator, make)

@@ -8,7 +8,7 @@
 import { Webhook } from "@parley/core"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
-import { provider } from "./BotPenguinMessaging.js"
+import { provider } from "./BotPenguinApi.js"
 
 /**
  * Nothing to configure: there is no documented payload or signature to verify.

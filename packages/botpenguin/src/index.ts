@@ -6,7 +6,7 @@
  */
 
 /** @since 0.1.0 */
-export * as BotPenguin from "./BotPenguinMessaging.js"
+export * as BotPenguin from "./BotPenguin.js"
 /** @since 0.1.0 */
 export * as BotPenguinApi from "./BotPenguinApi.js"
 /** @since 0.1.0 */

@@ -7,7 +7,26 @@
  *
  * @since 0.1.0
  */
+import type { InboundEvent } from "@parley/core"
+import { HttpTransport, ProviderWebhook } from "@parley/core/provider"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+
+/**
+ * The provider's name in receipts, errors, metrics and webhook paths.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const provider = "callbell"
+
+/**
+ * The public API's base URL.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.callbell.eu/v1"
 
 const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
@@ -333,3 +352,119 @@ export const MessageStatusUpdatedEvent = Schema.Struct({
  * @category webhooks
  */
 export const signatureHeader = "X-Callbell-Signature"
+
+/**
+ * The hex HMAC-SHA256 Callbell signs `"<timestamp>.<raw body>"` with.
+ *
+ * @since 0.1.0
+ * @category signing
+ */
+export const digest = (secret: Redacted.Redacted, timestamp: number, body: Uint8Array | string) =>
+  ProviderWebhook.sign(
+    { secret, header: signatureHeader, algorithm: "sha256" },
+    Buffer.concat([Buffer.from(`${timestamp}.`), Buffer.from(body)])
+  )
+
+/**
+ * The `X-Callbell-Signature` value Callbell sends for `body` at `timestamp` (unix seconds).
+ *
+ * @since 0.1.0
+ * @category signing
+ */
+export const sign = (secret: Redacted.Redacted, timestamp: number, body: Uint8Array | string): string =>
+  `t=${timestamp},v1=${digest(secret, timestamp, body)}`
+
+const extensions: Record<string, InboundEvent.MediaContent["kind"]> = {
+  jpg: "image",
+  jpeg: "image",
+  png: "image",
+  gif: "image",
+  webp: "sticker",
+  mp4: "video",
+  "3gp": "video",
+  mov: "video",
+  ogg: "audio",
+  oga: "audio",
+  opus: "audio",
+  mp3: "audio",
+  m4a: "audio",
+  aac: "audio",
+  amr: "audio",
+  wav: "audio"
+}
+
+/**
+ * The file name at the end of an attachment's URL (or of a bare path).
+ *
+ * @since 0.1.0
+ * @category attachments
+ */
+export const attachmentName = (url: string): string => {
+  let path = url
+  try {
+    path = new URL(url).pathname
+  } catch {
+    // not absolute: read the string as a path
+  }
+  return decodeURIComponent(path.split("/").pop() ?? "")
+}
+
+/**
+ * The kind of an attachment, from its URL's extension (Callbell gives attachments as bare URLs):
+ * images, `webp` stickers, video, audio, else a document.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const attachmentKind = (url: string): InboundEvent.MediaContent["kind"] => {
+  const name = attachmentName(url)
+  const dot = name.lastIndexOf(".")
+  return (dot === -1 ? undefined : extensions[name.slice(dot + 1).toLowerCase()]) ?? "document"
+}
+
+/**
+ * The delivery status a Callbell status stands for: `sent`, `delivered`, `read` and `failed` map;
+ * `enqueued` (not yet sent), `mismatch` (a number corrected) and `deleted` do not.
+ *
+ * @since 0.1.0
+ * @category statuses
+ */
+export const deliveryStatus = (status: string): InboundEvent.DeliveryStatus | undefined => {
+  switch (status) {
+    case "sent":
+    case "delivered":
+    case "read":
+    case "failed":
+      return status
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Why a message failed, from its raw status payload (`payload.reason`, else the code).
+ *
+ * @since 0.1.0
+ * @category statuses
+ */
+export const failureReason = (payload: typeof MessageStatusPayload.Type | null | undefined): string => {
+  const inner = payload?.payload
+  if (inner?.reason) return inner.reason
+  return inner?.code === undefined ? "failed" : `failed (code ${inner.code})`
+}
+
+/**
+ * `POST /messages/send`.
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendMessage = HttpTransport.post("/messages/send", SendRequest, SendResponse)
+
+/**
+ * `GET /messages/status/{uuid}` (the caller gives the path).
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const messageStatus = HttpTransport.get("/messages/status/:uuid", StatusResponse)

@@ -13,27 +13,21 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ChatId, Message } from "@parley/core"
-import { Emulator, FakeNetwork, Faults } from "@parley/testing"
+import { Emulator, FakeNetwork } from "@parley/testing"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as PubSub from "effect/PubSub"
-import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
 import { createHash, randomBytes } from "node:crypto"
 import * as Api from "./CallbellApi.js"
-import { provider } from "./CallbellMessaging.js"
-import { attachmentKind, sign } from "./CallbellWebhook.js"
+
+const { attachmentKind, provider, sign } = Api
 
 /**
  * @since 0.1.0
@@ -104,35 +98,23 @@ const placeholderExtension: Record<string, string> = {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options = {}
-): Effect.Effect<CallbellEmulator, never, Scope.Scope | FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
+export const make: Emulator.Constructor<Options, CallbellEmulator> = (options = {}) =>
   Effect.gen(function*() {
     const network = yield* FakeNetwork.FakeNetwork
-    const faults = yield* Faults.make
     const apiKey = options.apiKey ?? "callbell-test-key"
     const business = options.business ?? FakeNetwork.defaultBusiness
     const channelUuid = options.channelUuid ?? "4f1d2c3b5a6e4f708192a3b4c5d6e7f8"
     const contextField = options.contextField ?? "messageContext"
     const errorBody = options.errorBody ?? ((_status: number, error: string) => ({ error }))
-    let webhookUrl = options.webhookUrl
-
-    // Events the emulator originates itself (the `sent` status, failures of numbers not on WhatsApp),
-    // posted in the same stream as the network's.
-    const own = yield* Effect.acquireRelease(PubSub.unbounded<FakeNetwork.NetworkEvent>(), PubSub.shutdown)
-    const failed = new Map<string, FakeNetwork.NetworkMessage>()
     const metadata = new Map<string, Readonly<Record<string, string>>>()
 
     const reject = (status: number, message: string) =>
       new Emulator.Reject({ status, body: errorBody(status, message) })
 
-    const authorize = Effect.flatMap(
-      HttpServerRequest.HttpServerRequest,
-      (request) =>
-        request.headers.authorization === `Bearer ${apiKey}`
-          ? Effect.void
-          : Effect.fail(reject(401, request.headers.authorization ? "Invalid API key" : "Missing API key"))
-    )
+    const authorize = Emulator.checkBearer(apiKey, {
+      missing: () => reject(401, "Missing API key"),
+      invalid: () => reject(401, "Invalid API key")
+    })
 
     const checkMetadata = (pairs: Readonly<Record<string, string>> | undefined) => {
       const entries = Object.entries(pairs ?? {})
@@ -205,28 +187,11 @@ export const make = (
       const content = yield* contentOf(body)
       const uuid = randomBytes(16).toString("hex")
       if (body.metadata) metadata.set(uuid, body.metadata)
-      const message = yield* network.deliver({ id: uuid, provider, business, chat, content }).pipe(
-        Effect.catchTag(
-          "RecipientNotOnWhatsApp",
-          () =>
-            Effect.map(Clock.currentTimeMillis, (at): FakeNetwork.NetworkMessage => {
-              const message = {
-                id: uuid,
-                provider,
-                direction: "outbound",
-                business,
-                chat,
-                content,
-                status: "failed",
-                error: notOnWhatsApp,
-                at
-              } as const
-              failed.set(uuid, message)
-              return message
-            })
-        )
+      // A number not on WhatsApp is accepted, then reported failed.
+      const outbound = { id: uuid, provider, business, chat, content }
+      yield* network.deliver(outbound).pipe(
+        Effect.catchTag("RecipientNotOnWhatsApp", () => network.undeliverable(outbound, notOnWhatsApp))
       )
-      yield* PubSub.publish(own, { _tag: "StatusChanged", message })
       const contact = body.fields?.split(",").map((f) => f.trim()).includes("contact")
         ? { contact: { uuid: hexId(chat.toString()), name: null, phone: chat.toString(), email: null } }
         : {}
@@ -251,10 +216,7 @@ export const make = (
     const getStatus = Emulator.handle(Effect.gen(function*() {
       yield* authorize
       const { uuid = "" } = yield* HttpRouter.params
-      const found = Option.orElse(
-        Option.filter(yield* network.find(uuid), (m) => m.provider === provider),
-        () => Option.fromNullable(failed.get(uuid))
-      )
+      const found = Option.filter(yield* network.find(uuid), (m) => m.provider === provider)
       if (Option.isNone(found)) return yield* reject(404, "Message not found")
       const message = found.value
       const status = callbellStatus(message)
@@ -275,8 +237,8 @@ export const make = (
       HttpRouter.get("/v1/messages/status/:uuid", getStatus)
     )
 
-    const server = yield* Emulator.serve({ app: router, faults, port: options.port })
-    const url = `${server.url}/v1`
+    // The base URL clients get, once the server has a port.
+    let url = ""
 
     const contact = (chat: ChatId.ChatId, at: number) => ({
       uuid: hexId(chat.toString()),
@@ -351,70 +313,52 @@ export const make = (
         })
       })
 
-    const envelopeOf = (event: FakeNetwork.NetworkEvent): Effect.Effect<Option.Option<unknown>> => {
+    // Callbell reports its own messages too: `message_created` (status `sent`) and a `sent` status.
+    const envelopesOf = (event: FakeNetwork.NetworkEvent): Effect.Effect<ReadonlyArray<unknown>> => {
       const { message } = event
-      if (message.business.toString() !== business.toString()) return Effect.succeedNone
+      if (message.business.toString() !== business.toString()) return Effect.succeed([])
       if (event._tag === "UserWrote") {
         return (event.via !== undefined && event.via !== provider) || message.content.kind === "template"
-          ? Effect.succeedNone
-          : Effect.asSome(created(message, "received"))
+          ? Effect.succeed([])
+          : Effect.map(created(message, "received"), (envelope) => [envelope])
       }
-      if (message.provider !== provider || message.direction !== "outbound") return Effect.succeedNone
-      if (event._tag === "Delivered") return Effect.asSome(created(message, "sent"))
+      if (message.provider !== provider || message.direction !== "outbound") return Effect.succeed([])
+      if (event._tag === "Delivered") return Effect.all([created(message, "sent"), statusUpdated(message)])
       // Callbell has no `played`: a played voice note was already reported `read`.
-      return message.status === "played" ? Effect.succeedNone : Effect.asSome(statusUpdated(message))
+      return message.status === "played" ? Effect.succeed([]) : Effect.map(statusUpdated(message), (e) => [e])
     }
 
     const toWebhook = (event: FakeNetwork.NetworkEvent) =>
-      envelopeOf(event).pipe(Effect.flatMap(Option.match({
-        onNone: () => Effect.succeedNone,
-        onSome: (envelope) =>
-          Effect.map(Clock.currentTimeMillis, (now) => {
-            const body = JSON.stringify(envelope)
-            const headers: Record<string, string> = options.webhookSecret === undefined ? {} : {
-              [Api.signatureHeader]: sign(Redacted.make(options.webhookSecret), Math.floor(now / 1000), body)
-            }
-            return Option.some({ body, headers })
-          })
-      })))
+      Effect.flatMap(
+        envelopesOf(event),
+        (envelopes) =>
+          Effect.map(Clock.currentTimeMillis, (now) =>
+            envelopes.map((envelope) => {
+              const body = JSON.stringify(envelope)
+              const headers: Record<string, string> = options.webhookSecret === undefined ? {} : {
+                [Api.signatureHeader]: sign(Redacted.make(options.webhookSecret), Math.floor(now / 1000), body)
+              }
+              return { body, headers }
+            }))
+      )
 
-    const events: FakeNetwork.Service = {
-      ...network,
-      subscribe: Effect.gen(function*() {
-        const merged = yield* Effect.acquireRelease(Queue.unbounded<FakeNetwork.NetworkEvent>(), Queue.shutdown)
-        for (const source of [yield* network.subscribe, yield* PubSub.subscribe(own)]) {
-          yield* Queue.take(source).pipe(
-            Effect.flatMap((e) => Queue.offer(merged, e)),
-            Effect.forever,
-            Effect.forkScoped
-          )
-        }
-        return merged
-      })
-    }
-    yield* Emulator.forwardEvents({ provider, network: events, target: Effect.sync(() => webhookUrl), toWebhook })
-
-    return {
+    const base = yield* Emulator.make({
       provider,
-      url,
       business,
-      faults,
-      requests: server.requests,
-      down: server.down,
-      up: server.up,
-      setWebhookUrl: (next) => Effect.sync(() => void (webhookUrl = next)),
-      apiKey,
-      channelUuid
-    } satisfies CallbellEmulator
+      app: router,
+      port: options.port,
+      url: (server) => `${server}/v1`,
+      webhookUrl: options.webhookUrl,
+      toWebhook
+    })
+    url = base.url
+    return { ...base, apiKey, channelUuid } satisfies CallbellEmulator
   })
 
 /**
- * The emulator as a layer, for tests and the example app.
+ * The emulator as a layer, for tests and the example app: `layer(options)`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options?: Options
-): Layer.Layer<CallbellEmulator, never, FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
-  Layer.scoped(CallbellEmulator, make(options))
+export const layer = Emulator.layer(CallbellEmulator, make)

@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import { ChatId, InboundEvent, Webhook } from "@parley/core"
+import { ProviderWebhook } from "@parley/core/provider"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
@@ -29,7 +30,8 @@ import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { createHash, timingSafeEqual } from "node:crypto"
 import * as Api from "./CallbellApi.js"
-import { deliveryStatus, failureReason, provider } from "./CallbellMessaging.js"
+
+const { attachmentKind, attachmentName, deliveryStatus, digest, failureReason, provider } = Api
 
 /**
  * @since 0.1.0
@@ -43,21 +45,6 @@ export interface Options {
   /** How far a signature's timestamp may be from now (default 5 minutes, as the docs advise). */
   readonly tolerance?: Duration.DurationInput | undefined
 }
-
-const digest = (secret: Redacted.Redacted, timestamp: number, body: Uint8Array | string) =>
-  Webhook.sign(
-    { secret, header: Api.signatureHeader, algorithm: "sha256" },
-    Buffer.concat([Buffer.from(`${timestamp}.`), Buffer.from(body)])
-  )
-
-/**
- * The `X-Callbell-Signature` value Callbell sends for `body` at `timestamp` (unix seconds).
- *
- * @since 0.1.0
- * @category signing
- */
-export const sign = (secret: Redacted.Redacted, timestamp: number, body: Uint8Array | string): string =>
-  `t=${timestamp},v1=${digest(secret, timestamp, body)}`
 
 const unauthorized = (reason: string) => new Webhook.WebhookError({ provider, status: 401, reason })
 
@@ -87,48 +74,6 @@ const verifySignature =
       }
     })
 
-const extensions: Record<string, InboundEvent.MediaContent["kind"]> = {
-  jpg: "image",
-  jpeg: "image",
-  png: "image",
-  gif: "image",
-  webp: "sticker",
-  mp4: "video",
-  "3gp": "video",
-  mov: "video",
-  ogg: "audio",
-  oga: "audio",
-  opus: "audio",
-  mp3: "audio",
-  m4a: "audio",
-  aac: "audio",
-  amr: "audio",
-  wav: "audio"
-}
-
-const lastSegment = (url: string): string => {
-  let path = url
-  try {
-    path = new URL(url).pathname
-  } catch {
-    // not absolute: read the string as a path
-  }
-  return decodeURIComponent(path.split("/").pop() ?? "")
-}
-
-/**
- * The kind of an attachment, from its URL's extension (Callbell gives attachments as bare URLs):
- * images, `webp` stickers, video, audio, else a document.
- *
- * @since 0.1.0
- * @category decoding
- */
-export const attachmentKind = (url: string): InboundEvent.MediaContent["kind"] => {
-  const name = lastSegment(url)
-  const dot = name.lastIndexOf(".")
-  return (dot === -1 ? undefined : extensions[name.slice(dot + 1).toLowerCase()]) ?? "document"
-}
-
 type Created = typeof Api.MessageCreatedPayload.Type
 
 const digestOf = (value: unknown) =>
@@ -150,7 +95,7 @@ const contentsOf = (p: Created): ReadonlyArray<InboundEvent.Content> => {
   const attachments = p.attachments ?? []
   if (attachments.length > 0) {
     return attachments.map((url, index) => {
-      const filename = lastSegment(url)
+      const filename = attachmentName(url)
       return new InboundEvent.MediaContent({
         kind: attachmentKind(url),
         url,
@@ -174,32 +119,32 @@ const timeOf = (iso: string | null | undefined, now: number) => {
 
 // What a received message needs to be addressed; its content is read separately.
 const CreatedHead = Schema.Struct({
-  uuid: Webhook.lenient(Schema.String),
+  uuid: ProviderWebhook.lenient(Schema.String),
   from: Schema.String,
   status: Schema.String,
-  createdAt: Webhook.lenient(Schema.String),
-  contact: Webhook.lenient(Schema.Struct({ name: Webhook.lenient(Schema.String) }))
+  createdAt: ProviderWebhook.lenient(Schema.String),
+  contact: ProviderWebhook.lenient(Schema.Struct({ name: ProviderWebhook.lenient(Schema.String) }))
 })
 
 const StatusHead = Schema.Struct({
   uuid: Schema.String,
   status: Schema.String,
-  contact: Webhook.lenient(Schema.Struct({ phoneNumber: Webhook.lenient(Schema.String) })),
-  messageStatusPayload: Webhook.lenient(Api.MessageStatusPayload)
+  contact: ProviderWebhook.lenient(Schema.Struct({ phoneNumber: ProviderWebhook.lenient(Schema.String) })),
+  messageStatusPayload: ProviderWebhook.lenient(Api.MessageStatusPayload)
 })
 
-const decodeEnvelope = Webhook.decodeShape(Api.WebhookEnvelope)
-const decodeCreatedHead = Webhook.decodeShape(CreatedHead, ["payload"])
-const decodeCreated = Webhook.decodeShape(Api.MessageCreatedPayload, ["payload"])
-const decodeStatusHead = Webhook.decodeShape(StatusHead, ["payload"])
+const decodeEnvelope = ProviderWebhook.decodeShape(Api.WebhookEnvelope)
+const decodeCreatedHead = ProviderWebhook.decodeShape(CreatedHead, ["payload"])
+const decodeCreated = ProviderWebhook.decodeShape(Api.MessageCreatedPayload, ["payload"])
+const decodeStatusHead = ProviderWebhook.decodeShape(StatusHead, ["payload"])
 
 const received = (payload: unknown, now: number): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
   const head = decodeCreatedHead(payload)
-  if (Either.isLeft(head)) return Webhook.skip(provider, `message_created: ${head.left}`)
+  if (Either.isLeft(head)) return ProviderWebhook.skip(provider, `message_created: ${head.left}`)
   const { contact, createdAt, from, status, uuid } = head.right
   if (status !== "received") return Effect.succeed([])
   const chat = ChatId.parse(from)
-  if (Either.isLeft(chat)) return Webhook.skip(provider, `message_created: payload.from: ${chat.left.reason}`)
+  if (Either.isLeft(chat)) return ProviderWebhook.skip(provider, `message_created: payload.from: ${chat.left.reason}`)
   const full = decodeCreated(payload)
   const messageId = uuid ?? (Either.isRight(full) ? derivedId(full.right) : digestOf(payload))
   const contents = Either.match(full, {
@@ -226,7 +171,7 @@ const received = (payload: unknown, now: number): Effect.Effect<ReadonlyArray<In
 
 const statusChanged = (payload: unknown, now: number): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
   const head = decodeStatusHead(payload)
-  if (Either.isLeft(head)) return Webhook.skip(provider, `message_status_updated: ${head.left}`)
+  if (Either.isLeft(head)) return ProviderWebhook.skip(provider, `message_status_updated: ${head.left}`)
   const p = head.right
   const status = deliveryStatus(p.status)
   if (status === undefined) return Effect.succeed([])
@@ -245,7 +190,7 @@ const statusChanged = (payload: unknown, now: number): Effect.Effect<ReadonlyArr
   ])
 }
 
-const parse = Webhook.parseJson(provider)
+const parse = ProviderWebhook.parseJson(provider)
 
 const isBlank = (body: Uint8Array) =>
   body.every((byte) => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d)
@@ -256,7 +201,7 @@ const decode = (
 ): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>, Webhook.WebhookError> =>
   isBlank(request.body) ? Effect.succeed([]) : Effect.gen(function*() {
     const envelope = decodeEnvelope(yield* parse(request.body))
-    if (Either.isLeft(envelope)) return yield* Webhook.skip(provider, envelope.left)
+    if (Either.isLeft(envelope)) return yield* ProviderWebhook.skip(provider, envelope.left)
     const now = yield* Clock.currentTimeMillis
     switch (envelope.right.event) {
       case "message_created":
@@ -277,12 +222,12 @@ const decode = (
 export const make = (options: Options): Webhook.WebhookHandler => {
   const checks = [
     ...(options.secret ? [verifySignature(options.secret, Duration.decode(options.tolerance ?? "5 minutes"))] : []),
-    ...(options.token ? [Webhook.verifyToken(provider, { token: options.token })] : [])
+    ...(options.token ? [ProviderWebhook.verifyToken(provider, { token: options.token })] : [])
   ]
   return {
     provider,
     verify: checks.length === 0
-      ? Webhook.verification(provider, {})
+      ? ProviderWebhook.verification(provider, {})
       : (request) => Effect.forEach(checks, (check) => check(request), { discard: true }),
     decode
   }

@@ -6,7 +6,7 @@
  */
 
 /** @since 0.1.0 */
-export * as Callbell from "./CallbellMessaging.js"
+export * as Callbell from "./Callbell.js"
 /** @since 0.1.0 */
 export * as CallbellApi from "./CallbellApi.js"
 /** @since 0.1.0 */

@@ -1,6 +1,6 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Callbell, CallbellWebhook } from "@parley/callbell"
+import { Callbell, CallbellApi, CallbellWebhook } from "@parley/callbell"
 import * as CallbellEmulator from "@parley/callbell/emulator"
 import { ChatId, InboundEvent, Message, MessagingService, type Webhook } from "@parley/core"
 import { FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
@@ -367,17 +367,17 @@ describe("Callbell webhooks", () => {
         )
         return Effect.zipRight(handler.verify(request), handler.decode(request))
       }
-      const valid = CallbellWebhook.sign(Redacted.make(secret), now, raw)
+      const valid = CallbellApi.sign(Redacted.make(secret), now, raw)
       expect(valid).toMatch(/^t=1790000000,v1=[0-9a-f]{64}$/)
       expect(yield* signed(valid)).toMatchObject([{ content: { text: "Signed ✓" } }])
       const refusals: Array<[string | undefined, string, string?]> = [
         [undefined, "missing signature header"],
         ["v1=abc", "not of the form"],
         [`t=${now},v1=${"0".repeat(64)}`, "does not match"],
-        [CallbellWebhook.sign(Redacted.make("whsec_other"), now, raw), "does not match"],
+        [CallbellApi.sign(Redacted.make("whsec_other"), now, raw), "does not match"],
         [valid, "does not match", raw.replace("Signed", "Forged")],
-        [CallbellWebhook.sign(Redacted.make(secret), now - 301, raw), "from now"],
-        [CallbellWebhook.sign(Redacted.make(secret), now + 301, raw), "from now"]
+        [CallbellApi.sign(Redacted.make(secret), now - 301, raw), "from now"],
+        [CallbellApi.sign(Redacted.make(secret), now + 301, raw), "from now"]
       ]
       for (const [header, reason, body] of refusals) {
         const error = yield* Effect.flip(signed(header, body))

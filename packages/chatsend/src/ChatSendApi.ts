@@ -5,8 +5,16 @@
  *
  * @since 0.1.0
  */
-import { Waha } from "@parley/core"
+import { HttpTransport, Waha } from "@parley/core/provider"
 import * as Schema from "effect/Schema"
+
+/**
+ * The provider's name in receipts, errors, metrics and webhook paths.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const provider = "chatsend"
 
 const common = {
   /** The ChatSend session (one linked WhatsApp number). */
@@ -14,6 +22,26 @@ const common = {
   /** `+` international number, or a group JID (`…@g.us`). */
   to: Schema.String
 }
+
+/**
+ * The message object every send answers with. Only `id` is required by the client (the rest is
+ * documented but read tolerantly).
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const MessageResponse = Schema.Struct({
+  id: Schema.String,
+  to: Schema.optional(Schema.String),
+  content: Schema.optional(Schema.Unknown),
+  type: Schema.optional(Schema.String),
+  /** ISO-8601. */
+  timestamp: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.String),
+  fromMe: Schema.optional(Schema.Boolean),
+  sender: Schema.optional(Schema.String),
+  recipient: Schema.optional(Schema.String)
+})
 
 /**
  * `POST /send`: the message type is inferred from which URL is present; text alone is a text message.
@@ -34,6 +62,12 @@ export const SendRequest = Schema.Struct({
 })
 
 /**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendAny = HttpTransport.post("/send", SendRequest, MessageResponse)
+
+/**
  * `POST /sendText`.
  *
  * @since 0.1.0
@@ -44,6 +78,12 @@ export const SendTextRequest = Schema.Struct({
   text: Schema.String,
   replyTo: Schema.optional(Schema.String)
 })
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendText = HttpTransport.post("/sendText", SendTextRequest, MessageResponse)
 
 const file = {
   url: Schema.optional(Schema.String),
@@ -65,6 +105,12 @@ export const SendImageRequest = Schema.Struct({
 })
 
 /**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendImage = HttpTransport.post("/sendImage", SendImageRequest, MessageResponse)
+
+/**
  * `POST /sendFile` (note the camelCase, unlike `/send`).
  *
  * @since 0.1.0
@@ -76,6 +122,12 @@ export const SendFileRequest = Schema.Struct({
   fileName: Schema.String,
   mimeType: Schema.String
 })
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendFile = HttpTransport.post("/sendFile", SendFileRequest, MessageResponse)
 
 /**
  * `POST /sendVoice`: sent as a voice note (`ptt`).
@@ -90,6 +142,12 @@ export const SendVoiceRequest = Schema.Struct({
 })
 
 /**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendVoice = HttpTransport.post("/sendVoice", SendVoiceRequest, MessageResponse)
+
+/**
  * `POST /sendVideo`.
  *
  * @since 0.1.0
@@ -102,6 +160,12 @@ export const SendVideoRequest = Schema.Struct({
 })
 
 /**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendVideo = HttpTransport.post("/sendVideo", SendVideoRequest, MessageResponse)
+
+/**
  * `PUT /reaction`: `reaction: ""` removes it.
  *
  * @since 0.1.0
@@ -111,26 +175,6 @@ export const ReactionRequest = Schema.Struct({
   session: Schema.String,
   messageId: Schema.String,
   reaction: Schema.String
-})
-
-/**
- * The message object every send answers with. Only `id` is required by the client (the rest is
- * documented but read tolerantly).
- *
- * @since 0.1.0
- * @category responses
- */
-export const MessageResponse = Schema.Struct({
-  id: Schema.String,
-  to: Schema.optional(Schema.String),
-  content: Schema.optional(Schema.Unknown),
-  type: Schema.optional(Schema.String),
-  /** ISO-8601. */
-  timestamp: Schema.optional(Schema.String),
-  status: Schema.optional(Schema.String),
-  fromMe: Schema.optional(Schema.Boolean),
-  sender: Schema.optional(Schema.String),
-  recipient: Schema.optional(Schema.String)
 })
 
 /**
@@ -162,3 +206,11 @@ export const ErrorResponse = Schema.Struct({
  * @category webhooks
  */
 export const WebhookBody = Waha.Body
+
+/**
+ * `PUT /reaction`.
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const reaction = HttpTransport.put("/reaction", ReactionRequest, ReactionResponse)

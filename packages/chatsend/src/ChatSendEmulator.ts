@@ -9,20 +9,14 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { ChatId, Message, type Waha } from "@parley/core"
-import { Emulator, FakeNetwork, Faults, WahaEmulation } from "@parley/testing"
+import { ChatId, Message } from "@parley/core"
+import type { Waha } from "@parley/core/provider"
+import { Emulator, FakeNetwork, WahaEmulation } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
 import * as Api from "./ChatSendApi.js"
-import { provider } from "./ChatSendMessaging.js"
 
 /**
  * @since 0.1.0
@@ -62,8 +56,6 @@ export const ChatSendEmulator = Context.GenericTag<ChatSendEmulator>("@parley/ch
 
 const error = (status: number, message: string) => new Emulator.Reject({ status, body: { message } })
 
-const encodeResponse = Schema.encodeSync(Api.MessageResponse)
-
 const decodeBase64Length = (data: string) => Math.floor((data.replace(/=+$/, "").length * 3) / 4)
 
 /**
@@ -72,24 +64,21 @@ const decodeBase64Length = (data: string) => Math.floor((data.replace(/=+$/, "")
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options = {}
-): Effect.Effect<ChatSendEmulator, never, Scope.Scope | FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
+export const make: Emulator.Constructor<Options, ChatSendEmulator> = (options = {}) =>
   Effect.gen(function*() {
     const network = yield* FakeNetwork.FakeNetwork
-    const faults = yield* Faults.make
     const apiKey = options.apiKey ?? "chatsend-test-key"
     const session = options.session ?? "default"
     const business = options.business ?? FakeNetwork.defaultBusiness
-    let webhookUrl = options.webhookUrl
+    const { provider } = Api
 
-    const authorize = Effect.flatMap(
-      HttpServerRequest.HttpServerRequest,
-      (request) =>
-        request.headers.authorization === `Bearer ${apiKey}`
-          ? Effect.void
-          : Effect.fail(error(401, request.headers.authorization ? "Invalid API key" : "Missing API key"))
-    )
+    const route = {
+      guard: Emulator.checkBearer(apiKey, {
+        missing: () => error(401, "Missing API key"),
+        invalid: () => error(401, "Invalid API key")
+      }),
+      invalid: (message: string) => ({ message })
+    }
 
     const recipient = (to: string) =>
       Either.match(ChatId.parse(to), {
@@ -124,18 +113,13 @@ export const make = (
       Effect.gen(function*() {
         if (input.session !== session) return yield* error(404, `Session "${input.session}" not found`)
         const chat = yield* recipient(input.to)
+        const { content, replyTo } = input
         const id = WahaEmulation.messageId(chat)
-        const message = yield* network.deliver({
-          id,
-          provider,
-          business,
-          chat,
-          content: input.content,
-          replyTo: input.replyTo
-        }).pipe(
-          Effect.mapError((e) => error(422, e.message))
+        const message = yield* Effect.mapError(
+          network.deliver({ id, provider, business, chat, content, replyTo }),
+          (e) => error(422, e.message)
         )
-        return HttpServerResponse.unsafeJson(encodeResponse({
+        return {
           id: message.id,
           to: chat.toString(),
           content: input.content,
@@ -145,18 +129,8 @@ export const make = (
           fromMe: true,
           sender: business.toString(),
           recipient: chat.toString()
-        }))
+        } satisfies typeof Api.MessageResponse.Type
       })
-
-    const route = <A extends { readonly session: string }, I>(
-      schema: Schema.Schema<A, I>,
-      handler: (body: A) => Effect.Effect<HttpServerResponse.HttpServerResponse, Emulator.Reject>
-    ) =>
-      Emulator.handle(Effect.gen(function*() {
-        yield* authorize
-        const body = yield* Emulator.decodeJson(schema, (message) => ({ message }))
-        return yield* handler(body)
-      }))
 
     const media = (
       kind: "image" | "video" | "audio" | "document",
@@ -186,117 +160,83 @@ export const make = (
       })
 
     const router = HttpRouter.empty.pipe(
-      HttpRouter.post(
-        "/send",
-        route(Api.SendRequest, (body) =>
-          Effect.gen(function*() {
-            yield* checkText(body.text, "text", Message.limits.textLength)
-            const url = body.imageUrl ?? body.videoUrl ?? body.documentUrl ?? body.audioUrl
-            if (url === undefined) {
-              if (!body.text) return yield* error(400, "text or a media URL is required")
-              return yield* deliver({ ...body, content: { kind: "text", text: body.text }, type: "text" })
-            }
-            yield* checkUrl(url, undefined, "url")
-            const kind = body.imageUrl ? "image" : body.videoUrl ? "video" : body.documentUrl ? "document" : "audio"
-            yield* checkText(body.text, "caption", Message.limits.captionLength)
-            return yield* deliver({
-              ...body,
-              content: media(kind, { url }, {
-                ...(body.text ? { caption: body.text } : {}),
-                ...(body.filename ? { filename: body.filename } : {}),
-                ...(body.mimetype ? { mimeType: body.mimetype } : {})
-              }),
-              type: kind === "audio" ? "ptt" : kind
-            })
-          }))
-      ),
-      HttpRouter.post(
-        "/sendText",
-        route(Api.SendTextRequest, (body) =>
-          Effect.gen(function*() {
-            if (body.text.length === 0) return yield* error(400, "text is required")
-            yield* checkText(body.text, "text", Message.limits.textLength)
+      Emulator.endpoint(Api.sendAny, route, (body) =>
+        Effect.gen(function*() {
+          yield* checkText(body.text, "text", Message.limits.textLength)
+          const url = body.imageUrl ?? body.videoUrl ?? body.documentUrl ?? body.audioUrl
+          if (url === undefined) {
+            if (!body.text) return yield* error(400, "text or a media URL is required")
             return yield* deliver({ ...body, content: { kind: "text", text: body.text }, type: "text" })
-          }))
-      ),
-      HttpRouter.post("/sendImage", route(Api.SendImageRequest, captioned("image"))),
-      HttpRouter.post("/sendVideo", route(Api.SendVideoRequest, captioned("video"))),
-      HttpRouter.post(
-        "/sendVoice",
-        route(Api.SendVoiceRequest, (body) =>
-          Effect.gen(function*() {
-            yield* checkUrl(body.url, body.data, "url")
-            return yield* deliver({ ...body, content: media("audio", body, {}), type: "ptt" })
-          }))
-      ),
-      HttpRouter.post(
-        "/sendFile",
-        route(Api.SendFileRequest, (body) =>
-          Effect.gen(function*() {
-            yield* checkUrl(body.url, body.data, "url")
-            return yield* deliver({
-              ...body,
-              content: media("document", body, { filename: body.fileName, mimeType: body.mimeType }),
-              type: "document"
-            })
-          }))
-      ),
-      HttpRouter.put(
-        "/reaction",
-        route(Api.ReactionRequest, (body) =>
-          Effect.gen(function*() {
-            if (body.session !== session) return yield* error(404, `Session "${body.session}" not found`)
-            const original = yield* network.find(body.messageId)
-            if (original._tag === "None") return yield* error(404, `Message ${body.messageId} not found`)
-            const id = WahaEmulation.messageId(original.value.chat)
-            yield* network.deliver({
-              id,
-              provider,
-              business,
-              chat: original.value.chat,
-              content: { kind: "reaction", messageId: body.messageId, emoji: body.reaction }
-            }).pipe(Effect.mapError((e) => error(422, e.message)))
-            return HttpServerResponse.unsafeJson(Schema.encodeSync(Api.ReactionResponse)({ id, success: true }))
-          }))
-      )
+          }
+          yield* checkUrl(url, undefined, "url")
+          const kind = body.imageUrl ? "image" : body.videoUrl ? "video" : body.documentUrl ? "document" : "audio"
+          yield* checkText(body.text, "caption", Message.limits.captionLength)
+          return yield* deliver({
+            ...body,
+            content: media(kind, { url }, {
+              ...(body.text ? { caption: body.text } : {}),
+              ...(body.filename ? { filename: body.filename } : {}),
+              ...(body.mimetype ? { mimeType: body.mimetype } : {})
+            }),
+            type: kind === "audio" ? "ptt" : kind
+          })
+        })),
+      Emulator.endpoint(Api.sendText, route, (body) =>
+        Effect.gen(function*() {
+          if (body.text.length === 0) return yield* error(400, "text is required")
+          yield* checkText(body.text, "text", Message.limits.textLength)
+          return yield* deliver({ ...body, content: { kind: "text", text: body.text }, type: "text" })
+        })),
+      Emulator.endpoint(Api.sendImage, route, captioned("image")),
+      Emulator.endpoint(Api.sendVideo, route, captioned("video")),
+      Emulator.endpoint(Api.sendVoice, route, (body) =>
+        Effect.gen(function*() {
+          yield* checkUrl(body.url, body.data, "url")
+          return yield* deliver({ ...body, content: media("audio", body, {}), type: "ptt" })
+        })),
+      Emulator.endpoint(Api.sendFile, route, (body) =>
+        Effect.gen(function*() {
+          yield* checkUrl(body.url, body.data, "url")
+          return yield* deliver({
+            ...body,
+            content: media("document", body, { filename: body.fileName, mimeType: body.mimeType }),
+            type: "document"
+          })
+        })),
+      Emulator.endpoint(Api.reaction, route, (body) =>
+        Effect.gen(function*() {
+          if (body.session !== session) return yield* error(404, `Session "${body.session}" not found`)
+          const original = yield* network.find(body.messageId)
+          if (original._tag === "None") return yield* error(404, `Message ${body.messageId} not found`)
+          const id = WahaEmulation.messageId(original.value.chat)
+          yield* network.deliver({
+            id,
+            provider,
+            business,
+            chat: original.value.chat,
+            content: { kind: "reaction", messageId: body.messageId, emoji: body.reaction }
+          }).pipe(Effect.mapError((e) => error(422, e.message)))
+          return { id, success: true }
+        }))
     )
 
-    const server = yield* Emulator.serve({ app: router, faults, port: options.port })
-    yield* Emulator.forwardEvents({
+    const base = yield* WahaEmulation.serve({
+      ...options,
+      app: router,
+      engine: options.engine ?? "NOWEB",
+      secret: options.webhookSecret,
       provider,
-      network,
-      target: Effect.sync(() => webhookUrl),
-      toWebhook: WahaEmulation.toWebhook({
-        provider,
-        session,
-        business,
-        network,
-        engine: options.engine ?? "NOWEB",
-        secret: options.webhookSecret
-      })
-    })
-
-    return {
-      provider,
-      url: server.url,
+      session,
       business,
-      faults,
-      requests: server.requests,
-      down: server.down,
-      up: server.up,
-      setWebhookUrl: (url) => Effect.sync(() => void (webhookUrl = url)),
-      apiKey,
-      session
-    } satisfies ChatSendEmulator
+      network
+    })
+    return { ...base, apiKey, session } satisfies ChatSendEmulator
   })
 
 /**
- * The emulator as a layer, for tests and the example app.
+ * The emulator as a layer, for tests and the example app: `layer(options)`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options?: Options
-): Layer.Layer<ChatSendEmulator, never, FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
-  Layer.scoped(ChatSendEmulator, make(options))
+export const layer = Emulator.layer(ChatSendEmulator, make)

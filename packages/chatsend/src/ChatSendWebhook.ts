@@ -6,10 +6,11 @@
  *
  * @since 0.1.0
  */
-import { Waha, type Webhook } from "@parley/core"
+import type { Webhook } from "@parley/core"
+import { Waha } from "@parley/core/provider"
 import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
-import { provider } from "./ChatSendMessaging.js"
+import { provider } from "./ChatSendApi.js"
 
 /**
  * @since 0.1.0

@@ -6,7 +6,7 @@
  */
 
 /** @since 0.1.0 */
-export * as ChatSend from "./ChatSendMessaging.js"
+export * as ChatSend from "./ChatSend.js"
 /** @since 0.1.0 */
 export * as ChatSendApi from "./ChatSendApi.js"
 /** @since 0.1.0 */

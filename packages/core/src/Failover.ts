@@ -21,6 +21,7 @@ import type * as Scope from "effect/Scope"
 import * as Capabilities from "./Capabilities.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as Idempotency from "./Idempotency.js"
+import * as internal from "./internal/messagingService.js"
 import * as Message from "./Message.js"
 import * as MessagingError from "./MessagingError.js"
 import * as MessagingService from "./MessagingService.js"
@@ -83,12 +84,20 @@ export const make = (
     )
     const provider = `failover(${services.map((s) => s.provider).join(",")})`
     const capabilities = Capabilities.union(services.map((s) => s.capabilities))
-    const guard = yield* Effect.flatMap(
-      Effect.serviceOption(Idempotency.IdempotencyStore).pipe(
-        Effect.flatMap(Option.match({ onSome: Effect.succeed, onNone: () => Idempotency.makeMemory }))
-      ),
-      (store) => Idempotency.makeGuard({ store, namespace: provider, window: options.idempotencyWindow ?? "24 hours" })
-    )
+    const guard = yield* Idempotency.makeGuard({
+      store: yield* internal.idempotencyStore,
+      namespace: provider,
+      window: options.idempotencyWindow ?? "24 hours"
+    })
+    const failedOver = new Map<string, Effect.Effect<void>>()
+    const countFailover = (kind: string) => {
+      let counter = failedOver.get(kind)
+      if (counter === undefined) {
+        counter = Metric.increment(Metrics.tagged(Metrics.failedOver, provider, kind))
+        failedOver.set(kind, counter)
+      }
+      return counter
+    }
 
     const ordered = (prefer: string | undefined): ReadonlyArray<Member> => {
       if (prefer === undefined) return members
@@ -133,7 +142,7 @@ export const make = (
         )
         const failover = (error: MessagingError.MessagingError) =>
           MessagingError.canFailover(error)
-            ? Effect.as(Metric.increment(Metrics.tagged(Metrics.failedOver, provider, kind)), true)
+            ? Effect.as(countFailover(kind), true)
             : Effect.succeed(false)
         const [first, ...rest] = permitted.map((member) => Context.make(CurrentMember, member))
         // `make` infers precise types from a literal tuple; steps built at run time need the type stated.

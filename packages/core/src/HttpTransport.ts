@@ -1,29 +1,35 @@
 /**
- * The HTTP mechanics every provider shares: run a request with a timeout, tell "never sent"
- * (connection refused: safe to retry) from "maybe sent" (reset or timeout after the request was
- * written), read the body once, and map statuses and error bodies to `MessagingError`s. A provider
- * adds only what is its own: a classifier for its error bodies and the `Schema` of its success body.
+ * The request helper every provider shares. A provider's Api module declares its {@link Endpoint}s
+ * (method, path, and the `Schema`s of the JSON body and of the success answer); {@link make} gives a
+ * transport that encodes a body with the endpoint's `Schema` (a value it rejects is `InvalidMessage`,
+ * before any I/O), sends it over `HttpClient` with the base URL and credentials applied, waits at most
+ * a timeout, reads the answer once, maps statuses and error bodies to `MessagingError`s, and decodes the
+ * success body. A provider adds only what is its own: a {@link Classifier} for its error bodies.
  *
- * Error reasons are built from status and body text, never from the request, so keys carried in a
- * URL or header cannot leak into an error message.
+ * Transport failures tell "never sent" (connection refused: safe to retry and to fail over) from
+ * "maybe sent" (a reset or timeout after the request was written: `DeliveryUnknown`). The deadline is
+ * wall-clock time, as it bounds real network I/O.
+ *
+ * Tracing: each request is an `http.request` event on the current span (a send's
+ * `MessagingService.send`) with the method, the path, the status or error and the duration, instead of
+ * the platform's span per request (which costs as much CPU as the rest of a send, and records the full
+ * URL and headers). No query string or header is recorded, so keys carried in a URL or header reach
+ * neither a trace nor an error message (reasons are built from status and body text).
  *
  * @since 0.1.0
  */
-import * as Headers from "@effect/platform/Headers"
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpBody from "@effect/platform/HttpBody"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
-import * as Predicate from "effect/Predicate"
-import * as Schema from "effect/Schema"
-import * as MessagingError from "./MessagingError.js"
-import * as Retry from "./Retry.js"
+import type * as HttpMethod from "@effect/platform/HttpMethod"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Schema from "effect/Schema"
+import * as internal from "./internal/httpTransport.js"
+import type * as Message from "./Message.js"
+import type * as MessagingError from "./MessagingError.js"
 
 /**
  * A provider's answer, as classifiers see it.
@@ -53,134 +59,80 @@ export interface Answer {
  */
 export type Classifier = (answer: Answer) => MessagingError.MessagingError | undefined
 
-const MAX_REASON = 300
-
 /**
- * A short human reason from an error body: the first of `message`, `error` (string or
- * `{ message }`), `errors[0]`, `detail`, else the text itself, trimmed to 300 characters.
+ * One of a provider's endpoints: its method and path (a router pattern such as `/chats/:jid/messages`
+ * when the path has parameters: the caller then gives the path), the `Schema` of its JSON body (absent
+ * for a request without one) and of its success answer. Declared in the provider's Api module, so the
+ * client and the emulator share them.
  *
  * @since 0.1.0
- * @category classification
+ * @category models
  */
-export const describe = (body: unknown): string => {
-  const pick = (u: unknown): string | undefined => {
-    if (typeof u === "string") return u
-    if (!Predicate.isRecord(u)) return undefined
-    for (const key of ["message", "error", "detail", "error_description", "title"]) {
-      const value = u[key]
-      if (typeof value === "string" && value.length > 0) return value
-      if (Predicate.isRecord(value)) {
-        const nested = pick(value)
-        if (nested) return nested
-      }
-    }
-    if (Array.isArray(u.errors) && u.errors.length > 0) return pick(u.errors[0])
-    return undefined
-  }
-  const text = pick(body) ?? (body === undefined || body === "" ? "no body" : JSON.stringify(body))
-  return text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}…` : text
+export interface Endpoint<A = void, I = void, R = unknown, RI = unknown> {
+  readonly method: HttpMethod.HttpMethod
+  readonly path: `/${string}`
+  readonly request?: Schema.Schema<A, I> | undefined
+  readonly response: Schema.Schema<R, RI>
 }
 
 /**
- * The default reading of a non-2xx status: 400/404/413/415/422 → `InvalidMessage`, 401/403 →
- * `Unauthorized`, 408/504 → `DeliveryUnknown`, 429 → `RateLimited` (with `Retry-After`), other 5xx →
- * `ProviderUnavailable`, anything else → `ProviderUnavailable`.
+ * Declares an endpoint.
  *
  * @since 0.1.0
- * @category classification
+ * @category constructors
  */
-export const classifyStatus = (answer: Answer): MessagingError.MessagingError => {
-  const { provider, status } = answer
-  const reason = describe(answer.body)
-  switch (status) {
-    case 400:
-    case 404:
-    case 413:
-    case 415:
-    case 422:
-      return new MessagingError.InvalidMessage({
-        provider,
-        field: "body",
-        reason: `rejected (${status}): ${reason}`,
-        status
-      })
-    case 401:
-    case 403:
-      return new MessagingError.Unauthorized({ provider, status, reason })
-    case 408:
-    case 504:
-      return new MessagingError.DeliveryUnknown({ provider, reason: `gateway timeout (${status}): ${reason}` })
-    case 429:
-      return new MessagingError.RateLimited({
-        provider,
-        status,
-        reason,
-        ...Option.match(answer.retryAfter, { onNone: () => ({}), onSome: (retryAfter) => ({ retryAfter }) })
-      })
-    default:
-      return new MessagingError.ProviderUnavailable({ provider, status, reason })
-  }
-}
+export const endpoint: <A = void, I = void, R = unknown, RI = unknown>(
+  options: Endpoint<A, I, R, RI>
+) => Endpoint<A, I, R, RI> = internal.endpoint
 
 /**
- * How providers word "this number is not on WhatsApp" in error bodies (inferred from several APIs),
- * for classifiers that map it to `RecipientUnavailable`.
+ * A `POST` endpoint with a JSON body.
+ *
+ * @example
+ * ```ts
+ * export const sendText = HttpTransport.post("/sendText", SendTextRequest, MessageResponse)
+ * ```
  *
  * @since 0.1.0
- * @category classification
+ * @category constructors
  */
-export const notOnWhatsApp: RegExp =
-  /not (on|registered (on|with|in)|a valid|a) whatsapp|not exist on whatsapp|no whatsapp account|not a whatsapp user/i
-
-// Failures that prove the request never reached the server: safe to retry and to fail over.
-const notConnected = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EADDRNOTAVAIL",
-  "UND_ERR_CONNECT_TIMEOUT"
-])
-
-const errorCodes = (u: unknown, depth = 0): ReadonlyArray<string> => {
-  if (!Predicate.isObject(u) || depth > 5) return []
-  const own = Predicate.hasProperty(u, "code") && typeof u.code === "string" ? [u.code] : []
-  const nested = Predicate.hasProperty(u, "errors") && Array.isArray(u.errors)
-    ? u.errors.flatMap((e: unknown) => errorCodes(e, depth + 1))
-    : []
-  const cause = Predicate.hasProperty(u, "cause") ? errorCodes(u.cause, depth + 1) : []
-  return [...own, ...nested, ...cause]
-}
+export const post = <A, I, R, RI>(
+  path: `/${string}`,
+  request: Schema.Schema<A, I>,
+  response: Schema.Schema<R, RI>
+): Endpoint<A, I, R, RI> => internal.endpoint({ method: "POST", path, request, response })
 
 /**
- * Maps a transport failure: connection refused (and friends) → `ProviderUnavailable`; a reset or
- * close after connecting → `DeliveryUnknown`, as the request may have been written.
+ * A `PUT` endpoint with a JSON body.
  *
  * @since 0.1.0
- * @category classification
+ * @category constructors
  */
-export const classifyRequestError = (
-  provider: string,
-  error: HttpClientError.RequestError
-): MessagingError.MessagingError => {
-  if (error.reason === "InvalidUrl") {
-    return new MessagingError.ProviderUnavailable({
-      provider,
-      reason: "invalid request URL: check the baseUrl setting"
-    })
-  }
-  if (error.reason === "Encode") {
-    return new MessagingError.InvalidMessage({ provider, field: "body", reason: "could not be encoded" })
-  }
-  const codes = errorCodes(error.cause)
-  const code = codes[0] ?? "unknown"
-  return codes.some((c) => notConnected.has(c))
-    ? new MessagingError.ProviderUnavailable({
-      provider,
-      reason: `cannot connect (${codes.find((c) => notConnected.has(c))})`
-    })
-    : new MessagingError.DeliveryUnknown({ provider, reason: `connection lost after the request was sent (${code})` })
+export const put = <A, I, R, RI>(
+  path: `/${string}`,
+  request: Schema.Schema<A, I>,
+  response: Schema.Schema<R, RI>
+): Endpoint<A, I, R, RI> => internal.endpoint({ method: "PUT", path, request, response })
+
+/**
+ * A `GET` endpoint.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const get = <R, RI>(path: `/${string}`, response: Schema.Schema<R, RI>): Endpoint<void, void, R, RI> =>
+  internal.endpoint({ method: "GET", path, response })
+
+/**
+ * What a call needs besides its body: the chat it is for (named in errors) and, for an endpoint whose
+ * path has parameters, the path itself.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallContext {
+  readonly chat?: string | undefined
+  readonly path?: string | undefined
 }
 
 /**
@@ -189,18 +141,15 @@ export const classifyRequestError = (
  */
 export interface Options {
   readonly provider: string
-  /** A client with the provider's base URL and auth already applied. */
-  readonly client: HttpClient.HttpClient
+  /** The API's base URL; paths are appended to it. */
+  readonly baseUrl: string
+  /** Puts the credentials on a request (a bearer token, a header, a query parameter). */
+  readonly authorize?:
+    | ((request: HttpClientRequest.HttpClientRequest) => HttpClientRequest.HttpClientRequest)
+    | undefined
   readonly classify?: Classifier | undefined
   /** How long to wait for an answer before `DeliveryUnknown` (default 30 s). */
   readonly timeout?: Duration.DurationInput | undefined
-  /**
-   * Query parameters that carry secrets (an API key in the URL). The platform's HTTP span, which
-   * records the full URL, is replaced for such requests by one that records only the method and path.
-   */
-  readonly secretQueryParams?: ReadonlyArray<string> | undefined
-  /** Header names that carry secrets, besides `authorization`, `cookie` and `x-api-key`. */
-  readonly secretHeaders?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -210,12 +159,68 @@ export interface Options {
  * @category models
  */
 export interface HttpTransport {
+  readonly provider: string
+  /** Encodes `body` with the endpoint's request `Schema`, sends it, and decodes the success answer. */
+  readonly call: <A, I, R, RI>(
+    endpoint: Endpoint<A, I, R, RI>,
+    body: A,
+    context?: CallContext
+  ) => Effect.Effect<R, MessagingError.MessagingError>
+  /** Sends a request built by hand (a multipart upload, say), its path relative to the base URL. */
   readonly execute: <A, I>(
     request: HttpClientRequest.HttpClientRequest,
     success: Schema.Schema<A, I>,
-    context?: { readonly chat?: string | undefined }
+    context?: CallContext
   ) => Effect.Effect<A, MessagingError.MessagingError>
 }
+
+/**
+ * A transport over the `HttpClient` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options: Options) => Effect.Effect<HttpTransport, never, HttpClient.HttpClient> = internal.make
+
+/**
+ * A short human reason from an error body: the first of `message`, `error` (string or
+ * `{ message }`), `errors[0]`, `detail`, else the text itself, trimmed to 300 characters.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const describe: (body: unknown) => string = internal.describe
+
+/**
+ * The default reading of a non-2xx status: 400/404/413/415/422 → `InvalidMessage`, 401/403 →
+ * `Unauthorized`, 408/504 → `DeliveryUnknown`, 429 → `RateLimited` (with `Retry-After`), anything else
+ * → `ProviderUnavailable`.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const classifyStatus: (answer: Answer) => MessagingError.MessagingError = internal.classifyStatus
+
+/**
+ * How providers word "this number is not on WhatsApp" in error bodies (inferred from several APIs),
+ * for classifiers that map it to `RecipientUnavailable`.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const notOnWhatsApp: RegExp = internal.notOnWhatsApp
+
+/**
+ * Maps a transport failure: connection refused (and friends) → `ProviderUnavailable`; a reset or
+ * close after connecting → `DeliveryUnknown`, as the request may have been written.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const classifyRequestError: (
+  provider: string,
+  error: HttpClientError.RequestError
+) => MessagingError.MessagingError = internal.classifyRequestError
 
 /**
  * A body as JSON when it parses, else the text itself (`undefined` when empty).
@@ -223,92 +228,56 @@ export interface HttpTransport {
  * @since 0.1.0
  * @category parsing
  */
-export const parseBody = (text: string): unknown => {
-  if (text.length === 0) return undefined
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
+export const parseBody: (text: string) => unknown = internal.parseBody
+
+/**
+ * How {@link fetchMedia} fetches a message's media.
+ *
+ * @since 0.1.0
+ * @category media
+ */
+export interface FetchOptions {
+  readonly provider: string
+  /** The most bytes accepted. */
+  readonly limit: number
+  /** How long the download may take (default 30 s). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * The error for media over `limit`: `size` is the size when `exact`, else the limit it passed;
+   * `described` says so in words (`is 9000000 bytes`), `at` is the URL without its query string.
+   */
+  readonly tooLarge: (media: {
+    readonly at: string
+    readonly described: string
+    readonly size: number
+    readonly exact: boolean
+  }) => MessagingError.MessagingError
 }
 
 /**
+ * Downloads a message's media with `client` (redirects followed), streamed and capped at `limit`, for
+ * providers that upload media rather than pass a link. A 4xx from the media host is `InvalidMessage`
+ * (no provider can send it); a 5xx, 429, timeout or connection failure is `ProviderUnavailable`
+ * (nothing was sent, so it is safe to retry); media over the limit is what `tooLarge` says.
+ *
  * @since 0.1.0
- * @category constructors
+ * @category media
  */
-export const make = (options: Options): HttpTransport => {
-  const { classify, provider } = options
-  const timeout = Duration.decode(options.timeout ?? "30 seconds")
-  const secretParams = new Set((options.secretQueryParams ?? []).map((p) => p.toLowerCase()))
-  const carriesSecret = (request: HttpClientRequest.HttpClientRequest) =>
-    request.urlParams.some(([key]) => secretParams.has(key.toLowerCase()))
-  const client = secretParams.size === 0
-    ? options.client
-    : HttpClient.withTracerDisabledWhen(options.client, carriesSecret)
-  const secretHeaders = (options.secretHeaders ?? []).map((h) => h.toLowerCase())
-  const redacting = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    secretHeaders.length === 0
-      ? effect
-      : Effect.locallyWith(effect, Headers.currentRedactedNames, (names) => [...names, ...secretHeaders])
-  const traced = <A, E, R>(request: HttpClientRequest.HttpClientRequest, effect: Effect.Effect<A, E, R>) =>
-    secretParams.size === 0 ? effect : Effect.withSpan(effect, `http.client ${request.method}`, {
-      kind: "client",
-      attributes: { "http.request.method": request.method, "url.path": request.url, "parley.provider": provider }
-    })
+export const fetchMedia: (
+  client: HttpClient.HttpClient,
+  message: Message.MediaMessage,
+  options: FetchOptions
+) => Effect.Effect<Uint8Array, MessagingError.MessagingError> = internal.fetchMedia
 
-  const read = (response: HttpClientResponse.HttpClientResponse, chat: string | undefined) =>
-    Effect.gen(function*() {
-      const text = yield* Effect.orElseSucceed(response.text, () => "")
-      const now = yield* Clock.currentTimeMillis
-      return {
-        provider,
-        status: response.status,
-        headers: response.headers,
-        body: parseBody(text),
-        retryAfter: Retry.parseRetryAfter(response.headers["retry-after"], now),
-        chat
-      } satisfies Answer
-    })
-
-  const execute = <A, I>(
-    request: HttpClientRequest.HttpClientRequest,
-    success: Schema.Schema<A, I>,
-    context?: { readonly chat?: string | undefined }
-  ): Effect.Effect<A, MessagingError.MessagingError> => {
-    const decode = Schema.decodeUnknownEither(success)
-    return client.execute(request).pipe(
-      Effect.flatMap((response) => read(response, context?.chat)),
-      redacting,
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () =>
-          new MessagingError.DeliveryUnknown({ provider, reason: `no answer within ${Duration.format(timeout)}` })
-      }),
-      Effect.catchTag("RequestError", (error) => Effect.fail(classifyRequestError(provider, error))),
-      Effect.catchTag(
-        "ResponseError",
-        () => Effect.fail(new MessagingError.DeliveryUnknown({ provider, reason: "the response could not be read" }))
-      ),
-      Effect.flatMap((answer) => {
-        const specific = classify?.(answer)
-        if (specific) return Effect.fail(specific)
-        if (answer.status < 200 || answer.status >= 300) return Effect.fail(classifyStatus(answer))
-        return Either.match(decode(answer.body), {
-          onRight: Effect.succeed,
-          onLeft: (error) =>
-            Effect.fail(
-              new MessagingError.DeliveryUnknown({
-                provider,
-                reason: `accepted (${answer.status}) but the answer was not understood: ${
-                  ParseResult.TreeFormatter.formatErrorSync(error).slice(0, MAX_REASON)
-                }`
-              })
-            )
-        })
-      }),
-      (effect) => traced(request, effect)
-    )
-  }
-
-  return { execute }
-}
+/**
+ * A `multipart/form-data` body of text fields and one file, encoded to its bytes. Encoding here (by the
+ * platform's own `Response`) rather than handing a `FormData` to the `HttpClient` sends it correctly
+ * over any client: a `FormData` object is read only by a client of the same undici realm.
+ *
+ * @since 0.1.0
+ * @category media
+ */
+export const multipart: (
+  fields: Readonly<Record<string, string | undefined>>,
+  file: { readonly field: string; readonly bytes: Uint8Array; readonly type: string; readonly name: string }
+) => Effect.Effect<HttpBody.HttpBody> = internal.multipart

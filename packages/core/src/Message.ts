@@ -93,6 +93,8 @@ const Media = {
 export class TextMessage extends Schema.TaggedClass<TextMessage>()("Text", {
   to: ChatId.FromString,
   text: Text,
+  /** Ask for a preview of the first link in the text, where the provider lets the sender choose. */
+  linkPreview: Schema.optional(Schema.Boolean),
   ...Reply
 }) {}
 
@@ -131,6 +133,14 @@ export class DocumentMessage extends Schema.TaggedClass<DocumentMessage>()("Docu
   caption: Schema.optional(Caption),
   filename: Schema.optional(Schema.NonEmptyTrimmedString)
 }) {}
+
+/**
+ * A sticker (WebP).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class StickerMessage extends Schema.TaggedClass<StickerMessage>()("Sticker", Media) {}
 
 /**
  * @since 0.1.0
@@ -185,6 +195,31 @@ export class TemplateMessage extends Schema.TaggedClass<TemplateMessage>()("Temp
   headerMedia: Schema.optional(TemplateHeaderMedia)
 }) {}
 
+const ChoiceOptions = Schema.NonEmptyArray(
+  Schema.String.pipe(Schema.filter((s) => s.trim().length > 0 || "must not be empty"))
+).pipe(
+  Schema.filter((options) =>
+    new Set(options.map((o) => o.trim().toLowerCase())).size === options.length ||
+    "must differ from each other (an answer names one of them)"
+  )
+)
+
+/**
+ * A question with options to choose from. Where the provider has interactive messages
+ * (`capabilities.kinds` has `buttons`) the options are rendered as buttons or a list; elsewhere the
+ * message is sent as the text {@link choiceText} writes (the body, then the options numbered), and a
+ * user answers by number or by option. Either way, the answer comes back as text: the option's title.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ButtonsMessage extends Schema.TaggedClass<ButtonsMessage>()("Buttons", {
+  to: ChatId.FromString,
+  body: Text,
+  options: ChoiceOptions,
+  ...Reply
+}) {}
+
 /**
  * Any outbound message. `Schema`-encodable, so journals and outboxes can store it.
  *
@@ -197,9 +232,11 @@ export const Message = Schema.Union(
   VideoMessage,
   AudioMessage,
   DocumentMessage,
+  StickerMessage,
   LocationMessage,
   ReactionMessage,
-  TemplateMessage
+  TemplateMessage,
+  ButtonsMessage
 )
 
 /**
@@ -214,13 +251,41 @@ export type Message = typeof Message.Type
  * @since 0.1.0
  * @category models
  */
-export const Kind = Schema.Literal("text", "image", "video", "audio", "document", "location", "reaction", "template")
+export const Kind = Schema.Literal(
+  "text",
+  "image",
+  "video",
+  "audio",
+  "document",
+  "sticker",
+  "location",
+  "reaction",
+  "template",
+  "buttons"
+)
 
 /**
  * @since 0.1.0
  * @category models
  */
 export type Kind = typeof Kind.Type
+
+/**
+ * The messages of the given kinds (`Of<"text" | "image">` is `TextMessage | ImageMessage`): what a
+ * provider's driver receives once its capabilities have been checked.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Of<K extends Kind> = Extract<Message, { readonly _tag: Capitalize<K> }>
+
+/**
+ * A message that carries media by URL.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MediaMessage = ImageMessage | VideoMessage | AudioMessage | DocumentMessage | StickerMessage
 
 /**
  * Every kind, in a stable order.
@@ -257,7 +322,7 @@ const build = { disableValidation: true } as const
 export const text = (
   to: ChatId.ChatId,
   text: string,
-  options?: { readonly replyTo?: string | undefined }
+  options?: { readonly replyTo?: string | undefined; readonly linkPreview?: boolean | undefined }
 ): TextMessage => new TextMessage({ to, text, ...options }, build)
 
 /**
@@ -312,6 +377,13 @@ export const document = (
  * @since 0.1.0
  * @category constructors
  */
+export const sticker = (to: ChatId.ChatId, options: MediaOptions): StickerMessage =>
+  new StickerMessage({ to, ...options }, build)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
 export const location = (
   to: ChatId.ChatId,
   options: {
@@ -345,6 +417,46 @@ export const template = (
     readonly headerMedia?: typeof TemplateHeaderMedia.Type | undefined
   }
 ): TemplateMessage => new TemplateMessage({ to, ...options, variables: options.variables ?? [] }, build)
+
+/**
+ * A question with options, rendered as buttons where the provider has them and as numbered text
+ * elsewhere (see {@link ButtonsMessage}).
+ *
+ * @example
+ * ```ts
+ * Message.buttons(to, { body: "Pick a time", options: ["09:00", "11:00", "15:00"] })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const buttons = (
+  to: ChatId.ChatId,
+  options: {
+    readonly body: string
+    readonly options: readonly [string, ...Array<string>]
+    readonly replyTo?: string | undefined
+  }
+): ButtonsMessage => new ButtonsMessage({ to, ...options }, build)
+
+/**
+ * The text a choice is sent as where there are no buttons: the body, then one numbered line per
+ * option (`1. 09:00`).
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const choiceText = (body: string, options: ReadonlyArray<string>): string =>
+  `${body}\n${options.map((option, i) => `${i + 1}. ${option}`).join("\n")}`
+
+/**
+ * A choice as the text message it becomes for a provider without buttons.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const asText = (message: ButtonsMessage): TextMessage =>
+  text(message.to, choiceText(message.body, message.options), { replyTo: message.replyTo })
 
 const validators = Object.fromEntries(
   Message.members.map((member) => [member._tag, Schema.validateEither(Schema.typeSchema(Schema.Struct(member.fields)))])
@@ -405,6 +517,7 @@ const mimeTypes: Record<string, string> = {
 
 const fallbackMimeTypes = {
   Image: "image/jpeg",
+  Sticker: "image/webp",
   Video: "video/mp4",
   Audio: "audio/ogg",
   Document: "application/octet-stream"
@@ -417,7 +530,7 @@ const fallbackMimeTypes = {
  * @since 0.1.0
  * @category accessors
  */
-export const mimeType = (message: ImageMessage | VideoMessage | AudioMessage | DocumentMessage): string => {
+export const mimeType = (message: MediaMessage): string => {
   if (message.mimeType) return message.mimeType
   const name = (message._tag === "Document" && message.filename) || new URL(message.url).pathname
   const extension = name.slice(name.lastIndexOf(".") + 1).toLowerCase()
@@ -430,7 +543,7 @@ export const mimeType = (message: ImageMessage | VideoMessage | AudioMessage | D
  * @since 0.1.0
  * @category accessors
  */
-export const filename = (message: ImageMessage | VideoMessage | AudioMessage | DocumentMessage): string => {
+export const filename = (message: MediaMessage): string => {
   if (message._tag === "Document" && message.filename) return message.filename
   const last = new URL(message.url).pathname.split("/").pop()
   return last && last.length > 0 ? decodeURIComponent(last) : message._tag.toLowerCase()

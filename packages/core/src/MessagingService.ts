@@ -5,23 +5,18 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as Capabilities from "./Capabilities.js"
-import * as Idempotency from "./Idempotency.js"
-import * as Message from "./Message.js"
-import * as MessagingError from "./MessagingError.js"
-import * as Metrics from "./Metrics.js"
-import * as RateLimit from "./RateLimit.js"
-import { Receipt } from "./Receipt.js"
-import * as Retry from "./Retry.js"
+import type * as Capabilities from "./Capabilities.js"
+import * as internal from "./internal/messagingService.js"
+import type * as Message from "./Message.js"
+import type * as MessagingError from "./MessagingError.js"
+import type * as RateLimit from "./RateLimit.js"
+import type { Receipt } from "./Receipt.js"
 
 /**
  * @since 0.1.0
@@ -94,17 +89,19 @@ export interface ProviderReceipt {
 }
 
 /**
- * The narrow part a provider package writes: one request per message, errors already mapped to
- * `MessagingError`. Validation, capability checks, retries and the rest come from {@link make}.
+ * The narrow part a provider package writes: one request per message of the kinds it declares, errors
+ * already mapped to `MessagingError`. Validation, capability checks (so `send` only ever sees the kinds
+ * in `capabilities`, a choice already turned into text where the provider has no buttons), retries and
+ * the rest come from {@link make}.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Driver {
+export interface Driver<K extends Message.Kind = Message.Kind> {
   readonly provider: string
-  readonly capabilities: Capabilities.Capabilities
+  readonly capabilities: Capabilities.Capabilities<K>
   readonly send: (
-    message: Message.Message,
+    message: Message.Of<K>,
     context: AttemptContext
   ) => Effect.Effect<ProviderReceipt, MessagingError.MessagingError>
 }
@@ -131,71 +128,7 @@ export interface Options {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (driver: Driver, options: Options = {}): Effect.Effect<Service, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const store = yield* Effect.serviceOption(Idempotency.IdempotencyStore).pipe(
-      Effect.flatMap(Option.match({ onSome: Effect.succeed, onNone: () => Idempotency.makeMemory }))
-    )
-    const guard = yield* Idempotency.makeGuard({
-      store,
-      namespace: driver.provider,
-      window: options.idempotencyWindow ?? "24 hours"
-    })
-    const limit: RateLimit.Limiter = options.rateLimit ? yield* RateLimit.make(options.rateLimit) : (effect) => effect
-    const schedule = options.retry === false ? undefined : options.retry ?? Retry.defaultSchedule
-    const { provider } = driver
-
-    const attempts = (message: Message.Message, idempotencyKey: Option.Option<string>, kind: string) =>
-      Effect.gen(function*() {
-        let attempt = 0
-        const once = Effect.suspend(() => {
-          attempt++
-          const request = limit(driver.send(message, { idempotencyKey, attempt }))
-          return attempt === 1
-            ? request
-            : Effect.zipRight(Metric.increment(Metrics.tagged(Metrics.retried, provider, kind)), request)
-        })
-        const safeToRepeat = Option.isSome(idempotencyKey) && driver.capabilities.idempotencyKeys
-        const result = yield* (schedule === undefined ? once : Effect.retry(once, {
-          schedule,
-          while: (error) => MessagingError.isRetryable(error, { safeToRepeat })
-        })).pipe(Effect.ensuring(Effect.annotateCurrentSpan("parley.attempts", attempt)))
-        // Typed values already: validating them again would rebuild the class's parser on every send
-        // (its fields include a transformation, so each validation derives a new type AST).
-        return new Receipt({
-          provider,
-          messageId: result.messageId,
-          status: result.status,
-          at: new Date(yield* Clock.currentTimeMillis)
-        }, true)
-      })
-
-    const send = Effect.fn("MessagingService.send")(
-      function*(message: Message.Message, sendOptions?: SendOptions) {
-        const kind = Message.kind(message)
-        yield* Effect.annotateCurrentSpan({ "parley.provider": provider, "parley.kind": kind })
-        const valid = Message.validate(message, provider)
-        if (Either.isLeft(valid)) return yield* valid.left
-        const missing = Capabilities.missing(driver.capabilities, message)
-        if (Option.isSome(missing)) {
-          return yield* new MessagingError.Unsupported({ provider, feature: missing.value })
-        }
-        const key = Option.fromNullable(sendOptions?.idempotencyKey)
-        return yield* Option.match(key, {
-          onNone: () => attempts(message, key, kind),
-          onSome: (k) => guard.run(k, attempts(message, key, kind))
-        })
-      },
-      (effect, message) => {
-        const kind = Message.kind(message)
-        return effect.pipe(
-          Effect.tapBoth({
-            onSuccess: () => Metric.increment(Metrics.tagged(Metrics.sent, provider, kind)),
-            onFailure: () => Metric.increment(Metrics.tagged(Metrics.failed, provider, kind))
-          })
-        )
-      }
-    )
-
-    return MessagingService.of({ provider, capabilities: driver.capabilities, send })
-  })
+export const make: <K extends Message.Kind>(
+  driver: Driver<K>,
+  options?: Options
+) => Effect.Effect<Service, never, Scope.Scope> = internal.make

@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as HttpTransport from "./HttpTransport.js"
+import { retryAfterField } from "./internal/httpTransport.js"
 import * as MessagingError from "./MessagingError.js"
 
 /**
@@ -50,13 +51,28 @@ export const fromBody = (body: unknown): Option.Option<typeof ErrorObject.Type> 
 
 const rateLimitCodes = new Set([4, 80007, 130429, 131048, 131056])
 const unavailableCodes = new Set([1, 2, 131000, 131016, 133004])
-const invalidCodes = new Set([100, 131008, 131009, 131051, 131052, 132000, 132001, 132005, 132007, 132012])
+const invalidCodes = new Set([
+  100,
+  131008,
+  131009,
+  131051,
+  131052,
+  131053,
+  132000,
+  132001,
+  132005,
+  132007,
+  132012,
+  132015,
+  132016
+])
 const unauthorizedCodes = new Set([0, 3, 10, 190, 200, 131005, 131031])
 
 /**
  * Classifies a Meta error code: 130429/131056/131048/4/80007 → `RateLimited`; 131047 →
  * `WindowClosed`; 131026 → `RecipientUnavailable`; 190 and permission codes → `Unauthorized`;
- * 1/2/131000/131016 → `ProviderUnavailable`; parameter and template errors → `InvalidMessage`.
+ * 1/2/131000/131016 → `ProviderUnavailable`; parameter, media and template errors (100, 131008, 131009,
+ * 131053, 132000, 132001, 132005, 132007, 132012, 132015 paused, 132016 disabled) → `InvalidMessage`.
  * Unknown codes are left to the status mapping.
  *
  * @since 0.1.0
@@ -68,14 +84,7 @@ export const classify: HttpTransport.Classifier = (answer) =>
     const status = answer.status
     const reason = `${error.message ?? "Meta error"} (code ${error.code})`
     if (rateLimitCodes.has(error.code)) {
-      return Option.some(
-        new MessagingError.RateLimited({
-          provider,
-          status,
-          reason,
-          ...Option.match(answer.retryAfter, { onNone: () => ({}), onSome: (retryAfter) => ({ retryAfter }) })
-        })
-      )
+      return Option.some(new MessagingError.RateLimited({ provider, status, reason, ...retryAfterField(answer) }))
     }
     if (error.code === 131047) {
       return Option.some(new MessagingError.WindowClosed({ provider, chat: answer.chat ?? "unknown", reason }))

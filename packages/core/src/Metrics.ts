@@ -1,11 +1,23 @@
 /**
- * Parley's metrics, for any `effect/Metric` exporter (`Telemetry` ships them over OTLP): sends tagged with
- * the provider and the message kind, failovers, the engine's events and store, and gauges of its state.
+ * Parley's metrics, for any `effect/Metric` exporter (`Telemetry` sends them over OTLP): sends by
+ * provider and kind, the engine's events and store, and gauges of its state.
  *
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricKey from "effect/MetricKey"
+import * as MetricLabel from "effect/MetricLabel"
+
+// Each counter's key, so `tagged` can bake the tags into a key once: a metric tagged with
+// `Metric.tagged` builds a new key (and hashes its labels) on every update.
+const keys = new WeakMap<object, MetricKey.MetricKey.Counter<number>>()
+const counter = (name: string, description: string): Metric.Metric.Counter<number> => {
+  const key = MetricKey.counter(name, { description })
+  const metric = Metric.fromMetricKey(key)
+  keys.set(metric, key)
+  return metric
+}
 
 /**
  * Messages a provider accepted.
@@ -13,7 +25,7 @@ import * as MetricBoundaries from "effect/MetricBoundaries"
  * @since 0.1.0
  * @category metrics
  */
-export const sent = Metric.counter("parley_messages_sent_total", { description: "Messages a provider accepted" })
+export const sent = counter("parley_messages_sent_total", "Messages a provider accepted")
 
 /**
  * Sends that ended in an error (after retries).
@@ -21,7 +33,7 @@ export const sent = Metric.counter("parley_messages_sent_total", { description: 
  * @since 0.1.0
  * @category metrics
  */
-export const failed = Metric.counter("parley_messages_failed_total", { description: "Sends that ended in an error" })
+export const failed = counter("parley_messages_failed_total", "Sends that ended in an error")
 
 /**
  * Attempts repeated by the retry schedule.
@@ -29,7 +41,7 @@ export const failed = Metric.counter("parley_messages_failed_total", { descripti
  * @since 0.1.0
  * @category metrics
  */
-export const retried = Metric.counter("parley_messages_retried_total", { description: "Send attempts retried" })
+export const retried = counter("parley_messages_retried_total", "Send attempts retried")
 
 /**
  * Sends that moved on to the next provider of a failover group.
@@ -37,21 +49,26 @@ export const retried = Metric.counter("parley_messages_retried_total", { descrip
  * @since 0.1.0
  * @category metrics
  */
-export const failedOver = Metric.counter("parley_messages_failed_over_total", {
-  description: "Sends moved to the next provider"
-})
+export const failedOver = counter("parley_messages_failed_over_total", "Sends moved to the next provider")
 
 /**
- * Tags a metric with the provider and message kind.
+ * Tags a metric with the provider and message kind. For this module's counters the tags go into the
+ * metric's key once, so updating the tagged metric costs no more than updating the counter.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const tagged = <Type, In, Out>(
-  metric: Metric.Metric<Type, In, Out>,
+export const tagged = (
+  metric: Metric.Metric.Counter<number>,
   provider: string,
   kind: string
-): Metric.Metric<Type, In, Out> => metric.pipe(Metric.tagged("provider", provider), Metric.tagged("kind", kind))
+): Metric.Metric.Counter<number> => {
+  const labels = [MetricLabel.make("provider", provider), MetricLabel.make("kind", kind)]
+  const key = keys.get(metric)
+  return key === undefined
+    ? Metric.taggedWithLabels(metric, labels)
+    : Metric.fromMetricKey(MetricKey.taggedWithLabels(key, labels))
+}
 
 /**
  * Events the engine handled and committed (tagged `event`: MessageReceived, StatusChanged, TimerFired;

@@ -1,6 +1,8 @@
 /**
  * The HTTP endpoint providers post webhooks to: `POST /webhooks/<provider>` (and
- * `/webhooks/<provider>/<token>` for providers verified by a URL token), plus `GET /health`.
+ * `/webhooks/<provider>/<token>` for providers verified by a URL token), `GET` on the same paths for
+ * providers that verify the endpoint first (Meta's `hub.challenge`, answered by the handler's
+ * `challenge`), plus `GET /health`.
  *
  * Per request: the body is read once, raw, up to a size cap (413 past it); the provider's handler
  * verifies it (401) and decodes it; the events are written to the durable inbox, duplicates dropped in
@@ -102,6 +104,32 @@ export const app = (options: Options) => {
     Effect.withSpan("WebhookServer.receive")
   )
 
+  // Providers that verify the endpoint before posting to it (Meta's `hub.challenge`) send a GET.
+  const challenge = Effect.gen(function*() {
+    const params = yield* HttpRouter.params
+    const provider = params.provider ?? ""
+    const handler = handlers.get(provider)
+    if (handler?.challenge === undefined) {
+      return json(404, { error: `no verification request is configured for provider "${provider}"` })
+    }
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const url = new URL(request.url, "http://localhost")
+    const answer = yield* handler.challenge({
+      headers: request.headers,
+      query: Object.fromEntries(url.searchParams),
+      pathToken: params.token,
+      body: new Uint8Array()
+    })
+    return HttpServerResponse.text(answer)
+  }).pipe(
+    Effect.catchTag("WebhookError", (error) =>
+      Effect.as(
+        Effect.logWarning(`webhook verification rejected: ${error.message}`),
+        json(error.status, { error: error.reason, provider: error.provider })
+      )),
+    Effect.withSpan("WebhookServer.challenge")
+  )
+
   const health = Effect.gen(function*() {
     const inbox = yield* Inbox.Inbox
     return yield* inbox.pendingCount.pipe(
@@ -113,6 +141,8 @@ export const app = (options: Options) => {
   return HttpRouter.empty.pipe(
     HttpRouter.post("/webhooks/:provider", receive),
     HttpRouter.post("/webhooks/:provider/:token", receive),
+    HttpRouter.get("/webhooks/:provider", challenge),
+    HttpRouter.get("/webhooks/:provider/:token", challenge),
     HttpRouter.get("/health", health),
     // Anything else gets an answer that says where webhooks go (matched last: routes are specific first).
     HttpRouter.all(

@@ -1,5 +1,6 @@
 /**
- * @parley/core: provider-agnostic WhatsApp messaging for Effect.
+ * @parley/core: provider-agnostic WhatsApp messaging for Effect, for bot authors. Provider packages are
+ * built from `@parley/core/provider`.
  *
  * @since 0.1.0
  */
@@ -19,8 +20,6 @@ export * as ConversationStore from "./ConversationStore.js"
 /** @since 0.1.0 */
 export * as Failover from "./Failover.js"
 /** @since 0.1.0 */
-export * as HttpTransport from "./HttpTransport.js"
-/** @since 0.1.0 */
 export * as Idempotency from "./Idempotency.js"
 /** @since 0.1.0 */
 export * as Inbox from "./Inbox.js"
@@ -28,8 +27,6 @@ export * as Inbox from "./Inbox.js"
 export * as InboundEvent from "./InboundEvent.js"
 /** @since 0.1.0 */
 export * as Message from "./Message.js"
-/** @since 0.1.0 */
-export * as MetaError from "./MetaError.js"
 /** @since 0.1.0 */
 export * as MessagingError from "./MessagingError.js"
 /** @since 0.1.0 */
@@ -46,8 +43,6 @@ export * as Receipt from "./Receipt.js"
 export * as Retry from "./Retry.js"
 /** @since 0.1.0 */
 export * as Telemetry from "./Telemetry.js"
-/** @since 0.1.0 */
-export * as Waha from "./Waha.js"
 /** @since 0.1.0 */
 export * as Webhook from "./Webhook.js"
 /** @since 0.1.0 */

@@ -53,7 +53,11 @@ describe("Message.validate", () => {
       "headerMedia.url",
       "http(s)"
     ],
-    [Message.text(to, "hi", { replyTo: "" }), "replyTo", "provider message id"]
+    [Message.text(to, "hi", { replyTo: "" }), "replyTo", "provider message id"],
+    [Message.buttons(to, { body: "Pick", options: ["a", " "] }), "options.1", "must not be empty"],
+    [Message.buttons(to, { body: "Pick", options: ["Yes", "yes"] }), "options", "must differ from each other"],
+    [Message.buttons(to, { body: "", options: ["a"] }), "body", "must not be empty"],
+    [Message.sticker(to, { url: "ftp://e.com/s.webp" }), "url", "http(s) URL"]
   ])("%#: rejects a bad %s naming the field and the limit", (message, field, reason) => {
     const error = invalid(message)
     expect(error._tag).toBe("InvalidMessage")
@@ -72,6 +76,16 @@ describe("Message.validate", () => {
   it("kind names each message kind", () => {
     expect(Message.kind(Message.text(to, "a"))).toBe("text")
     expect(Message.kind(Message.template(to, { name: "t" }))).toBe("template")
+  })
+})
+
+describe("Message choices", () => {
+  it("a choice is sent as its numbered text where there are no buttons", () => {
+    const choice = Message.buttons(to, { body: "Pick a time", options: ["09:00", "11:00"], replyTo: "m1" })
+    expect(Message.kind(choice)).toBe("buttons")
+    expect(Message.choiceText("Pick a time", ["09:00", "11:00"])).toBe("Pick a time\n1. 09:00\n2. 11:00")
+    expect(Message.asText(choice)).toEqual(Message.text(to, "Pick a time\n1. 09:00\n2. 11:00", { replyTo: "m1" }))
+    expect(Either.isRight(Message.validate(choice, "test"))).toBe(true)
   })
 })
 

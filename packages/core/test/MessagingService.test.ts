@@ -119,4 +119,28 @@ describe("MessagingService.make", () => {
       expect(receipts.length).toBe(5)
       expect(calls.length).toBe(5)
     }))
+
+  it.scoped("a choice reaches a driver without buttons as its numbered text, and one with them as it is", () =>
+    Effect.gen(function*() {
+      const choice = Message.buttons(to, { body: "Pick", options: ["09:00", "11:00"] })
+      const plain = scriptedDriver("plain", [], Capabilities.make({ kinds: ["text"] }))
+      yield* Effect.flatMap(MessagingService.make(plain.driver), (service) => service.send(choice))
+      expect(plain.calls.map((c) => c.message)).toEqual([Message.text(to, "Pick\n1. 09:00\n2. 11:00")])
+      const interactive = scriptedDriver("interactive", [], Capabilities.make({ kinds: ["text", "buttons"] }))
+      yield* Effect.flatMap(MessagingService.make(interactive.driver), (service) => service.send(choice))
+      expect(interactive.calls.map((c) => c.message)).toEqual([choice])
+      // Without text either, a choice cannot go at all.
+      const mute = scriptedDriver("mute", [], Capabilities.make({ kinds: ["image"] }))
+      const error = yield* Effect.flip(Effect.flatMap(MessagingService.make(mute.driver), (s) => s.send(choice)))
+      expect(error).toMatchObject({ _tag: "Unsupported", feature: "text messages" })
+    }))
+
+  it.scoped("refuses chats the provider cannot address, with no I/O", () =>
+    Effect.gen(function*() {
+      const { calls, driver } = scriptedDriver("p", [], Capabilities.make({ kinds: ["text"], chats: ["phone"] }))
+      const service = yield* MessagingService.make(driver)
+      const error = yield* Effect.flip(service.send(Message.text(ChatId.group("120363012345678901@g.us"), "hi")))
+      expect(error).toEqual(new MessagingError.Unsupported({ provider: "p", feature: "group chats" }))
+      expect(calls.length).toBe(0)
+    }))
 })

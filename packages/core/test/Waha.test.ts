@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ChatId, InboundEvent, Waha, Webhook } from "@parley/core"
+import { ChatId, InboundEvent, type Webhook } from "@parley/core"
+import { ProviderWebhook, Waha } from "@parley/core/provider"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 
@@ -13,7 +14,10 @@ const request = (body: unknown, headers: Record<string, string> = {}, pathToken?
 }
 const signed = (body: unknown) => {
   const r = request(body)
-  return { ...r, headers: { "x-webhook-hmac": Webhook.sign({ secret, header: "x", algorithm: "sha512" }, r.body) } }
+  return {
+    ...r,
+    headers: { "x-webhook-hmac": ProviderWebhook.sign({ secret, header: "x", algorithm: "sha512" }, r.body) }
+  }
 }
 const envelope = (event: string, payload: unknown) => ({
   id: "evt_1",

@@ -1,7 +1,8 @@
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Bot, Inbox, Waha, Webhook, WebhookServer } from "@parley/core"
+import { Bot, Inbox, WebhookServer } from "@parley/core"
+import { ProviderWebhook, Waha } from "@parley/core/provider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -38,7 +39,7 @@ const server = Effect.gen(function*() {
     )
   const signed = (body: unknown) => {
     const text = JSON.stringify(body)
-    return post("/webhooks/chatsend", text, { "x-webhook-hmac": Webhook.sign(hmac, text) })
+    return post("/webhooks/chatsend", text, { "x-webhook-hmac": ProviderWebhook.sign(hmac, text) })
   }
   const inbox = yield* Effect.provide(Inbox.Inbox, context)
   const sql = yield* Effect.provide(SqlClient.SqlClient, context)
@@ -71,7 +72,7 @@ describe("WebhookServer", () => {
     Effect.gen(function*() {
       const { base, inbox, post, signed } = yield* server
       const withSignature = (text: string) =>
-        post("/webhooks/chatsend", text, { "x-webhook-hmac": Webhook.sign(hmac, text) })
+        post("/webhooks/chatsend", text, { "x-webhook-hmac": ProviderWebhook.sign(hmac, text) })
 
       const malformed = yield* withSignature("{\"event\": ")
       expect(malformed.status).toBe(400)

@@ -13,8 +13,24 @@
  *
  * @since 0.1.0
  */
-import type { Webhook } from "@parley/core"
+import { HttpTransport, type ProviderWebhook } from "@parley/core/provider"
 import * as Schema from "effect/Schema"
+
+/**
+ * The provider's name in receipts, errors, metrics and webhook paths.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const provider = "multisession"
+
+/**
+ * Where the gateway listens by default.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "http://localhost:7001"
 
 // JIDs go into the path as they are: `@` is legal in a path segment, and the gateway (Fiber) reads
 // path parameters without percent-decoding them.
@@ -26,7 +42,7 @@ const segment = (s: string) => encodeURIComponent(s).replace(/%40/g, "@")
  * @since 0.1.0
  * @category paths
  */
-export const chatPath = (jid: string, action: string): string => `/chats/${segment(jid)}/${action}`
+export const chatPath = (jid: string, action: string): `/${string}` => `/chats/${segment(jid)}/${action}`
 
 /**
  * `/messages/{message_id}/{action}`, e.g. `messagePath(id, "reply")`.
@@ -34,7 +50,7 @@ export const chatPath = (jid: string, action: string): string => `/chats/${segme
  * @since 0.1.0
  * @category paths
  */
-export const messagePath = (id: string, action: string): string => `/messages/${segment(id)}/${action}`
+export const messagePath = (id: string, action: string): `/${string}` => `/messages/${segment(id)}/${action}`
 
 /**
  * Every answer: `{ status, code, message, data, error }`.
@@ -58,12 +74,12 @@ export const envelope = <A, I>(data: Schema.Schema<A, I>) =>
  * @since 0.1.0
  * @category responses
  */
-export const ErrorResponse = Schema.Struct({
-  status: Schema.optional(Schema.Boolean),
-  code: Schema.optional(Schema.Number),
-  message: Schema.optional(Schema.String),
-  error: Schema.optional(Schema.String)
-})
+export const ErrorResponse = Schema.partial(Schema.Struct({
+  status: Schema.Boolean,
+  code: Schema.Number,
+  message: Schema.String,
+  error: Schema.String
+}))
 
 /**
  * @since 0.1.0
@@ -117,6 +133,14 @@ export const SendTextRequest = Schema.Struct({
 })
 
 /**
+ * `POST /chats/{chat_jid}/messages` (the caller gives the path: {@link chatPath}).
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendText = HttpTransport.post("/chats/:jid/messages", SendTextRequest, SendResponse)
+
+/**
  * `POST /messages/{message_id}/reply`, keyed by the Go field names of `RequestReply` (no json tags:
  * the swagger's `chat_jid` never fills `ChatJID`, and the gateway answers 500 `Phone number cannot be
  * empty`). Even with `ChatJID` the handler ignores `message_id` and sends plain text, so nothing is
@@ -148,6 +172,14 @@ export const ReactionRequest = Schema.Struct({
 })
 
 /**
+ * `POST /messages/{message_id}/reaction` (the caller gives the path: {@link messagePath}).
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const react = HttpTransport.post("/messages/:id/reaction", ReactionRequest, SendResponse)
+
+/**
  * `POST /chats/{chat_jid}/locations`.
  *
  * @since 0.1.0
@@ -159,6 +191,14 @@ export const LocationRequest = Schema.Struct({
   name: Schema.optional(Schema.String),
   address: Schema.optional(Schema.String)
 })
+
+/**
+ * `POST /chats/{chat_jid}/locations` (the caller gives the path: {@link chatPath}).
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendLocation = HttpTransport.post("/chats/:jid/locations", LocationRequest, SendResponse)
 
 /**
  * A boolean form field: `true` (also `1`, `yes`, `on`, as the gateway's `parseOptionalBool` reads).
@@ -479,6 +519,6 @@ export const webhookUserAgent = "WhatsApp-API-MultiSession/1.0"
  * @category webhooks
  */
 export const signature = (
-  secret: Webhook.HmacOptions["secret"],
+  secret: ProviderWebhook.HmacOptions["secret"],
   header: string = webhookHeaders.signature
-): Webhook.HmacOptions => ({ secret, header, algorithm: "sha256", prefix: "sha256=" })
+): ProviderWebhook.HmacOptions => ({ secret, header, algorithm: "sha256", prefix: "sha256=" })

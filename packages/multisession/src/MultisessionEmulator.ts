@@ -17,28 +17,24 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Multipart from "@effect/platform/Multipart"
-import { ChatId, HttpTransport, Webhook } from "@parley/core"
-import { Emulator, FakeNetwork, Faults } from "@parley/testing"
-import * as Chunk from "effect/Chunk"
+import { ChatId } from "@parley/core"
+import { HttpTransport, ProviderWebhook } from "@parley/core/provider"
+import { Emulator, FakeNetwork } from "@parley/testing"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { createHmac, randomBytes, randomUUID } from "node:crypto"
 import * as Api from "./MultisessionApi.js"
-import { provider } from "./MultisessionMessaging.js"
+
+const { provider } = Api
 
 /**
  * @since 0.1.0
@@ -124,22 +120,9 @@ const successMessages = {
   document: "Success send document"
 } as const
 
-interface UploadedFile {
-  readonly _tag: "File"
-  readonly key: string
-  readonly name: string
-  readonly contentType: string
-  readonly bytes: number
-  /** The first 512 bytes, what Go's content sniffing reads. */
-  readonly head: Uint8Array
-}
-
-interface Upload {
-  readonly fields: Readonly<Record<string, string>>
-  readonly files: ReadonlyArray<UploadedFile>
-}
-
-const CurrentUpload = Context.GenericTag<Option.Option<Upload>>("@parley/multisession/MultisessionEmulator/Upload")
+const CurrentUpload = Context.GenericTag<Option.Option<Emulator.Upload>>(
+  "@parley/multisession/MultisessionEmulator/Upload"
+)
 
 const encodeSend = Schema.encodeSync(Api.SendResponse)
 const encodeError = Schema.encodeSync(Api.ErrorResponse)
@@ -223,42 +206,15 @@ const sniff = (head: Uint8Array): string => {
 // The image formats the gateway can decode to make a thumbnail (imgconv); anything else fails.
 const decodableImages = ["image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp"]
 
-/** The multipart body's parts, from the raw bytes (read whole, so an oversized body is answered cleanly). */
-const readUpload = (bytes: Uint8Array, headers: Readonly<Record<string, string>>) =>
-  Stream.succeed(bytes).pipe(
-    Stream.pipeThroughChannel(Multipart.makeChannel<never>(headers)),
-    Stream.mapEffect((part): Effect.Effect<Multipart.Field | UploadedFile, Multipart.MultipartError> =>
-      part._tag === "Field"
-        ? Effect.succeed(part)
-        : Effect.map(part.contentEffect, (content) => ({
-          _tag: "File",
-          key: part.key,
-          name: part.name,
-          contentType: part.contentType,
-          bytes: content.length,
-          head: content.slice(0, 512)
-        }))
-    ),
-    Stream.runFold({ fields: {}, files: [] } as Upload, (upload, part): Upload =>
-      part._tag === "Field"
-        ? { ...upload, fields: { ...upload.fields, [part.key]: part.value } }
-        : { ...upload, files: [...upload.files, part] }),
-    // Go's multipart reader makes every part with a file name a file, JSON included.
-    Effect.provideService(Multipart.FieldMimeTypes, Chunk.empty())
-  )
-
 /**
  * Starts the emulator on a free loopback port for the life of the scope.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options = {}
-): Effect.Effect<MultisessionEmulator, never, Scope.Scope | FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
+export const make: Emulator.Constructor<Options, MultisessionEmulator> = (options = {}) =>
   Effect.gen(function*() {
     const network = yield* FakeNetwork.FakeNetwork
-    const faults = yield* Faults.make
     const deviceId = options.deviceId ?? randomUUID()
     const token = options.token ?? deviceToken(deviceId)
     const revoked = new Set(options.revokedTokens ?? [])
@@ -266,8 +222,7 @@ export const make = (
     const webhookSecret = options.webhookSecret ?? randomBytes(32).toString("hex")
     const variant = options.variant ?? "documented"
     const bodyLimit = options.bodyLimit ?? 8 * 1024 * 1024
-    const log: Array<Emulator.RecordedRequest> = []
-    let webhookUrl = options.webhookUrl
+    const log = Emulator.requestLog()
     let loggedIn = true
 
     const errorBody = (status: number, detail: string) =>
@@ -358,8 +313,10 @@ export const make = (
         const fields = yield* Schema.decodeUnknown(Api.MediaForm)(
           Option.match(form, { onNone: () => ({}), onSome: (f) => f.fields })
         ).pipe(Effect.mapError(() => error(400, "Failed parse body request")))
-        const { bytes, head, name } = file.value
-        const sniffed = sniff(head)
+        const { content, name } = file.value
+        const bytes = content.length
+        // What Go's content sniffing reads: the first 512 bytes.
+        const sniffed = sniff(content.subarray(0, 512))
         const mimeType = kind === "document" ? sniffed : Api.uploadMimeTypes[kind]
         const refusal = bytes === 0
           ? `${kind[0]!.toUpperCase()}${kind.slice(1)} payload cannot be empty`
@@ -478,15 +435,18 @@ export const make = (
       const request = yield* HttpServerRequest.HttpServerRequest
       const readText = Effect.map(request.text, (text) => ({
         size: Buffer.byteLength(text),
-        form: Option.none<Upload>(),
+        form: Option.none<Emulator.Upload>(),
         recorded: HttpTransport.parseBody(text)
       }))
       const readForm = Effect.flatMap(request.arrayBuffer, (buffer) =>
         Effect.map(
-          Effect.orElseSucceed(readUpload(new Uint8Array(buffer), request.headers), (): Upload => ({
-            fields: {},
-            files: []
-          })),
+          Effect.orElseSucceed(
+            Emulator.readMultipart(new Uint8Array(buffer), request.headers),
+            (): Emulator.Upload => ({
+              fields: {},
+              files: []
+            })
+          ),
           (upload) => {
             const file = upload.files.find((f) => f.key === Api.fileField)
             return {
@@ -495,7 +455,9 @@ export const make = (
               recorded: {
                 ...upload.fields,
                 ...(file &&
-                  { [Api.fileField]: { filename: file.name, contentType: file.contentType, bytes: file.bytes } })
+                  {
+                    [Api.fileField]: { filename: file.name, contentType: file.contentType, bytes: file.content.length }
+                  })
               } as unknown
             }
           }
@@ -504,7 +466,7 @@ export const make = (
       const read = yield* Effect.either(
         HttpIncomingMessage.withMaxBodySize(multipart ? readForm : readText, Option.some(maxReadable))
       )
-      log.push({
+      log.record({
         method: request.method,
         url: request.url,
         headers: request.headers,
@@ -529,8 +491,6 @@ export const make = (
         )),
       Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", randomUUID()))
     )
-
-    const server = yield* Emulator.serve({ app, faults, port: options.port, record: false })
 
     const envelope = (event: FakeNetwork.NetworkEvent, now: number): Option.Option<{
       readonly name: string
@@ -580,36 +540,35 @@ export const make = (
     }
 
     const secret = Redacted.make(webhookSecret)
-    yield* Emulator.forwardEvents({
+    const base = yield* Emulator.make({
       provider,
-      network,
-      target: Effect.sync(() => webhookUrl),
+      business,
+      app,
+      port: options.port,
+      log,
+      webhookUrl: options.webhookUrl,
       toWebhook: (event) =>
-        Effect.map(Clock.currentTimeMillis, (now) =>
-          Option.map(envelope(event, now), ({ body, name }) => {
-            const json = JSON.stringify(body)
-            const signature = Webhook.sign(Api.signature(secret), json)
-            return {
-              body: json,
-              headers: {
-                [Api.webhookHeaders.signature]: signature,
-                [Api.webhookHeaders.hubSignature]: signature,
-                [Api.webhookHeaders.event]: name,
-                [Api.webhookHeaders.userAgent]: Api.webhookUserAgent
+        Effect.map(
+          Clock.currentTimeMillis,
+          (now) =>
+            Option.toArray(Option.map(envelope(event, now), ({ body, name }) => {
+              const json = JSON.stringify(body)
+              const signature = ProviderWebhook.sign(Api.signature(secret), json)
+              return {
+                body: json,
+                headers: {
+                  [Api.webhookHeaders.signature]: signature,
+                  [Api.webhookHeaders.hubSignature]: signature,
+                  [Api.webhookHeaders.event]: name,
+                  [Api.webhookHeaders.userAgent]: Api.webhookUserAgent
+                }
               }
-            }
-          }))
+            }))
+        )
     })
 
     return {
-      provider,
-      url: server.url,
-      business,
-      faults,
-      requests: Effect.sync(() => [...log]),
-      down: server.down,
-      up: server.up,
-      setWebhookUrl: (url) => Effect.sync(() => void (webhookUrl = url)),
+      ...base,
       token,
       deviceId,
       webhookSecret,
@@ -618,12 +577,9 @@ export const make = (
   })
 
 /**
- * The emulator as a layer, for tests and the example app.
+ * The emulator as a layer, for tests and the example app: `layer(options)`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options?: Options
-): Layer.Layer<MultisessionEmulator, never, FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
-  Layer.scoped(MultisessionEmulator, make(options))
+export const layer = Emulator.layer(MultisessionEmulator, make)

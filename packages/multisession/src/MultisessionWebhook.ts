@@ -14,7 +14,8 @@
  *
  * @since 0.1.0
  */
-import { ChatId, InboundEvent, Webhook } from "@parley/core"
+import { ChatId, InboundEvent, type Webhook } from "@parley/core"
+import { ProviderWebhook } from "@parley/core/provider"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -23,7 +24,8 @@ import * as Either from "effect/Either"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Api from "./MultisessionApi.js"
-import { provider } from "./MultisessionMessaging.js"
+
+const { provider } = Api
 
 /**
  * @since 0.1.0
@@ -52,29 +54,29 @@ const statuses: Record<typeof Api.ReceiptEvent.Type["event_type"], InboundEvent.
 // What each event needs to be addressed; everything else is optional and dropped when odd.
 const Head = Schema.Struct({
   event_type: Schema.String,
-  timestamp: Webhook.lenient(Schema.String),
+  timestamp: ProviderWebhook.lenient(Schema.String),
   data: Schema.Unknown
 })
 
 const ReceivedHead = Schema.Struct({
   message_id: Schema.String,
   chat: Schema.String,
-  from: Webhook.lenient(Schema.String),
-  timestamp: Webhook.lenient(Schema.Number),
-  is_from_me: Webhook.lenient(Schema.Boolean)
+  from: ProviderWebhook.lenient(Schema.String),
+  timestamp: ProviderWebhook.lenient(Schema.Number),
+  is_from_me: ProviderWebhook.lenient(Schema.Boolean)
 })
 
 const ReceiptHead = Schema.Struct({
   message_id: Schema.String,
   chat: Schema.String,
-  sender: Webhook.lenient(Schema.String),
-  timestamp: Webhook.lenient(Schema.Number)
+  sender: ProviderWebhook.lenient(Schema.String),
+  timestamp: ProviderWebhook.lenient(Schema.Number)
 })
 
-const decodeHead = Webhook.decodeShape(Head)
-const decodeReceived = Webhook.decodeShape(ReceivedHead, ["data"])
-const decodeReceipt = Webhook.decodeShape(ReceiptHead, ["data"])
-const parse = Webhook.parseJson(provider)
+const decodeHead = ProviderWebhook.decodeShape(Head)
+const decodeReceived = ProviderWebhook.decodeShape(ReceivedHead, ["data"])
+const decodeReceipt = ProviderWebhook.decodeShape(ReceiptHead, ["data"])
+const parse = ProviderWebhook.parseJson(provider)
 
 const isReceipt = (event: string): event is keyof typeof statuses => event in statuses
 
@@ -83,7 +85,7 @@ type Events = Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>>
 const decodeBody = (json: unknown): Events =>
   Effect.flatMap(Clock.currentTimeMillis, (now): Events => {
     const head = decodeHead(json)
-    if (Either.isLeft(head)) return Webhook.skip(provider, head.left)
+    if (Either.isLeft(head)) return ProviderWebhook.skip(provider, head.left)
     const { data, event_type } = head.right
     const sentAt = head.right.timestamp === undefined ? Number.NaN : Date.parse(head.right.timestamp)
     const at = (seconds: number | undefined) =>
@@ -93,11 +95,11 @@ const decodeBody = (json: unknown): Events =>
 
     if (event_type === Api.events.messageReceived) {
       const decoded = decodeReceived(data)
-      if (Either.isLeft(decoded)) return Webhook.skip(provider, `${event_type}: ${decoded.left}`)
+      if (Either.isLeft(decoded)) return ProviderWebhook.skip(provider, `${event_type}: ${decoded.left}`)
       const d = decoded.right
       if (d.is_from_me || ChatId.isBroadcast(d.chat)) return Effect.succeed([])
       const chat = chatOf(d.chat)
-      if (Either.isLeft(chat)) return Webhook.skip(provider, chat.left)
+      if (Either.isLeft(chat)) return ProviderWebhook.skip(provider, chat.left)
       return Effect.succeed([
         new InboundEvent.MessageReceived({
           provider,
@@ -113,7 +115,7 @@ const decodeBody = (json: unknown): Events =>
 
     if (isReceipt(event_type)) {
       const decoded = decodeReceipt(data)
-      if (Either.isLeft(decoded)) return Webhook.skip(provider, `${event_type}: ${decoded.left}`)
+      if (Either.isLeft(decoded)) return ProviderWebhook.skip(provider, `${event_type}: ${decoded.left}`)
       const d = decoded.right
       if (ChatId.isBroadcast(d.chat)) return Effect.succeed([])
       const chat = Either.getOrUndefined(ChatId.parse(d.chat))
@@ -148,8 +150,8 @@ const decodeBody = (json: unknown): Events =>
  * @category constructors
  */
 export const make = (options: Options): Webhook.WebhookHandler => {
-  const signed = Webhook.verifyHmac(provider, Api.signature(options.secret))
-  const hubSigned = Webhook.verifyHmac(provider, Api.signature(options.secret, Api.webhookHeaders.hubSignature))
+  const signed = ProviderWebhook.verifyHmac(provider, Api.signature(options.secret))
+  const hubSigned = ProviderWebhook.verifyHmac(provider, Api.signature(options.secret, Api.webhookHeaders.hubSignature))
   return {
     provider,
     verify: (request) =>

@@ -6,7 +6,7 @@
  */
 
 /** @since 0.1.0 */
-export * as Multisession from "./MultisessionMessaging.js"
+export * as Multisession from "./Multisession.js"
 /** @since 0.1.0 */
 export * as MultisessionApi from "./MultisessionApi.js"
 /** @since 0.1.0 */

@@ -2,7 +2,8 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
-import { ChatId, InboundEvent, Message, MessagingService, Retry, Webhook } from "@parley/core"
+import { ChatId, InboundEvent, Message, MessagingService, Retry, type Webhook } from "@parley/core"
+import { ProviderWebhook } from "@parley/core/provider"
 import { Multisession, MultisessionApi, MultisessionWebhook } from "@parley/multisession"
 import * as MultisessionEmulator from "@parley/multisession/emulator"
 import { Emulator, FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
@@ -514,7 +515,7 @@ const delivery = (
   options: { readonly key?: string; readonly headers?: ReadonlyArray<string> } = {}
 ): Webhook.WebhookRequest => {
   const raw = typeof body === "string" ? body : JSON.stringify(body)
-  const signature = Webhook.sign(MultisessionApi.signature(Redacted.make(options.key ?? secret)), raw)
+  const signature = ProviderWebhook.sign(MultisessionApi.signature(Redacted.make(options.key ?? secret)), raw)
   const headers = options.headers ?? ["x-webhook-signature", "x-hub-signature-256"]
   return {
     headers: Object.fromEntries(headers.map((h) => [h, signature])),
@@ -616,7 +617,7 @@ describe("Multisession webhooks", () => {
           return HttpServerResponse.empty()
         }),
         faults: yield* Faults.make,
-        record: false
+        log: Emulator.requestLog()
       })
       yield* emulator.setWebhookUrl(`${sink.url}/hook`)
       const wrote = yield* network.userSends({
@@ -625,7 +626,7 @@ describe("Multisession webhooks", () => {
         content: { kind: "text", text: "x" }
       })
       const { body, headers } = yield* Queue.take(received).pipe(Effect.timeout("5 seconds"))
-      const signature = Webhook.sign(MultisessionApi.signature(Redacted.make(secret)), body)
+      const signature = ProviderWebhook.sign(MultisessionApi.signature(Redacted.make(secret)), body)
       expect(headers).toMatchObject({
         "content-type": "application/json",
         "x-webhook-signature": signature,

@@ -174,6 +174,10 @@ export const render = (message: Message.Message): string => {
       return `[reaction] ${message.emoji}`
     case "Audio":
       return "[audio]"
+    case "Sticker":
+      return "[sticker]"
+    case "Buttons":
+      return Message.asText(message).text
     default:
       return message.caption === undefined
         ? `[${Message.kind(message)}]`

@@ -1,8 +1,10 @@
 /**
  * What every provider emulator shares: a real HTTP server on a free loopback port (scoped: it stops
  * with its scope), a log of the requests it received, fault injection in front of the provider's
- * routes, a switch to take it down (connections refused) and bring it back, and the outbound side:
- * turning fake-network events into the provider's webhooks.
+ * routes, a switch to take it down (connections refused) and bring it back, the outbound side (turning
+ * fake-network events into the provider's webhooks), and the pieces routes are made of: the bearer
+ * check, JSON bodies decoded with the provider's `Schema`s, and endpoints answered with them.
+ * {@link make} puts these together into the {@link Emulator} record every emulator returns.
  *
  * @since 0.1.0
  */
@@ -11,21 +13,28 @@ import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequ
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { type ChatId, HttpTransport } from "@parley/core"
+import * as Multipart from "@effect/platform/Multipart"
+import type { ChatId } from "@parley/core"
+import { HttpTransport } from "@parley/core/provider"
+import * as Chunk from "effect/Chunk"
+import type * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import type * as FakeNetwork from "./FakeNetwork.js"
-import type * as Faults from "./Faults.js"
+import * as FakeNetwork from "./FakeNetwork.js"
+import * as Faults from "./Faults.js"
 
 /**
  * A request an emulator received.
@@ -61,6 +70,29 @@ export interface Emulator {
   readonly up: Effect.Effect<void>
   /** Where to post webhooks (`undefined`: nowhere). */
   readonly setWebhookUrl: (url: string | undefined) => Effect.Effect<void>
+}
+
+/**
+ * The requests an emulator received, in order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestLog {
+  readonly record: (request: RecordedRequest) => void
+  readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
+}
+
+/**
+ * An empty log, for emulators that record requests themselves (to record a multipart body as its
+ * parts, say) and pass it to {@link serve} or {@link make}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const requestLog = (): RequestLog => {
+  const log: Array<RecordedRequest> = []
+  return { record: (request) => void log.push(request), requests: Effect.sync(() => [...log]) }
 }
 
 /**
@@ -105,17 +137,20 @@ export const serve = <E, R>(options: {
   readonly app: HttpApp.Default<E, R>
   readonly faults: Faults.Faults
   readonly port?: number | undefined
-  /** Record requests (default true). Recording reads the body as text: apps that need the raw bytes turn it off. */
-  readonly record?: boolean | undefined
+  /**
+   * Where requests are recorded. Absent: each request is recorded with its body read as text (the
+   * platform caches it, so the app can read it again). Given: the app records requests itself, as it
+   * reads them (a multipart body as its parts, say).
+   */
+  readonly log?: RequestLog | undefined
 }): Effect.Effect<Server, never, Scope.Scope | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>> =>
   Effect.gen(function*() {
-    const log: Array<RecordedRequest> = []
+    const log = options.log ?? requestLog()
     const app = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      if (options.record !== false) {
-        // `text` is cached by the platform, so the app can still read the body (as text or JSON).
+      if (options.log === undefined) {
         const text = yield* Effect.orElseSucceed(request.text, () => "")
-        log.push({
+        log.record({
           method: request.method,
           url: request.url,
           headers: request.headers,
@@ -146,7 +181,7 @@ export const serve = <E, R>(options: {
     return {
       url: `http://127.0.0.1:${port}`,
       port,
-      requests: Effect.sync(() => [...log]),
+      requests: log.requests,
       down: close(server),
       up: Effect.orDie(Effect.asVoid(Effect.suspend(() => server.listening ? Effect.void : listen(server, port))))
     }
@@ -166,7 +201,7 @@ export interface WebhookPost {
 
 /**
  * Follows the fake network and posts, one at a time and in order, the webhooks `toWebhook` makes of
- * its events, to the URL `target` returns at that moment. Failed posts are retried a few times, as
+ * its events (none, one, or several for one event), to the URL `target` returns at that moment. Failed posts are retried a few times, as
  * providers do, then dropped with a log line. Runs for the life of the scope.
  *
  * @since 0.1.0
@@ -176,7 +211,7 @@ export const forwardEvents = (options: {
   readonly provider: string
   readonly network: FakeNetwork.Service
   readonly target: Effect.Effect<string | undefined>
-  readonly toWebhook: (event: FakeNetwork.NetworkEvent) => Effect.Effect<Option.Option<WebhookPost>>
+  readonly toWebhook: (event: FakeNetwork.NetworkEvent) => Effect.Effect<ReadonlyArray<WebhookPost>>
 }): Effect.Effect<void, never, Scope.Scope | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
@@ -202,10 +237,7 @@ export const forwardEvents = (options: {
         Effect.flatMap(options.target, (url) =>
           url === undefined
             ? Effect.void
-            : Effect.flatMap(
-              options.toWebhook(event),
-              Option.match({ onNone: () => Effect.void, onSome: (w) => post(url, w) })
-            ))
+            : Effect.flatMap(options.toWebhook(event), (posts) => Effect.forEach(posts, (w) => post(url, w))))
       ),
       Effect.forever,
       Effect.forkScoped
@@ -282,3 +314,208 @@ export const requestParams: Effect.Effect<Record<string, unknown>, never, HttpSe
     const query = Object.fromEntries(new URL(request.url, "http://localhost").searchParams)
     return { ...(typeof body === "object" && body !== null && !Array.isArray(body) ? body : {}), ...query }
   })
+
+/**
+ * The bearer token of the request being handled, if it has one.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const bearerToken: Effect.Effect<Option.Option<string>, never, HttpServerRequest.HttpServerRequest> = Effect
+  .map(
+    HttpServerRequest.HttpServerRequest,
+    (request) => Option.fromNullable(/^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? "")?.[1])
+  )
+
+/**
+ * Checks `Authorization: Bearer <token>`: the provider's refusal for a request without one, or with
+ * another.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const checkBearer = (token: string, refuse: {
+  readonly missing: () => Reject
+  readonly invalid: () => Reject
+}): Effect.Effect<void, Reject, HttpServerRequest.HttpServerRequest> =>
+  Effect.flatMap(bearerToken, (given) =>
+    Option.isNone(given)
+      ? Effect.fail(refuse.missing())
+      : given.value === token
+      ? Effect.void
+      : Effect.fail(refuse.invalid()))
+
+/**
+ * Serves one of the provider's endpoints (declared in its Api module with `HttpTransport.endpoint`):
+ * runs `guard` (the auth check), decodes the JSON body with the endpoint's request `Schema` (a malformed
+ * or mis-shaped body is a 400 whose body `invalid` writes from the reason), runs `handler`, and answers
+ * with what it returns, encoded by the endpoint's response `Schema`, so the emulator speaks exactly the
+ * format the client decodes. A {@link Reject} is answered as it says.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const endpoint = <A, I, R, RI, E, Req>(
+  endpoint: HttpTransport.Endpoint<A, I, R, RI>,
+  options: {
+    readonly guard: Effect.Effect<void, Reject, HttpServerRequest.HttpServerRequest>
+    readonly invalid: (reason: string) => unknown
+  },
+  handler: (body: A) => Effect.Effect<R, Reject | E, Req>
+) => {
+  const encode = Schema.encode(endpoint.response)
+  const body: Effect.Effect<A, Reject, HttpServerRequest.HttpServerRequest> = endpoint.request === undefined
+    ? Effect.succeed(undefined as A)
+    : decodeJson(endpoint.request, options.invalid)
+  return HttpRouter.route(endpoint.method)(
+    endpoint.path,
+    handle(
+      options.guard.pipe(
+        Effect.zipRight(body),
+        Effect.flatMap(handler),
+        Effect.flatMap((answer) => Effect.orDie(encode(answer))),
+        Effect.map((encoded) => HttpServerResponse.unsafeJson(encoded))
+      )
+    )
+  )
+}
+
+/**
+ * The record every emulator returns, and extends with what is its own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Base extends Emulator {
+  readonly server: Server
+}
+
+/**
+ * Starts an emulator: serves `app` on a free loopback port (or `port`) with fault injection and
+ * request recording, and posts `toWebhook`'s webhooks for the fake network's events to the URL set by
+ * `setWebhookUrl` (initially `webhookUrl`). `url` makes the base URL clients get from the server's
+ * (`(url) => `${url}/v1`` where the real API has a path prefix).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <E, R>(options: {
+  readonly provider: string
+  readonly business: ChatId.ChatId
+  readonly app: HttpApp.Default<E, R>
+  readonly port?: number | undefined
+  readonly log?: RequestLog | undefined
+  readonly url?: ((serverUrl: string) => string) | undefined
+  readonly webhookUrl?: string | undefined
+  readonly toWebhook?: ((event: FakeNetwork.NetworkEvent) => Effect.Effect<ReadonlyArray<WebhookPost>>) | undefined
+}): Effect.Effect<
+  Base,
+  never,
+  | Scope.Scope
+  | FakeNetwork.FakeNetwork
+  | HttpClient.HttpClient
+  | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>
+> =>
+  Effect.gen(function*() {
+    const faults = yield* Faults.make
+    const server = yield* serve({ app: options.app, faults, port: options.port, log: options.log })
+    let webhookUrl = options.webhookUrl
+    if (options.toWebhook !== undefined) {
+      yield* forwardEvents({
+        provider: options.provider,
+        network: yield* FakeNetwork.FakeNetwork,
+        target: Effect.sync(() => webhookUrl),
+        toWebhook: options.toWebhook
+      })
+    }
+    return {
+      provider: options.provider,
+      url: options.url === undefined ? server.url : options.url(server.url),
+      business: options.business,
+      faults,
+      requests: server.requests,
+      down: server.down,
+      up: server.up,
+      setWebhookUrl: (url) => Effect.sync(() => void (webhookUrl = url)),
+      server
+    }
+  })
+
+/**
+ * What starts a provider's emulator from its options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Constructor<Options, A extends Emulator> = (
+  options?: Options
+) => Effect.Effect<A, never, Scope.Scope | FakeNetwork.FakeNetwork | HttpClient.HttpClient>
+
+/**
+ * An emulator as a layer, for tests and apps: `layer(tag, make)(options)`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <Options, A extends Emulator, I>(tag: Context.Tag<I, A>, make: Constructor<Options, A>) =>
+(
+  options?: Options
+): Layer.Layer<I, never, FakeNetwork.FakeNetwork | HttpClient.HttpClient> => Layer.scoped(tag, make(options))
+
+/**
+ * A file part of a multipart body.
+ *
+ * @since 0.1.0
+ * @category multipart
+ */
+export interface UploadedFile {
+  readonly key: string
+  readonly name: string
+  readonly contentType: string
+  readonly content: Uint8Array
+}
+
+/**
+ * A multipart body's text fields and files.
+ *
+ * @since 0.1.0
+ * @category multipart
+ */
+export interface Upload {
+  readonly fields: Readonly<Record<string, string>>
+  readonly files: ReadonlyArray<UploadedFile>
+}
+
+/**
+ * Reads a `multipart/form-data` body from its raw bytes (read whole, so an oversized body can be
+ * answered cleanly). Every part with a file name is a file, whatever its type, as servers in Go and
+ * Meta's Graph API read them.
+ *
+ * @since 0.1.0
+ * @category multipart
+ */
+export const readMultipart = (
+  bytes: Uint8Array,
+  headers: Readonly<Record<string, string>>
+): Effect.Effect<Upload, Multipart.MultipartError> =>
+  Stream.succeed(bytes).pipe(
+    Stream.pipeThroughChannel(Multipart.makeChannel<never>(headers)),
+    Stream.mapEffect((
+      part
+    ): Effect.Effect<Multipart.Field | (UploadedFile & { readonly _tag: "File" }), Multipart.MultipartError> =>
+      part._tag === "Field"
+        ? Effect.succeed(part)
+        : Effect.map(part.contentEffect, (content): UploadedFile & { readonly _tag: "File" } => ({
+          _tag: "File",
+          key: part.key,
+          name: part.name,
+          contentType: part.contentType,
+          content
+        }))
+    ),
+    Stream.runFold({ fields: {}, files: [] } as Upload, (upload, part): Upload =>
+      part._tag === "Field"
+        ? { ...upload, fields: { ...upload.fields, [part.key]: part.value } }
+        : { ...upload, files: [...upload.files, part] }),
+    Effect.provideService(Multipart.FieldMimeTypes, Chunk.empty())
+  )

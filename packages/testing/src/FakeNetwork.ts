@@ -43,6 +43,8 @@ export type Content =
   }
   | { readonly kind: "reaction"; readonly messageId: string; readonly emoji: string }
   | { readonly kind: "template"; readonly name: string; readonly variables: ReadonlyArray<string> }
+  /** A question with options shown as buttons (or a list); a user answers by replying with an option. */
+  | { readonly kind: "buttons"; readonly text: string; readonly options: ReadonlyArray<string> }
 
 /**
  * @since 0.1.0
@@ -65,6 +67,23 @@ export interface NetworkMessage {
   readonly status: InboundEvent.DeliveryStatus
   readonly error?: string | undefined
   readonly at: number
+}
+
+/**
+ * A message an emulator hands to the network for a user.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Outgoing {
+  /** The id the carrying provider gave the message. */
+  readonly id: string
+  /** The emulator that carries it. */
+  readonly provider: string
+  readonly business: ChatId.ChatId
+  readonly chat: ChatId.ChatId
+  readonly content: Content
+  readonly replyTo?: string | undefined
 }
 
 /**
@@ -96,14 +115,13 @@ export interface Options {
  */
 export interface Service {
   /** An emulator records a message it accepted for delivery. Fails for numbers not on WhatsApp. */
-  readonly deliver: (message: {
-    readonly id: string
-    readonly provider: string
-    readonly business: ChatId.ChatId
-    readonly chat: ChatId.ChatId
-    readonly content: Content
-    readonly replyTo?: string | undefined
-  }) => Effect.Effect<NetworkMessage, RecipientNotOnWhatsApp>
+  readonly deliver: (message: Outgoing) => Effect.Effect<NetworkMessage, RecipientNotOnWhatsApp>
+  /**
+   * An emulator records a message it accepted but WhatsApp could not deliver (a number not on
+   * WhatsApp, for providers that report it later rather than refuse the send): it is `failed`, with
+   * `error`, at once.
+   */
+  readonly undeliverable: (message: Outgoing, error: string) => Effect.Effect<NetworkMessage>
   /**
    * A user writes to a business number. `via` names the one provider whose webhook should report it
    * (when a number is linked to several gateways); absent, every linked emulator reports it.
@@ -199,6 +217,19 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
               Effect.forkIn(scope)
             )
           }
+          return message
+        }),
+      undeliverable: (input, error) =>
+        Effect.gen(function*() {
+          const message: NetworkMessage = {
+            ...input,
+            direction: "outbound",
+            status: "failed",
+            error,
+            at: yield* Clock.currentTimeMillis
+          }
+          messages.set(message.id, message)
+          yield* PubSub.publish(events, { _tag: "StatusChanged", message })
           return message
         }),
       userSends: (input) =>

@@ -1,9 +1,10 @@
 /**
  * The suite every provider package runs against its client and emulator. It checks the contract the
  * rest of Parley relies on: each declared capability is sent and arrives on the fake network with the
- * receipt's id; each undeclared kind is `Unsupported` with no request made; auth failures, 429s, 5xx,
- * dropped connections and a dead server map to the right errors; inbound messages and statuses come
- * back through the provider's webhook handler.
+ * receipt's id; a choice arrives as buttons where the provider declares them and as numbered text
+ * elsewhere; each undeclared kind or chat is `Unsupported` with no request made; auth failures, 429s,
+ * 5xx, dropped connections and a dead server map to the right errors; inbound messages and statuses
+ * come back through the provider's webhook handler.
  *
  * @since 0.1.0
  */
@@ -13,6 +14,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import {
+  Capabilities,
   ChatId,
   InboundEvent,
   Message,
@@ -24,6 +26,7 @@ import {
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -81,7 +84,8 @@ const mediaFiles: Record<string, { readonly type: string; readonly magic: Readon
   jpg: { type: "image/jpeg", magic: [0xff, 0xd8, 0xff, 0xe0] },
   mp4: { type: "video/mp4", magic: [0, 0, 0, 0x18, ...ascii("ftypmp42")] },
   mp3: { type: "audio/mpeg", magic: ascii("ID3") },
-  pdf: { type: "application/pdf", magic: ascii("%PDF-1.7") }
+  pdf: { type: "application/pdf", magic: ascii("%PDF-1.7") },
+  webp: { type: "image/webp", magic: [...ascii("RIFF"), 0, 8, 0, 0, ...ascii("WEBPVP8 ")] }
 }
 const mediaApp = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
   const file = mediaFiles[request.url.slice(request.url.lastIndexOf(".") + 1)] ?? mediaFiles.pdf!
@@ -99,11 +103,26 @@ const samples = (
   video: Message.video(to, { url: `${media}/sample.mp4`, caption: "A video" }),
   audio: Message.audio(to, { url: `${media}/sample.mp3` }),
   document: Message.document(to, { url: `${media}/sample.pdf`, filename: "sample.pdf" }),
+  sticker: Message.sticker(to, { url: `${media}/sample.webp` }),
   location: Message.location(to, { latitude: 52.3731, longitude: 4.8922, name: "Dam Square", address: "Amsterdam" }),
-  template: Message.template(to, { name: "appointment_reminder", language: "en", variables: ["Ada", "Monday"] })
+  template: Message.template(to, { name: "appointment_reminder", language: "en", variables: ["Ada", "Monday"] }),
+  buttons: Message.buttons(to, { body: "Pick a time", options: ["09:00", "11:00", "15:00"] })
 })
 
-const expectContent = (message: Message.Message, observed: FakeNetwork.Content) => {
+// A chat of each kind, to check that undeclared ones are refused.
+const chats: Record<ChatId.ChatId["kind"], ChatId.ChatId> = {
+  phone: user,
+  group: ChatId.group("120363012345678901@g.us"),
+  newsletter: Either.getOrThrow(ChatId.parse("120363098765432109@newsletter")),
+  lid: Either.getOrThrow(ChatId.parse("204151234567890@lid"))
+}
+
+const expectContent = (
+  capabilities: Capabilities.Capabilities,
+  sent: Message.Message,
+  observed: FakeNetwork.Content
+) => {
+  const message = Capabilities.adapt(capabilities, sent)
   expect(observed.kind).toBe(Message.kind(message))
   switch (message._tag) {
     case "Text":
@@ -115,6 +134,7 @@ const expectContent = (message: Message.Message, observed: FakeNetwork.Content) 
       return expect("url" in observed && observed.url === message.url || "bytes" in observed && observed.bytes! > 0)
         .toBe(true)
     case "Audio":
+    case "Sticker":
       return expect("url" in observed && observed.url === message.url || "bytes" in observed && observed.bytes! > 0)
         .toBe(true)
     case "Location":
@@ -123,6 +143,8 @@ const expectContent = (message: Message.Message, observed: FakeNetwork.Content) 
       return expect(observed).toMatchObject({ messageId: message.messageId, emoji: message.emoji })
     case "Template":
       return expect(observed).toMatchObject({ name: message.name })
+    case "Buttons":
+      return expect(observed).toEqual({ kind: "buttons", text: message.body, options: message.options })
   }
 }
 
@@ -194,8 +216,25 @@ export const run = (suite: Suite): void => {
             if (Option.isSome(observed)) {
               expect(observed.value.chat.toString()).toBe(user.toString())
               expect(observed.value.business.toString()).toBe(emulator.business.toString())
-              expectContent(message, observed.value.content)
+              expectContent(capabilities, message, observed.value.content)
             }
+          }
+        })))
+
+    it.scopedLive("a choice arrives as buttons where the provider has them, else as numbered text", () =>
+      withFixture(suite, ({ client, media, network, send }) =>
+        Effect.gen(function*() {
+          const { capabilities } = client
+          const choice = samples(user, media).buttons
+          const receipt = yield* send(choice)
+          const observed = yield* network.find(receipt.messageId)
+          expect(Option.isSome(observed)).toBe(true)
+          if (Option.isSome(observed)) {
+            expect(observed.value.content).toEqual(
+              capabilities.kinds.has("buttons")
+                ? { kind: "buttons", text: "Pick a time", options: ["09:00", "11:00", "15:00"] }
+                : { kind: "text", text: "Pick a time\n1. 09:00\n2. 11:00\n3. 15:00" }
+            )
           }
         })))
 
@@ -219,10 +258,15 @@ export const run = (suite: Suite): void => {
           const { capabilities } = client
           const all = samples(user, media)
           const before = (yield* emulator.requests).length
-          for (const kind of Message.kinds.filter((k) => !capabilities.kinds.has(k))) {
+          // A choice is never refused for want of buttons: it goes out as text.
+          for (const kind of Message.kinds.filter((k) => !capabilities.kinds.has(k) && k !== "buttons")) {
             const message = kind === "reaction" ? Message.reaction(user, { messageId: "m1", emoji: "👍" }) : all[kind]
             const error = yield* Effect.flip(send(message))
             expect(error._tag, kind).toBe("Unsupported")
+          }
+          for (const kind of ChatId.Kind.literals.filter((k) => !capabilities.chats.has(k))) {
+            const error = yield* Effect.flip(send(Message.text(chats[kind], "hi")))
+            expect(error, `${kind} chat`).toMatchObject({ _tag: "Unsupported", feature: `${kind} chats` })
           }
           for (const kind of Message.kinds.filter((k) => capabilities.kinds.has(k) && !capabilities.replies.has(k))) {
             const base = kind === "reaction" ? undefined : all[kind]
@@ -309,9 +353,11 @@ export const run = (suite: Suite): void => {
           }).pipe(Effect.provide(capture.layer))
           const text = yield* capture.text
           const counts = yield* capture.counts
-          expect(counts.spans).toBeGreaterThan(5)
+          // One span per send, each request an event on it.
+          expect(counts.spans).toBeGreaterThanOrEqual(5)
           expect(counts.logs).toBeGreaterThan(3)
           expect(text).toContain("MessagingService.send")
+          expect(text).toContain("http.request")
           expect(text).toContain("Unauthorized")
           expect(text).not.toContain(suite.secrets.valid)
           expect(text).not.toContain(suite.secrets.invalid)

@@ -7,13 +7,15 @@
  *
  * @since 0.1.0
  */
-import { ChatId, Waha, Webhook } from "@parley/core"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import { ChatId } from "@parley/core"
+import { ProviderWebhook, Waha } from "@parley/core/provider"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
-import type * as Emulator from "./Emulator.js"
+import * as Emulator from "./Emulator.js"
 import type * as FakeNetwork from "./FakeNetwork.js"
 
 /**
@@ -222,28 +224,46 @@ export const payloadOf = (
  * @category webhooks
  */
 export const toWebhook =
-  (options: Options) => (event: FakeNetwork.NetworkEvent): Effect.Effect<Option.Option<Emulator.WebhookPost>> =>
-    Effect.map(payloadOf(options, event), (payload) =>
-      Option.map(payload, ({ event: name, payload }) => {
-        const envelope = encodeEnvelope({
-          id: `evt_${randomBytes(12).toString("hex")}`,
-          timestamp: Date.now(),
-          event: name,
-          session: options.session,
-          me: { id: ChatId.toJid(options.business, "c.us"), pushName: "Parley Business" },
-          payload,
-          engine: options.engine ?? "NOWEB"
-        })
-        const body = JSON.stringify(options.arrays ? [envelope] : envelope)
-        const headers: Record<string, string> = {}
-        if (options.secret !== undefined) {
-          const hmac = {
-            secret: Redacted.make(options.secret),
-            header: options.header ?? "X-Webhook-Hmac",
-            algorithm: options.algorithm ?? "sha512"
-          } as const
-          headers[hmac.header] = Webhook.sign(hmac, body)
-          headers["X-Webhook-Hmac-Algorithm"] = hmac.algorithm
-        }
-        return { body, headers }
-      }))
+  (options: Options) => (event: FakeNetwork.NetworkEvent): Effect.Effect<ReadonlyArray<Emulator.WebhookPost>> =>
+    Effect.map(
+      payloadOf(options, event),
+      (payload) =>
+        Option.toArray(Option.map(payload, ({ event: name, payload }) => {
+          const envelope = encodeEnvelope({
+            id: `evt_${randomBytes(12).toString("hex")}`,
+            timestamp: Date.now(),
+            event: name,
+            session: options.session,
+            me: { id: ChatId.toJid(options.business, "c.us"), pushName: "Parley Business" },
+            payload,
+            engine: options.engine ?? "NOWEB"
+          })
+          const body = JSON.stringify(options.arrays ? [envelope] : envelope)
+          const headers: Record<string, string> = {}
+          if (options.secret !== undefined) {
+            const hmac = {
+              secret: Redacted.make(options.secret),
+              header: options.header ?? "X-Webhook-Hmac",
+              algorithm: options.algorithm ?? "sha512"
+            } as const
+            headers[hmac.header] = ProviderWebhook.sign(hmac, body)
+            headers["X-Webhook-Hmac-Algorithm"] = hmac.algorithm
+          }
+          return { body, headers }
+        }))
+    )
+
+/**
+ * Starts a WAHA-based provider's emulator: `app` served by `Emulator.make`, posting WAHA webhooks for
+ * the fake network's events.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const serve = <E, R>(
+  options: Options & {
+    readonly app: HttpApp.Default<E, R>
+    readonly port?: number | undefined
+    readonly webhookUrl?: string | undefined
+  }
+) => Emulator.make({ ...options, toWebhook: toWebhook(options) })

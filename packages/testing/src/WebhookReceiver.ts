@@ -1,7 +1,8 @@
 /**
  * A loopback endpoint that receives a provider's webhooks and runs them through the provider's
- * `WebhookHandler`, queueing the decoded events and remembering rejections: enough to test a
- * provider's inbound side against its emulator without the full webhook server.
+ * `WebhookHandler`, queueing the decoded events and remembering rejections (and answers a `GET`
+ * verification request with the handler's `challenge`): enough to test a provider's inbound side
+ * against its emulator without the full webhook server.
  *
  * @since 0.1.0
  */
@@ -35,7 +36,7 @@ export const make = (handler: Webhook.WebhookHandler): Effect.Effect<WebhookRece
     const rejections: Array<Webhook.WebhookError> = []
     const app = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const body = new Uint8Array(yield* request.arrayBuffer)
+      const body = request.method === "GET" ? new Uint8Array() : new Uint8Array(yield* request.arrayBuffer)
       const url = new URL(request.url, "http://localhost")
       const segments = url.pathname.split("/").filter((s) => s.length > 0)
       const raw: Webhook.WebhookRequest = {
@@ -43,6 +44,11 @@ export const make = (handler: Webhook.WebhookHandler): Effect.Effect<WebhookRece
         query: Object.fromEntries(url.searchParams),
         pathToken: segments.length > 2 ? decodeURIComponent(segments[2]!) : undefined,
         body
+      }
+      if (request.method === "GET") {
+        return handler.challenge === undefined
+          ? HttpServerResponse.unsafeJson({ error: "no verification request for this provider" }, { status: 404 })
+          : HttpServerResponse.text(yield* handler.challenge(raw))
       }
       const decoded = yield* Effect.zipRight(handler.verify(raw), handler.decode(raw))
       yield* Queue.offerAll(events, decoded)
@@ -56,7 +62,7 @@ export const make = (handler: Webhook.WebhookHandler): Effect.Effect<WebhookRece
         RequestError: () => Effect.succeed(HttpServerResponse.unsafeJson({ error: "unreadable body" }, { status: 400 }))
       })
     )
-    const server = yield* Emulator.serve({ app, faults: yield* Faults.make, record: false })
+    const server = yield* Emulator.serve({ app, faults: yield* Faults.make, log: Emulator.requestLog() })
     return {
       url: `${server.url}/webhooks/${handler.provider}`,
       events,

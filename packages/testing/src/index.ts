@@ -17,6 +17,8 @@ export * as FakeNetwork from "./FakeNetwork.js"
 /** @since 0.1.0 */
 export * as Faults from "./Faults.js"
 /** @since 0.1.0 */
+export * as MetaEmulation from "./MetaEmulation.js"
+/** @since 0.1.0 */
 export * as Postgres from "./Postgres.js"
 /** @since 0.1.0 */
 export * as WebhookReceiver from "./WebhookReceiver.js"

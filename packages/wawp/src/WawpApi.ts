@@ -9,8 +9,32 @@
  *
  * @since 0.1.0
  */
-import { Waha } from "@parley/core"
+import { HttpTransport, Waha } from "@parley/core/provider"
 import * as Schema from "effect/Schema"
+
+/**
+ * The provider's name in receipts, errors, metrics and webhook paths.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const provider = "wawp"
+
+/**
+ * The public API host.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.wawp.net"
+
+/**
+ * The webhook signature header when none is configured (undocumented by Wawp; WAHA's).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultWebhookHeader = "X-Webhook-Hmac"
 
 /**
  * The credentials every call carries. `access_token` stays `Redacted` until it is encoded.
@@ -53,110 +77,6 @@ const Flag = Schema.Union(Schema.Boolean, Schema.BooleanFromString)
 
 /** A number, also as written in a query string. */
 const Coordinate = Schema.Union(Schema.Number, Schema.NumberFromString)
-
-/**
- * `POST /v2/send/text` (at most 4096 characters).
- *
- * @since 0.1.0
- * @category requests
- */
-export const SendTextRequest = Schema.Struct({
-  ...Credentials.fields,
-  ...chatId,
-  message: Schema.String,
-  ...replyTo
-})
-
-/**
- * `POST /v2/send/image` (JPEG or PNG).
- *
- * @since 0.1.0
- * @category requests
- */
-export const SendImageRequest = Schema.Struct({
-  ...Credentials.fields,
-  ...chatId,
-  file: File,
-  caption: Schema.optional(Schema.String),
-  ...replyTo
-})
-
-/**
- * `POST /v2/send/pdf`: a document.
- *
- * @since 0.1.0
- * @category requests
- */
-export const SendPdfRequest = Schema.Struct({
-  ...Credentials.fields,
-  ...chatId,
-  file: File,
-  caption: Schema.optional(Schema.String)
-})
-
-/**
- * `POST /v2/send/voice`: a voice note (OGG/Opus; `convert` asks Wawp to transcode).
- *
- * @since 0.1.0
- * @category requests
- */
-export const SendVoiceRequest = Schema.Struct({
-  ...Credentials.fields,
-  ...chatId,
-  file: File,
-  convert: Schema.optional(Flag)
-})
-
-/**
- * `POST /v2/send/video` (`asNote`: a round video note).
- *
- * @since 0.1.0
- * @category requests
- */
-export const SendVideoRequest = Schema.Struct({
-  ...Credentials.fields,
-  ...chatId,
-  file: File,
-  caption: Schema.optional(Schema.String),
-  convert: Schema.optional(Flag),
-  asNote: Schema.optional(Flag)
-})
-
-/**
- * `POST /v2/send/location`: `title` names the place, `message` describes it.
- *
- * @since 0.1.0
- * @category requests
- */
-export const SendLocationRequest = Schema.Struct({
-  ...Credentials.fields,
-  ...chatId,
-  latitude: Coordinate,
-  longitude: Coordinate,
-  title: Schema.optional(Schema.String),
-  message: Schema.optional(Schema.String),
-  ...replyTo
-})
-
-/**
- * `PUT` reaction (path inferred: `/v2/send/reaction` by default). `reaction: ""` removes it.
- *
- * @since 0.1.0
- * @category requests
- */
-export const ReactionRequest = Schema.Struct({
-  ...Credentials.fields,
-  messageId: Schema.String,
-  reaction: Schema.String
-})
-
-/**
- * The path of the reaction endpoint when none is configured (inferred from the other v2 paths).
- *
- * @since 0.1.0
- * @category constants
- */
-export const defaultReactionPath = "/v2/send/reaction"
 
 /**
  * A whatsapp-web.js message key. `_serialized` (`true_<jid>_<id>`) is the id Parley stores.
@@ -206,6 +126,146 @@ export const MessageResponse = Schema.Struct({
 })
 
 /**
+ * `POST /v2/send/text` (at most 4096 characters).
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const SendTextRequest = Schema.Struct({
+  ...Credentials.fields,
+  ...chatId,
+  message: Schema.String,
+  ...replyTo
+})
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendText = HttpTransport.post("/v2/send/text", SendTextRequest, MessageResponse)
+
+/**
+ * `POST /v2/send/image` (JPEG or PNG).
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const SendImageRequest = Schema.Struct({
+  ...Credentials.fields,
+  ...chatId,
+  file: File,
+  caption: Schema.optional(Schema.String),
+  ...replyTo
+})
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendImage = HttpTransport.post("/v2/send/image", SendImageRequest, MessageResponse)
+
+/**
+ * `POST /v2/send/pdf`: a document.
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const SendPdfRequest = Schema.Struct({
+  ...Credentials.fields,
+  ...chatId,
+  file: File,
+  caption: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendPdf = HttpTransport.post("/v2/send/pdf", SendPdfRequest, MessageResponse)
+
+/**
+ * `POST /v2/send/voice`: a voice note (OGG/Opus; `convert` asks Wawp to transcode).
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const SendVoiceRequest = Schema.Struct({
+  ...Credentials.fields,
+  ...chatId,
+  file: File,
+  convert: Schema.optional(Flag)
+})
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendVoice = HttpTransport.post("/v2/send/voice", SendVoiceRequest, MessageResponse)
+
+/**
+ * `POST /v2/send/video` (`asNote`: a round video note).
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const SendVideoRequest = Schema.Struct({
+  ...Credentials.fields,
+  ...chatId,
+  file: File,
+  caption: Schema.optional(Schema.String),
+  convert: Schema.optional(Flag),
+  asNote: Schema.optional(Flag)
+})
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendVideo = HttpTransport.post("/v2/send/video", SendVideoRequest, MessageResponse)
+
+/**
+ * `POST /v2/send/location`: `title` names the place, `message` describes it.
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const SendLocationRequest = Schema.Struct({
+  ...Credentials.fields,
+  ...chatId,
+  latitude: Coordinate,
+  longitude: Coordinate,
+  title: Schema.optional(Schema.String),
+  message: Schema.optional(Schema.String),
+  ...replyTo
+})
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const sendLocation = HttpTransport.post("/v2/send/location", SendLocationRequest, MessageResponse)
+
+/**
+ * `PUT` reaction (path inferred: `/v2/send/reaction` by default). `reaction: ""` removes it.
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const ReactionRequest = Schema.Struct({
+  ...Credentials.fields,
+  messageId: Schema.String,
+  reaction: Schema.String
+})
+
+/**
+ * The path of the reaction endpoint when none is configured (inferred from the other v2 paths).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultReactionPath: `/${string}` = "/v2/send/reaction"
+
+/**
  * The answer to the reaction endpoint is undocumented: a message object when there is one, else
  * anything with an optional `id`.
  *
@@ -215,6 +275,14 @@ export const MessageResponse = Schema.Struct({
 export const ReactionResponse = Schema.Struct({
   id: Schema.optional(Schema.Union(MessageKey, Schema.String))
 })
+
+/**
+ * The reaction endpoint, at {@link defaultReactionPath} unless configured otherwise.
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const reaction = HttpTransport.put(defaultReactionPath, ReactionRequest, ReactionResponse)
 
 /**
  * The documented error body (OpenAPI `ErrorResponse`), read tolerantly. `error` is a code such as

@@ -11,24 +11,20 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { ChatId, HttpTransport, Message, type Waha } from "@parley/core"
+import { ChatId, Message } from "@parley/core"
+import { HttpTransport, type Waha } from "@parley/core/provider"
 import { Emulator, FakeNetwork, Faults, WahaEmulation } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
 import * as Api from "./WawpApi.js"
-import { provider } from "./WawpMessaging.js"
-import * as WawpWebhook from "./WawpWebhook.js"
 
 /**
  * How the emulator reports a failure of the WhatsApp engine: a 502 `{status, message, error:
@@ -143,18 +139,15 @@ const issue = (error: ParseResult.ParseError) => {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options = {}
-): Effect.Effect<WawpEmulator, never, Scope.Scope | FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
+export const make: Emulator.Constructor<Options, WawpEmulator> = (options = {}) =>
   Effect.gen(function*() {
     const network = yield* FakeNetwork.FakeNetwork
-    const faults = yield* Faults.make
+    const { provider } = Api
     const instanceId = options.instanceId ?? "A1B2C3D4E5F6"
     const accessToken = options.accessToken ?? "wawp-test-token"
     const business = options.business ?? FakeNetwork.defaultBusiness
     const me = ChatId.toJid(business, "c.us")
     const style = options.upstreamErrorAs ?? "status"
-    let webhookUrl = options.webhookUrl
     let session: SessionStatus = "WORKING"
     let used = 0
 
@@ -395,33 +388,22 @@ export const make = (
       )
     )
 
-    const server = yield* Emulator.serve({ app: router, faults, port: options.port })
-    yield* Emulator.forwardEvents({
+    // Wawp posts events in arrays, signed with SHA-256.
+    const base = yield* WahaEmulation.serve({
+      ...options,
       provider,
-      network,
-      target: Effect.sync(() => webhookUrl),
-      toWebhook: WahaEmulation.toWebhook({
-        provider,
-        session: instanceId,
-        business,
-        network,
-        engine: options.engine ?? "WEBJS",
-        secret: options.webhookSecret,
-        header: options.webhookHeader ?? WawpWebhook.defaultHeader,
-        algorithm: "sha256",
-        arrays: true
-      })
-    })
-
-    return {
-      provider,
-      url: server.url,
+      session: instanceId,
       business,
-      faults,
-      requests: server.requests,
-      down: server.down,
-      up: server.up,
-      setWebhookUrl: (url) => Effect.sync(() => void (webhookUrl = url)),
+      network,
+      app: router,
+      engine: options.engine ?? "WEBJS",
+      secret: options.webhookSecret,
+      header: options.webhookHeader ?? Api.defaultWebhookHeader,
+      algorithm: "sha256",
+      arrays: true
+    })
+    return {
+      ...base,
       instanceId,
       accessToken,
       setSessionStatus: (status) => Effect.sync(() => void (session = status))
@@ -429,12 +411,9 @@ export const make = (
   })
 
 /**
- * The emulator as a layer, for tests and the example app.
+ * The emulator as a layer, for tests and the example app: `layer(options)`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options?: Options
-): Layer.Layer<WawpEmulator, never, FakeNetwork.FakeNetwork | HttpClient.HttpClient> =>
-  Layer.scoped(WawpEmulator, make(options))
+export const layer = Emulator.layer(WawpEmulator, make)

@@ -9,11 +9,12 @@
  *
  * @since 0.1.0
  */
-import { Waha, Webhook } from "@parley/core"
+import type { Webhook } from "@parley/core"
+import { ProviderWebhook, Waha } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { provider } from "./WawpMessaging.js"
+import { defaultWebhookHeader, provider } from "./WawpApi.js"
 
 /**
  * @since 0.1.0
@@ -25,25 +26,17 @@ export interface Options extends Waha.WebhookOptions {
 }
 
 /**
- * The signature header when none is configured (undocumented by Wawp; WAHA's).
- *
- * @since 0.1.0
- * @category constants
- */
-export const defaultHeader = "X-Webhook-Hmac"
-
-/**
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: Options): Webhook.WebhookHandler => {
   const waha = Waha.webhookHandler(provider, {
     ...options,
-    header: options.header ?? defaultHeader,
+    header: options.header ?? defaultWebhookHeader,
     algorithm: options.algorithm ?? "sha256"
   })
   const verify = options.secret === undefined && options.token !== undefined && options.queryParam !== undefined
-    ? Webhook.verifyToken(provider, { token: options.token, queryParam: options.queryParam })
+    ? ProviderWebhook.verifyToken(provider, { token: options.token, queryParam: options.queryParam })
     : waha.verify
   return {
     provider,

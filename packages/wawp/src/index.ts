@@ -6,7 +6,7 @@
  */
 
 /** @since 0.1.0 */
-export * as Wawp from "./WawpMessaging.js"
+export * as Wawp from "./Wawp.js"
 /** @since 0.1.0 */
 export * as WawpApi from "./WawpApi.js"
 /** @since 0.1.0 */

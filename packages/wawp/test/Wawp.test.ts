@@ -2,9 +2,10 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
-import { ChatId, InboundEvent, Message, MessagingService, Webhook } from "@parley/core"
+import { ChatId, InboundEvent, Message, MessagingService } from "@parley/core"
+import { ProviderWebhook } from "@parley/core/provider"
 import { Emulator, FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
-import { Wawp, WawpWebhook } from "@parley/wawp"
+import { Wawp, WawpApi, WawpWebhook } from "@parley/wawp"
 import * as WawpEmulator from "@parley/wawp/emulator"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
@@ -329,8 +330,8 @@ const ack = (id: string, level: number, name: string) =>
   envelope("message.ack", { id, from: jid, to: jid, fromMe: true, ack: level, ackName: name })
 
 const secret = "whsec_wawp_test_5b7c"
-const hmac = (body: string, header = WawpWebhook.defaultHeader) =>
-  Webhook.sign({ secret: Redacted.make(secret), header, algorithm: "sha256" }, body)
+const hmac = (body: string, header = WawpApi.defaultWebhookHeader) =>
+  ProviderWebhook.sign({ secret: Redacted.make(secret), header, algorithm: "sha256" }, body)
 
 const postTo = (url: string, body: string, headers: Record<string, string> = {}) =>
   fetchJson(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body })
@@ -351,7 +352,7 @@ describe("Wawp webhooks", () => {
         ack("true_31612345678@c.us_3EB0DD", 0, "PENDING"),
         envelope("session.status", { status: "WORKING" })
       ])
-      const answer = yield* postTo(receiver.url, body, { [WawpWebhook.defaultHeader]: hmac(body) })
+      const answer = yield* postTo(receiver.url, body, { [WawpApi.defaultWebhookHeader]: hmac(body) })
       expect(answer).toEqual({ status: 200, body: { received: 6 } })
       const events = yield* Queue.takeAll(receiver.events)
       const [first, ...statuses] = [...events]
@@ -376,13 +377,13 @@ describe("Wawp webhooks", () => {
     Effect.gen(function*() {
       const receiver = yield* WebhookReceiver.make(WawpWebhook.make({ secret: Redacted.make(secret) }))
       const body = JSON.stringify([inbound("false_31612345678@c.us_3EB0AA", "hi")])
-      const wrong = yield* postTo(receiver.url, body, { [WawpWebhook.defaultHeader]: hmac(`${body} `) })
+      const wrong = yield* postTo(receiver.url, body, { [WawpApi.defaultWebhookHeader]: hmac(`${body} `) })
       expect(wrong).toEqual({ status: 401, body: { error: "signature in X-Webhook-Hmac does not match the body" } })
       const missing = yield* postTo(receiver.url, body)
       expect(missing).toEqual({ status: 401, body: { error: "missing signature header X-Webhook-Hmac" } })
       // SHA-512, as WAHA itself signs, is not what Wawp's SDK verifies.
-      const sha512 = Webhook.sign({ secret: Redacted.make(secret), header: "x", algorithm: "sha512" }, body)
-      expect((yield* postTo(receiver.url, body, { [WawpWebhook.defaultHeader]: sha512 })).status).toBe(401)
+      const sha512 = ProviderWebhook.sign({ secret: Redacted.make(secret), header: "x", algorithm: "sha512" }, body)
+      expect((yield* postTo(receiver.url, body, { [WawpApi.defaultWebhookHeader]: sha512 })).status).toBe(401)
       expect(yield* Queue.size(receiver.events)).toBe(0)
       expect((yield* receiver.rejections).map((r) => r.status)).toEqual([401, 401, 401])
     }))
@@ -422,7 +423,7 @@ describe("Wawp webhooks", () => {
   it.scopedLive("a verified batch is never refused for its shape: each event is kept, made unavailable or skipped on its own", () =>
     Effect.gen(function*() {
       const receiver = yield* WebhookReceiver.make(WawpWebhook.make({ secret: Redacted.make(secret) }))
-      const send = (body: string) => postTo(receiver.url, body, { [WawpWebhook.defaultHeader]: hmac(body) })
+      const send = (body: string) => postTo(receiver.url, body, { [WawpApi.defaultWebhookHeader]: hmac(body) })
       const malformed = yield* send("[{\"event\":")
       expect(malformed.status).toBe(400)
       expect(String(malformed.body.error)).toMatch(/^malformed JSON/)

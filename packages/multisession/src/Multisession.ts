@@ -31,22 +31,15 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { Capabilities, ChatId, HttpTransport, Message, MessagingError, MessagingService, RateLimit } from "@parley/core"
+import { Capabilities, ChatId, Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
+import { HttpTransport, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { flow } from "effect/Function"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Api from "./MultisessionApi.js"
 
 /**
@@ -55,7 +48,7 @@ import * as Api from "./MultisessionApi.js"
  * @since 0.1.0
  * @category constants
  */
-export const provider = "multisession"
+export const provider = Api.provider
 
 /**
  * Where the gateway listens by default.
@@ -63,11 +56,12 @@ export const provider = "multisession"
  * @since 0.1.0
  * @category constants
  */
-export const defaultBaseUrl = "http://localhost:7001"
+export const defaultBaseUrl = Api.defaultBaseUrl
 
 /**
  * What the gateway carries, as its code behaves: text, image, video, audio, document, location and
- * reactions; no templates (it is an unofficial WhatsApp Web client) and no quoted replies (its reply
+ * reactions, to phone numbers and groups (it resolves every other chat, `@lid` or `@newsletter`, as a
+ * phone number); no templates (it is an unofficial WhatsApp Web client) and no quoted replies (its reply
  * endpoint sends plain text). Its webhooks say that a user wrote but not what (`inboundMessages` is
  * false: each arrives as `UnavailableContent`), and report delivered/read/played receipts, with no
  * "failed" (failures arrive as `message.delivered`).
@@ -75,12 +69,10 @@ export const defaultBaseUrl = "http://localhost:7001"
  * @since 0.1.0
  * @category constants
  */
-export const capabilities: Capabilities.Capabilities = Capabilities.make({
+export const capabilities = Capabilities.make({
   kinds: ["text", "image", "video", "audio", "document", "location", "reaction"],
-  replies: [],
-  inboundMessages: false,
-  statuses: ["delivered", "read", "played"],
-  idempotencyKeys: false
+  chats: ["phone", "group"],
+  statuses: ["delivered", "read", "played"]
 })
 
 /**
@@ -165,138 +157,12 @@ const classify: HttpTransport.Classifier = (answer) => {
   return HttpTransport.classifyStatus({ ...answer, body: reason })
 }
 
-// The HTTP transport to the gateway: base URL, Bearer token and error mapping.
-const makeTransport = (
-  options: ConnectionOptions
-): Effect.Effect<HttpTransport.HttpTransport, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) =>
-    HttpTransport.make({
-      provider,
-      client: client.pipe(
-        HttpClient.mapRequest(flow(
-          HttpClientRequest.prependUrl((options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")),
-          HttpClientRequest.bearerToken(options.token),
-          HttpClientRequest.acceptJson
-        ))
-      ),
-      classify,
-      timeout: options.timeout
-    }))
-
-type MediaMessage = Message.ImageMessage | Message.VideoMessage | Message.AudioMessage | Message.DocumentMessage
-
-interface Download {
-  readonly size: number
-  readonly chunks: Array<Uint8Array>
-}
-
 // Room left in the request body for the form's other parts and boundaries.
 const formOverhead = 64 * 1024
 
-// The URL without its query string, which may carry a signature: errors name where, not how.
-const where = (url: string) => {
-  const parsed = new URL(url)
-  return `${parsed.origin}${parsed.pathname}`
-}
-
-// The error code a transport failure carries (`ECONNREFUSED`, …), itself or in its causes.
-const causeCode = (u: unknown, depth = 0): string | undefined => {
-  if (!Predicate.isObject(u) || depth > 5) return undefined
-  if (Predicate.hasProperty(u, "code") && typeof u.code === "string") return u.code
-  return Predicate.hasProperty(u, "cause") ? causeCode(u.cause, depth + 1) : undefined
-}
-
 /**
- * Downloads a message's media with `client`, streamed and capped at `limit` (the gateway's body limit,
- * less room for the form). Media over WhatsApp's 16 MB, or a 4xx from the media host, is
- * `InvalidMessage` (no provider can send it); media over the gateway's limit is `Unsupported` (another
- * provider may); a 5xx, 429, timeout or connection failure is `ProviderUnavailable` (nothing was sent,
- * so it is safe to retry).
- */
-const fetchMedia = (
-  client: HttpClient.HttpClient,
-  message: MediaMessage,
-  options: { readonly timeout: Duration.Duration; readonly limit: number }
-) => {
-  const whatsApp = Message.limits.mediaBytes
-  const at = where(message.url)
-  const invalid = (reason: string) =>
-    new MessagingError.InvalidMessage({ provider, field: "url", reason: `media at ${at} ${reason}` })
-  const unavailable = (reason: string, status?: number) =>
-    new MessagingError.ProviderUnavailable({
-      provider,
-      reason: `media at ${at} ${reason}`,
-      ...(status === undefined ? {} : { status })
-    })
-  // `exact`: the size is known; otherwise the media is only known to be over `size` (the cap).
-  const tooBig = (size: number, exact: boolean) => {
-    const described = exact ? `is ${size} bytes` : `is more than ${size} bytes`
-    return (exact ? size > whatsApp : size >= whatsApp)
-      ? invalid(`${described}; WhatsApp allows at most ${whatsApp} bytes (16 MB)`)
-      : new MessagingError.Unsupported({
-        provider,
-        feature:
-          `media over ${options.limit} bytes (media at ${at} ${described}; the gateway's body limit, HTTP_BODY_LIMIT_SIZE, leaves room for ${options.limit})`
-      })
-  }
-  const read = (
-    response: HttpClientResponse.HttpClientResponse
-  ): Effect.Effect<
-    Uint8Array,
-    | MessagingError.InvalidMessage
-    | MessagingError.Unsupported
-    | MessagingError.ProviderUnavailable
-    | HttpClientError.ResponseError
-  > => {
-    const { status } = response
-    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
-      return Effect.fail(invalid(`could not be fetched: the host answered ${status}`))
-    }
-    if (status < 200 || status >= 300) {
-      return Effect.fail(unavailable(`could not be fetched: the host answered ${status}`, status))
-    }
-    const declared = Number(response.headers["content-length"])
-    if (declared > options.limit) return Effect.fail(tooBig(declared, true))
-    return response.stream.pipe(
-      Stream.runFoldEffect<Download, Uint8Array, MessagingError.Unsupported | MessagingError.InvalidMessage, never>(
-        { size: 0, chunks: [] },
-        (acc, chunk) => {
-          const size = acc.size + chunk.length
-          if (size > options.limit) return Effect.fail(tooBig(options.limit, false))
-          acc.chunks.push(chunk)
-          return Effect.succeed({ size, chunks: acc.chunks })
-        }
-      ),
-      Effect.map(({ chunks, size }) => {
-        const bytes = new Uint8Array(size)
-        let offset = 0
-        for (const chunk of chunks) {
-          bytes.set(chunk, offset)
-          offset += chunk.length
-        }
-        return bytes
-      })
-    )
-  }
-  const transportFailure = (error: HttpClientError.HttpClientError) => {
-    const code = causeCode(error.cause)
-    return Effect.fail(unavailable(`could not be fetched (${error.reason}${code ? `: ${code}` : ""})`))
-  }
-  return client.get(message.url).pipe(
-    Effect.flatMap(read),
-    Effect.scoped,
-    Effect.timeoutFail({
-      duration: options.timeout,
-      onTimeout: () => unavailable(`did not arrive within ${Duration.format(options.timeout)}`)
-    }),
-    Effect.catchTags({ RequestError: transportFailure, ResponseError: transportFailure })
-  )
-}
-
-/**
- * What this gateway cannot carry although the kind is in its capabilities, decided before any request
- * (as read in its code at `dab7403`): chats other than phone numbers and groups (`WhatsAppGetJID` looks
- * every other JID up as a phone number), reactions in groups (`React` sets the reacted message's sender
+ * What this gateway cannot carry although the kind and the chat are in its capabilities, decided before
+ * any request (as read in its code at `dab7403`): reactions in groups (`React` sets the reacted message's sender
  * to the chat), and audio or video whose type differs from the one the gateway stamps on every upload
  * (`internal/messaging/messaging.go`): an Ogg voice note labelled `audio/mpeg` does not play. The type
  * is the message's `mimeType`, else its URL's extension (`Message.mimeType`).
@@ -305,17 +171,9 @@ const fetchMedia = (
  * @category constraints
  */
 export const unsupported = (message: Message.Message): Option.Option<string> => {
-  const { kind } = message.to
-  if (kind === "lid" || kind === "newsletter") {
-    return Option.some(
-      `messages to ${
-        kind === "lid" ? "chats by linked identity (@lid)" : "channels (@newsletter)"
-      }: the gateway resolves every chat that is not a group as a phone number`
-    )
-  }
   switch (message._tag) {
     case "Reaction":
-      return kind === "group"
+      return message.to.kind === "group"
         ? Option.some("reactions in groups: the gateway attributes the reacted message to the group")
         : Option.none()
     case "Audio":
@@ -333,41 +191,50 @@ export const unsupported = (message: Message.Message): Option.Option<string> => 
   }
 }
 
-/**
- * The driver-level service over an `HttpClient`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (
-  options: Options
-): Effect.Effect<MessagingService.Service, never, HttpClient.HttpClient | Scope.Scope> =>
+type Sendable = Message.Of<Capabilities.Kinds<typeof capabilities>>
+
+const driver = (options: Options) =>
   Effect.gen(function*() {
-    const transport = yield* makeTransport(options)
+    const transport = yield* HttpTransport.make({
+      provider,
+      baseUrl: options.baseUrl ?? defaultBaseUrl,
+      authorize: HttpClientRequest.bearerToken(options.token),
+      classify,
+      timeout: options.timeout
+    })
     // Media is fetched without the gateway's base URL or token.
-    const mediaClient = HttpClient.followRedirects(yield* HttpClient.HttpClient, 5)
-    const media = {
-      timeout: Duration.decode(options.timeout ?? "30 seconds"),
-      limit: Math.min(Message.limits.mediaBytes, (options.bodyLimit ?? Api.defaultBodyLimit) - formOverhead)
-    }
+    const mediaClient = yield* HttpClient.HttpClient
+    const limit = Math.min(Message.limits.mediaBytes, (options.bodyLimit ?? Api.defaultBodyLimit) - formOverhead)
+    const fetchMedia = (message: Message.MediaMessage) =>
+      HttpTransport.fetchMedia(mediaClient, message, {
+        provider,
+        limit,
+        timeout: options.timeout,
+        // Over WhatsApp's 16 MB no provider can send it; under, only this gateway's body limit is in the way.
+        tooLarge: ({ at, described, exact, size }) =>
+          (exact ? size > Message.limits.mediaBytes : size >= Message.limits.mediaBytes)
+            ? new MessagingError.InvalidMessage({
+              provider,
+              field: "url",
+              reason: `media at ${at} ${described}; WhatsApp allows at most ${Message.limits.mediaBytes} bytes (16 MB)`
+            })
+            : new MessagingError.Unsupported({
+              provider,
+              feature:
+                `media over ${limit} bytes (media at ${at} ${described}; the gateway's body limit, HTTP_BODY_LIMIT_SIZE, leaves room for ${limit})`
+            })
+      })
     const simulation = options.simulation === undefined
       ? {}
       : { typing_simulation: options.simulation, presence_simulation: options.simulation }
 
-    const sent = <E>(
-      answer: Effect.Effect<typeof Api.SendResponse.Type, E>
-    ): Effect.Effect<MessagingService.ProviderReceipt, E> =>
-      Effect.map(answer, (r) => ({ messageId: r.data.message_id, status: "sent" }))
-
-    const post = <A, I>(path: string, schema: Schema.Schema<A, I>, body: A, chat: string) =>
-      HttpClientRequest.post(path).pipe(
-        HttpClientRequest.schemaBodyJson(schema)(body),
-        Effect.orDie,
-        Effect.flatMap((request) => sent(transport.execute(request, Api.SendResponse, { chat })))
-      )
+    const sent = (r: typeof Api.SendResponse.Type): MessagingService.ProviderReceipt => ({
+      messageId: r.data.message_id,
+      status: "sent"
+    })
 
     // Each media kind's endpoint and text fields (beside the `file` part).
-    const form = (message: MediaMessage) => {
+    const form = (message: Exclude<Message.MediaMessage, Message.StickerMessage>) => {
       switch (message._tag) {
         case "Image":
         case "Video":
@@ -390,26 +257,23 @@ export const make = (
       }
     }
 
-    const upload = (message: MediaMessage, chat: string) =>
+    const upload = (message: Exclude<Message.MediaMessage, Message.StickerMessage>, chat: string) =>
       Effect.gen(function*() {
-        const bytes = yield* fetchMedia(mediaClient, message, media)
+        const bytes = yield* fetchMedia(message)
         const { endpoint, fields } = form(message)
-        const body = new FormData()
-        for (const [key, value] of Object.entries(fields)) {
-          if (value !== undefined) body.append(key, value)
-        }
         // The gateway ignores the part's type (it stamps or sniffs its own); it is sent for the record.
-        body.append(Api.fileField, new Blob([bytes], { type: Message.mimeType(message) }), Message.filename(message))
-        const encoded = new Response(body)
-        const multipart = new Uint8Array(yield* Effect.promise(() => encoded.arrayBuffer()))
-        const request = HttpClientRequest.post(Api.chatPath(chat, endpoint)).pipe(
-          HttpClientRequest.bodyUint8Array(multipart, encoded.headers.get("content-type") ?? undefined)
-        )
-        return yield* sent(transport.execute(request, Api.SendResponse, { chat }))
+        const body = yield* HttpTransport.multipart(fields, {
+          field: Api.fileField,
+          bytes,
+          type: Message.mimeType(message),
+          name: Message.filename(message)
+        })
+        const request = HttpClientRequest.setBody(HttpClientRequest.post(Api.chatPath(chat, endpoint)), body)
+        return sent(yield* transport.execute(request, Api.SendResponse, { chat }))
       })
 
     const send = (
-      message: Message.Message
+      message: Sendable
     ): Effect.Effect<MessagingService.ProviderReceipt, MessagingError.MessagingError> => {
       const refused = unsupported(message)
       if (Option.isSome(refused)) {
@@ -418,40 +282,45 @@ export const make = (
       const chat = ChatId.toJid(message.to, "s.whatsapp.net")
       switch (message._tag) {
         case "Text":
-          return post(Api.chatPath(chat, "messages"), Api.SendTextRequest, { text: message.text, ...simulation }, chat)
+          return Effect.map(
+            transport.call(Api.sendText, { text: message.text, ...simulation }, {
+              chat,
+              path: Api.chatPath(chat, "messages")
+            }),
+            sent
+          )
         case "Reaction":
-          return post(
-            Api.messagePath(message.messageId, "reaction"),
-            Api.ReactionRequest,
-            { ChatJID: chat, Emoji: message.emoji },
-            chat
+          return Effect.map(
+            transport.call(Api.react, { ChatJID: chat, Emoji: message.emoji }, {
+              chat,
+              path: Api.messagePath(message.messageId, "reaction")
+            }),
+            sent
           )
         case "Location":
-          return post(
-            Api.chatPath(chat, "locations"),
-            Api.LocationRequest,
-            { latitude: message.latitude, longitude: message.longitude, name: message.name, address: message.address },
-            chat
+          return Effect.map(
+            transport.call(
+              Api.sendLocation,
+              {
+                latitude: message.latitude,
+                longitude: message.longitude,
+                name: message.name,
+                address: message.address
+              },
+              { chat, path: Api.chatPath(chat, "locations") }
+            ),
+            sent
           )
         case "Image":
         case "Video":
         case "Audio":
         case "Document":
           return upload(message, chat)
-        case "Template":
-          return Effect.fail(new MessagingError.Unsupported({ provider, feature: "template messages" }))
       }
     }
 
-    return yield* MessagingService.make({ provider, capabilities, send }, options)
+    return { provider, capabilities, send }
   })
-
-/**
- * @since 0.1.0
- * @category layers
- */
-export const layer = (options: Options): Layer.Layer<MessagingService.MessagingService, never, HttpClient.HttpClient> =>
-  Layer.scoped(MessagingService.MessagingService, make(options))
 
 /**
  * The settings `layerConfig` reads by default: `PARLEY_MULTISESSION_BASE_URL` (default
@@ -476,12 +345,10 @@ export const config: Config.Config<Options> = Config.all({
 })))
 
 /**
- * The layer, with options from `Config` (by default {@link config}).
+ * `make(options)`: the service over an `HttpClient`; `layer(options)`; `layerConfig(config?)`: the
+ * layer with options from `Config` (by default {@link config}).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  options: Config.Config<Options> = config
-): Layer.Layer<MessagingService.MessagingService, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(options, layer))
+export const { layer, layerConfig, make } = Provider.define({ driver, config })

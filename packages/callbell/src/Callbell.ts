@@ -19,27 +19,23 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import {
   Capabilities,
   ChatId,
-  HttpTransport,
   type InboundEvent,
   type Message,
   MessagingError,
-  MessagingService,
+  type MessagingService,
   RateLimit
 } from "@parley/core"
+import { HttpTransport, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { flow } from "effect/Function"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import * as Api from "./CallbellApi.js"
 
@@ -49,7 +45,7 @@ import * as Api from "./CallbellApi.js"
  * @since 0.1.0
  * @category constants
  */
-export const provider = "callbell"
+export const provider = Api.provider
 
 /**
  * The public API's base URL.
@@ -57,7 +53,7 @@ export const provider = "callbell"
  * @since 0.1.0
  * @category constants
  */
-export const defaultBaseUrl = "https://api.callbell.eu/v1"
+export const defaultBaseUrl = Api.defaultBaseUrl
 
 /**
  * The `metadata` key that carries the caller's idempotency key (echoed in status webhooks). Callbell
@@ -77,11 +73,11 @@ export const idempotencyKeyField = "parley_idempotency_key"
  * @since 0.1.0
  * @category constants
  */
-export const capabilities: Capabilities.Capabilities = Capabilities.make({
+export const capabilities = Capabilities.make({
   kinds: ["text", "image", "video", "audio", "document", "template"],
+  chats: ["phone"],
   inboundMessages: true,
-  statuses: ["sent", "delivered", "read", "failed"],
-  idempotencyKeys: false
+  statuses: ["sent", "delivered", "read", "failed"]
 })
 
 /**
@@ -113,23 +109,14 @@ const classify: HttpTransport.Classifier = (answer) => {
 }
 
 // Sends and status reads share one transport: base URL, Bearer key (redacted in spans), JSON answers.
-const transport = (options: Options) => {
-  const authorize = flow(
-    HttpClientRequest.prependUrl((options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")),
-    HttpClientRequest.bearerToken(options.apiKey),
-    HttpClientRequest.acceptJson
-  )
-  return Effect.map(
-    HttpClient.HttpClient,
-    (client) =>
-      HttpTransport.make({
-        provider,
-        client: HttpClient.mapRequest(client, authorize),
-        classify,
-        timeout: options.timeout
-      })
-  )
-}
+const transport = (options: Options) =>
+  HttpTransport.make({
+    provider,
+    baseUrl: options.baseUrl ?? defaultBaseUrl,
+    authorize: HttpClientRequest.bearerToken(options.apiKey),
+    classify,
+    timeout: options.timeout
+  })
 
 // A key longer than a metadata value may be is sent as its digest (still unique, still ≤ 500 chars).
 const metadataValue = (key: string) =>
@@ -138,7 +125,7 @@ const metadataValue = (key: string) =>
 type Send = typeof Api.SendRequest.Type
 
 const body = (
-  message: Exclude<Message.Message, Message.LocationMessage | Message.ReactionMessage>
+  message: Message.Of<Capabilities.Kinds<typeof capabilities>>
 ): Pick<Send, "type" | "content" | "template_uuid" | "optin_contact" | "template_values"> => {
   switch (message._tag) {
     case "Text":
@@ -163,30 +150,11 @@ const body = (
   }
 }
 
-/**
- * The driver-level service over an `HttpClient`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (
-  options: Options
-): Effect.Effect<MessagingService.Service, never, HttpClient.HttpClient | Scope.Scope> =>
-  Effect.gen(function*() {
-    const { execute } = yield* transport(options)
-
-    const send = (
-      message: Message.Message,
-      context: MessagingService.AttemptContext
-    ): Effect.Effect<MessagingService.ProviderReceipt, MessagingError.MessagingError> => {
-      if (message._tag === "Location" || message._tag === "Reaction") {
-        return Effect.fail(
-          new MessagingError.Unsupported({ provider, feature: `${message._tag.toLowerCase()} messages` })
-        )
-      }
-      if (message.to.kind !== "phone") {
-        return Effect.fail(new MessagingError.Unsupported({ provider, feature: `${message.to.kind} chats` }))
-      }
+const driver = (options: Options) =>
+  Effect.map(transport(options), (transport) => ({
+    provider,
+    capabilities,
+    send: (message: Message.Of<Capabilities.Kinds<typeof capabilities>>, context: MessagingService.AttemptContext) => {
       const to = ChatId.toE164(message.to)
       const request: Send = {
         to,
@@ -198,47 +166,12 @@ export const make = (
           onSome: (key) => ({ [idempotencyKeyField]: metadataValue(key) })
         })
       }
-      return HttpClientRequest.post("/messages/send").pipe(
-        HttpClientRequest.schemaBodyJson(Api.SendRequest)(request),
-        Effect.orDie,
-        Effect.flatMap((r) => execute(r, Api.SendResponse, { chat: to })),
-        Effect.map((r) => ({ messageId: r.message.uuid, status: "accepted" as const }))
+      return Effect.map(
+        transport.call(Api.sendMessage, request, { chat: to }),
+        (r) => ({ messageId: r.message.uuid, status: "accepted" as const })
       )
     }
-
-    return yield* MessagingService.make({ provider, capabilities, send }, options)
-  })
-
-/**
- * The delivery status a Callbell status stands for: `sent`, `delivered`, `read` and `failed` map;
- * `enqueued` (not yet sent), `mismatch` (a number corrected) and `deleted` do not.
- *
- * @since 0.1.0
- * @category statuses
- */
-export const deliveryStatus = (status: string): InboundEvent.DeliveryStatus | undefined => {
-  switch (status) {
-    case "sent":
-    case "delivered":
-    case "read":
-    case "failed":
-      return status
-    default:
-      return undefined
-  }
-}
-
-/**
- * Why a message failed, from its raw status payload (`payload.reason`, else the code).
- *
- * @since 0.1.0
- * @category statuses
- */
-export const failureReason = (payload: typeof Api.MessageStatusPayload.Type | null | undefined): string => {
-  const inner = payload?.payload
-  if (inner?.reason) return inner.reason
-  return inner?.code === undefined ? "failed" : `failed (code ${inner.code})`
-}
+  }))
 
 /**
  * A message's status as `GET /messages/status/{uuid}` reports it.
@@ -271,28 +204,21 @@ export const status = (
 ): Effect.Effect<StatusReport, MessagingError.MessagingError, HttpClient.HttpClient> =>
   Effect.flatMap(
     transport(options),
-    ({ execute }) =>
-      execute(HttpClientRequest.get(`/messages/status/${encodeURIComponent(messageId)}`), Api.StatusResponse)
+    (transport) =>
+      transport.call(Api.messageStatus, undefined, { path: `/messages/status/${encodeURIComponent(messageId)}` })
   ).pipe(
     Effect.map(({ message }) => {
-      const delivery = deliveryStatus(message.status)
+      const delivery = Api.deliveryStatus(message.status)
       return {
         messageId: message.uuid,
         status: message.status,
         delivery,
-        error: delivery === "failed" ? failureReason(message.messageStatusPayload) : undefined,
+        error: delivery === "failed" ? Api.failureReason(message.messageStatusPayload) : undefined,
         whatsappMessageId: message.messageStatusPayload?.payload?.whatsappMessageId
       }
     }),
     Effect.withSpan("Callbell.status", { attributes: { "parley.provider": provider } })
   )
-
-/**
- * @since 0.1.0
- * @category layers
- */
-export const layer = (options: Options): Layer.Layer<MessagingService.MessagingService, never, HttpClient.HttpClient> =>
-  Layer.scoped(MessagingService.MessagingService, make(options))
 
 /**
  * The settings `layerConfig` reads by default: `PARLEY_CALLBELL_API_KEY` (required),
@@ -310,12 +236,10 @@ export const config: Config.Config<Options> = Config.all({
 })
 
 /**
- * The layer, with options from `Config` (by default {@link config}).
+ * `make(options)`: the service over an `HttpClient`; `layer(options)`; `layerConfig(config?)`: the
+ * layer with options from `Config` (by default {@link config}).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  options: Config.Config<Options> = config
-): Layer.Layer<MessagingService.MessagingService, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(options, layer))
+export const { layer, layerConfig, make } = Provider.define({ driver, config })
