@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Bot, ChatId, Conversation, InboundEvent, Message, Metrics } from "@parley/core"
+import { Bot, Capabilities, ChatId, Conversation, InboundEvent, Message, MessagingService, Metrics } from "@parley/core"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -76,6 +76,43 @@ describe("Bot", () => {
       // COMMIT); plus one read of the chat, kept for its later events. (The engine before this one ran
       // about 20 per event.)
       expect(used).toBeLessThanOrEqual(answers.length * 9 + 1)
+    }))
+
+  it.scoped("choose sends a choice as buttons where the provider has them, numbered text where not", () =>
+    Effect.gen(function*() {
+      const pick = Effect.gen(function*() {
+        const slot = yield* Conversation.choose("Pick a time", ["09:00", "11:00"])
+        yield* Conversation.reply(`You picked ${slot}`)
+      })
+      const bot = Bot.make({ routes: [Bot.keyword("book", pick)] })
+      const withButtons = yield* recorder
+      const first = yield* start({ file: yield* database, bot, messaging: withButtons.service })
+      yield* first.inbox.enqueue([says("book")])
+      expect((yield* withButtons.nextSent).message).toEqual(
+        Message.buttons(user, { body: "Pick a time", options: ["09:00", "11:00"] })
+      )
+      // The user taps a button: its title comes back as the answer.
+      yield* first.inbox.enqueue([says("11:00")])
+      expect(yield* withButtons.next).toBe("You picked 11:00")
+
+      // A provider without buttons: the service sends the same choice as numbered text.
+      const received: Array<Message.Message> = []
+      const textOnly = yield* MessagingService.make({
+        provider: "text-only",
+        capabilities: Capabilities.make({ kinds: ["text"], replies: ["text"] }),
+        send: (message) =>
+          Effect.sync(() => {
+            received.push(message)
+            return { messageId: `t-${received.length}`, status: "sent" as const }
+          })
+      }, { retry: false })
+      const second = yield* start({ file: yield* database, bot, messaging: textOnly })
+      yield* second.inbox.enqueue([says("book")])
+      yield* settled(second.inbox)
+      expect(received).toEqual([Message.text(user, "Pick a time\n1. 09:00\n2. 11:00")])
+      yield* second.inbox.enqueue([says("1")])
+      yield* settled(second.inbox)
+      expect(received.at(-1)).toEqual(Message.text(user, "You picked 09:00"))
     }))
 
   it.scoped("a dialog torn down after its second question resumes on a new runtime, without repeating prompts", () =>

@@ -264,7 +264,13 @@ const make = (dialog: rows.Dialog, host: Host) => {
     options: ReadonlyArray<O>,
     settings?: { readonly retryPrompt?: string | undefined; readonly timeout?: Duration.DurationInput | undefined }
   ): Effect.Effect<O, Conversation.AskTimeout> => {
-    const text = `${prompt}\n${options.map((option, i) => `${i + 1}. ${option}`).join("\n")}`
+    // Keyed by the text it is in the journal (what a provider without buttons shows), sent as buttons:
+    // interactive where the provider has them, that same numbered text elsewhere.
+    const text = Message.choiceText(prompt, options)
+    const distinct = new Set(options.map((option) => option.toLowerCase())).size === options.length
+    const question = options.length > 0 && distinct
+      ? Message.buttons(host.chat, { body: prompt, options: options as unknown as readonly [string, ...Array<string>] })
+      : Message.text(host.chat, text)
     const pick = (answer: string): O | undefined => {
       const normalised = answer.trim().toLowerCase()
       const byNumber = /^\d+$/.test(normalised) ? options[Number(normalised) - 1] : undefined
@@ -273,7 +279,7 @@ const make = (dialog: rows.Dialog, host: Host) => {
     return awaitAnswer({
       kind: "choose",
       key: text,
-      prompt: Option.some(Message.text(host.chat, text)),
+      prompt: Option.some(question),
       timeout: settings?.timeout,
       accept: (event) => {
         const choice = pick(Conversation.textOf(event) ?? "")
