@@ -174,11 +174,35 @@ const webhook = (user: number, text: string) => {
 const stepOf = (text: string) =>
   text.startsWith("q1:") ? 0 : text.startsWith("q2:") ? 1 : text.startsWith("done ") ? 2 : -1
 
-const run = async (contender: Contender, users: number, scenario: (typeof scenarios)[number]) => {
+type Scenario = (typeof scenarios)[number]
+
+const run = async (contender: Contender, users: number, scenario: Scenario) => {
   const provider = await LoopbackProvider.start()
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), "parley-bench-conv-"))
   const child = contender.start(port, provider.url, dir)
+  const agent = new Agent({ connections: scenario.inFlight })
+  // Whatever happens, the bot does not outlive its run.
+  try {
+    return await drive(contender, child, `http://127.0.0.1:${port}`, provider, agent, users, scenario)
+  } finally {
+    child.kill("SIGKILL")
+    await agent.destroy()
+    await provider.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Runs the users against a started bot and measures it. */
+const drive = async (
+  contender: Contender,
+  child: ChildProcess,
+  origin: string,
+  provider: LoopbackProvider.LoopbackProvider,
+  agent: Agent,
+  users: number,
+  scenario: Scenario
+) => {
   await new Promise<void>((resolve, reject) => {
     let output = ""
     const onData = (chunk: Buffer) => {
@@ -207,10 +231,8 @@ const run = async (contender: Contender, users: number, scenario: (typeof scenar
   // A saturated Node server leaves new connections in its accept queue for seconds (seen here: webhooks
   // on connections opened mid-run waited up to 3 s, those on open connections milliseconds), which
   // would make a bot that answers its webhook after sending the reply look slow. So the users'
-  // connections are all opened before the clock starts, one per dialog in flight, and the pool never
-  // opens another: a user whose previous webhook is still being answered waits for a free connection.
-  const origin = `http://127.0.0.1:${port}`
-  const agent = new Agent({ connections: scenario.inFlight })
+  // connections are all opened before the clock starts, as many as the pool allows (one per dialog in
+  // flight): a user whose previous webhook is still being answered waits for a free connection.
   await Promise.all(
     Array.from(
       { length: scenario.inFlight },
@@ -323,10 +345,6 @@ const run = async (contender: Contender, users: number, scenario: (typeof scenar
   clearInterval(watch)
   rss = Math.max(rss, peakRss(child.pid!))
   child.off("exit", onCrash)
-  child.kill("SIGKILL")
-  await agent.destroy()
-  await provider.close()
-  rmSync(dir, { recursive: true, force: true })
   const perThousand = (cpu: number) => counts.done === 0 ? Number.NaN : cpu / counts.done * 1000
   return {
     ...counts,

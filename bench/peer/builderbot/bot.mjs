@@ -15,6 +15,7 @@
 //   recorded before the request leaves the process, so no answer can arrive ahead of it.
 import { addKeyword, createBot, createFlow, createProvider, EVENTS, MemoryDB, ProviderClass } from "@builderbot/bot"
 import { EventEmitter } from "node:events"
+import { setImmediate } from "node:timers"
 
 const variant = process.env.BENCH_VARIANT ?? "capture"
 
@@ -42,7 +43,13 @@ class LoopbackProvider extends ProviderClass {
   }
 
   afterHttpServerInit() {
-    console.log("ready")
+    // BuilderBot calls this before it starts listening (it passes `cb(routes)` to `listen`): announce
+    // "ready" once polka's server is listening, or the first webhooks find the port closed.
+    setImmediate(() => {
+      const server = this.server.server
+      if (server.listening) console.log("ready")
+      else server.once("listening", () => console.log("ready"))
+    })
   }
 
   busEvents() {
