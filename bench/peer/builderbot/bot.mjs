@@ -1,9 +1,23 @@
 // The conversation benchmark's peer: BuilderBot 1.3.13 running the same three-step dialog as
 // bench/ConversationBot.ts, with a custom provider that receives the same WAHA webhooks (POST
 // /webhooks/chatsend) and sends replies to the same loopback provider (POST /sendText). Settings
-// come from the environment: BENCH_PORT, BENCH_PROVIDER_URL. Prints "ready" once listening.
-import { addKeyword, createBot, createFlow, createProvider, MemoryDB, ProviderClass } from "@builderbot/bot"
+// come from the environment: BENCH_PORT, BENCH_PROVIDER_URL, BENCH_VARIANT. Prints "ready" once
+// listening.
+//
+// BENCH_VARIANT picks one of two ways to write the dialog (see /work/shared/peers.md):
+// - "capture" (default): BuilderBot's idiomatic dialog, one flow of chained `capture` answers, with a
+//   send that resolves when the provider has answered. BuilderBot records that it waits for an answer
+//   only after the send resolves (the second question one timer tick later still), and drops an answer
+//   that arrives before that: users who answer at once lose dialogs.
+// - "goto": the variant that loses nothing. Each question is the first answer of its own flow, the next
+//   flow is entered with `gotoFlow` (which sends and records the question without a timer tick), and the
+//   send does not wait for the provider's answer, as @builderbot/provider-meta's does: the question is
+//   recorded before the request leaves the process, so no answer can arrive ahead of it.
+import { addKeyword, createBot, createFlow, createProvider, EVENTS, MemoryDB, ProviderClass } from "@builderbot/bot"
 import { EventEmitter } from "node:events"
+import { setImmediate } from "node:timers"
+
+const variant = process.env.BENCH_VARIANT ?? "capture"
 
 class LoopbackProvider extends ProviderClass {
   globalVendorArgs = { name: "loopback", port: 0 }
@@ -29,7 +43,13 @@ class LoopbackProvider extends ProviderClass {
   }
 
   afterHttpServerInit() {
-    console.log("ready")
+    // BuilderBot calls this before it starts listening (it passes `cb(routes)` to `listen`): announce
+    // "ready" once polka's server is listening, or the first webhooks find the port closed.
+    setImmediate(() => {
+      const server = this.server.server
+      if (server.listening) console.log("ready")
+      else server.once("listening", () => console.log("ready"))
+    })
   }
 
   busEvents() {
@@ -45,7 +65,10 @@ class LoopbackProvider extends ProviderClass {
       }).then((response) => response.json())
     // One retry when the connection drops before an answer (Parley's clients retry a refused or reset
     // connection too): an unhandled rejection here would end BuilderBot's process.
-    return send().catch(send)
+    const sent = send().catch(send)
+    if (variant === "capture") return sent
+    // A reply that fails twice is not retried further; the benchmark counts its dialog as lost.
+    sent.catch((error) => console.error(`send to ${number} failed: ${error}`))
   }
 
   async saveFile() {
@@ -53,14 +76,33 @@ class LoopbackProvider extends ProviderClass {
   }
 }
 
-const dialog = addKeyword(["start"])
-  .addAnswer("q1: your first answer?", { capture: true }, async (ctx, { state }) => {
-    await state.update({ first: ctx.body })
-  })
-  .addAnswer("q2: your second answer?", { capture: true }, async (ctx, { state, flowDynamic }) => {
-    await flowDynamic(`done ${state.get("first")}|${ctx.body}`)
-  })
+const summary = (state, second) => `done ${state.get("first")}|${second}`
 
+const captureFlows = () => [
+  addKeyword(["start"])
+    .addAnswer("q1: your first answer?", { capture: true }, async (ctx, { state }) => {
+      await state.update({ first: ctx.body })
+    })
+    .addAnswer("q2: your second answer?", { capture: true }, async (ctx, { state, flowDynamic }) => {
+      await flowDynamic(summary(state, ctx.body))
+    })
+]
+
+const gotoFlows = () => {
+  const second = addKeyword(EVENTS.ACTION)
+    .addAnswer("q2: your second answer?", { capture: true }, async (ctx, { state, flowDynamic }) => {
+      await flowDynamic(summary(state, ctx.body))
+    })
+  const first = addKeyword(["start"])
+    .addAnswer("q1: your first answer?", { capture: true }, async (ctx, { state, gotoFlow }) => {
+      await state.update({ first: ctx.body })
+      return gotoFlow(second)
+    })
+  return [first, second]
+}
+
+const flows = { capture: captureFlows, goto: gotoFlows }[variant]
+if (flows === undefined) throw new Error(`BENCH_VARIANT must be "capture" or "goto", not "${variant}"`)
 const provider = createProvider(LoopbackProvider, { providerUrl: process.env.BENCH_PROVIDER_URL })
-const { httpServer } = await createBot({ flow: createFlow([dialog]), provider, database: new MemoryDB() })
+const { httpServer } = await createBot({ flow: createFlow(flows()), provider, database: new MemoryDB() })
 httpServer(Number(process.env.BENCH_PORT))
