@@ -96,11 +96,16 @@ const run = (options: Run) =>
     )
     yield* Effect.all([load, disrupt], { concurrency: 2, discard: true })
 
-    // Every dialog and its reminder complete (polling the fake network, bounded).
+    // Every dialog and its reminder complete (polling the fake network, bounded). A reminder may go out
+    // twice, so the wait counts the chats that have one.
     const outbound = Effect.map(network.messages, (messages) => messages.filter((m) => m.direction === "outbound"))
     yield* outbound.pipe(
       Effect.filterOrFail((messages) =>
-        messages.filter((m) => m.content.kind === "text" && m.content.text === "reminder").length >= options.users
+        new Set(
+          messages.filter((m) => m.content.kind === "text" && m.content.text === "reminder").map((m) =>
+            m.chat.toString()
+          )
+        ).size >= options.users
       ),
       Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo("120 seconds")))
     )
