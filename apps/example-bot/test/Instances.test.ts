@@ -2,9 +2,11 @@
  * Several bot processes (webhook server + engine each) on one PostgreSQL, webhooks spread round-robin
  * over them as a load balancer would: one is SIGKILLed mid-run, or paused (SIGSTOP) past its holds and
  * resumed. Every acknowledged message is answered once, in order; every dialog and every reminder
- * (a durable timer) completes once; no chat is handled by two instances at once.
+ * (a durable timer) completes once; no chat is handled by two instances at once; no transactions deadlock.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { PgClient } from "@effect/sql-pg"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as ChatSendEmulator from "@parley/chatsend/emulator"
 import { ProviderWebhook } from "@parley/core/provider"
@@ -114,8 +116,26 @@ const run = (options: Run) =>
       const key = m.chat.toString()
       texts.set(key, [...texts.get(key) ?? [], m.content.kind === "text" ? m.content.text : ""])
     }
-    return { texts, outputs: bots.map((bot) => bot.output), provider }
+    for (const bot of bots) bot.process.kill("SIGKILL")
+    return { texts, outputs: bots.map((bot) => bot.output), provider, deadlocks: yield* deadlocks(url) }
   })
+
+/**
+ * The deadlocks PostgreSQL detected in the database, once no other connection to it is left (a backend
+ * reports its statistics as it exits, before it leaves pg_stat_activity).
+ */
+const deadlocks = (url: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid()`.pipe(
+      Effect.filterOrFail(([row]) => row?.n === 0),
+      Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds")))
+    )
+    const [stats] = yield* sql<{ readonly deadlocks: number }>`SELECT deadlocks::int AS deadlocks
+      FROM pg_stat_database WHERE datname = current_database()`
+    return stats?.deadlocks
+  }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url) })), Effect.orDie)
 
 /** Each user got every reply in order; a reply may repeat only if an instance stopped as it was sent. */
 const checkReplies = (texts: Map<string, Array<string>>, users: number) => {
@@ -137,7 +157,7 @@ if (Postgres.binaries !== undefined) {
         Effect.gen(function*() {
           let killedAt = Infinity
           const users = 1_000
-          const { outputs, provider, texts } = yield* run({
+          const { deadlocks, outputs, provider, texts } = yield* run({
             users,
             disrupt: (bot) =>
               Effect.sync(() => {
@@ -147,6 +167,8 @@ if (Postgres.binaries !== undefined) {
           })
           const repeated = checkReplies(texts, users)
           expect(repeated).toBeLessThanOrEqual(32)
+          // The instances' transactions take their chats' locks in one order: none waited in a cycle.
+          expect(deadlocks).toBe(0)
 
           // The record of who handled what: per chat, no two instances' runs overlap. A run the kill cut
           // short lasted, at most, until the kill.
@@ -192,7 +214,7 @@ if (Postgres.binaries !== undefined) {
       () =>
         Effect.gen(function*() {
           const users = 300
-          const { outputs, texts } = yield* run({
+          const { deadlocks, outputs, texts } = yield* run({
             users,
             disrupt: (bot) =>
               Effect.gen(function*() {
@@ -206,6 +228,7 @@ if (Postgres.binaries !== undefined) {
           // Only sends the pause caught in flight may repeat; after it, the paused instance sends nothing
           // for the chats it lost, and its commits for them are refused.
           expect(repeated).toBeLessThanOrEqual(32)
+          expect(deadlocks).toBe(0)
           expect(outputs[0]!()).toContain("is now held by another instance")
         }).pipe(Effect.provide(Layer.merge(FakeNetwork.layer({ autoAck: false }), NodeHttpClient.layerUndici))),
       300_000

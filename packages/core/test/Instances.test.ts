@@ -1,14 +1,19 @@
 /**
  * Several engines on one PostgreSQL database, in one process: each chat is handled by one instance at a
- * time, in the order its events were accepted, whichever instance accepted them.
+ * time, in the order its events were accepted, whichever instance accepted them, and their transactions
+ * never deadlock.
  */
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Bot, ChatId, Conversation, Inbox, MessagingService } from "@parley/core"
 import type { Postgres } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import { postgres, postgresBin, startPostgres } from "./fixtures/databases.js"
 import { recorder, says } from "./fixtures/engine.js"
 
@@ -67,8 +72,10 @@ if (postgresBin !== undefined) {
                 ),
                 (context) => Context.get(context, Inbox.Inbox)
               )
-            const inboxes = [yield* instance("a"), yield* instance("b")]
-            const users = 40
+            // The instances live in a scope of their own, closed before the database's statistics are read.
+            const instances = yield* Scope.make()
+            const inboxes = yield* Scope.extend(Effect.all([instance("a"), instance("b")]), instances)
+            const users = 120
             const chat = (user: number) => ChatId.phone(`+3162${String(user).padStart(7, "0")}`)
             const replies = new Map<string, Array<string>>()
             const inboxOf = new Map<string, Queue.Queue<string>>()
@@ -98,7 +105,7 @@ if (postgresBin !== undefined) {
                 yield* awaitReply(user)
                 yield* say(user, `b${user}`)
                 yield* awaitReply(user)
-              }), { concurrency: 20, discard: true }).pipe(Effect.timeout("60 seconds"))
+              }), { concurrency: 60, discard: true }).pipe(Effect.timeout("60 seconds"))
 
             for (let user = 0; user < users; user++) {
               expect(replies.get(chat(user).toString())).toEqual(["q1?", "q2?", `done a${user}|b${user}`])
@@ -111,6 +118,20 @@ if (postgresBin !== undefined) {
               const sorted = [...steps].sort((x, y) => x.start - y.start)
               for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.start).toBeGreaterThan(sorted[i - 1]!.end)
             }
+
+            // No two transactions of the instances ever waited for each other in a cycle: PostgreSQL
+            // detected no deadlock. (A backend reports its statistics as it exits, before it leaves
+            // pg_stat_activity: once the instances' connections are gone, the count is complete.)
+            yield* Scope.close(instances, Exit.void)
+            const sql = Context.get(yield* Layer.build(database), SqlClient.SqlClient)
+            yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()`.pipe(
+              Effect.filterOrFail(([row]) => row?.n === 0),
+              Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds")))
+            )
+            const [stats] = yield* sql<{ readonly deadlocks: number }>`SELECT deadlocks::int AS deadlocks
+              FROM pg_stat_database WHERE datname = current_database()`
+            expect(stats?.deadlocks).toBe(0)
           }),
         60_000
       )

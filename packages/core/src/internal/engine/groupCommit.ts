@@ -37,6 +37,12 @@ export interface Unit<A, E = never> {
    * without `BEGIN`/`COMMIT` (each statement is atomic by itself).
    */
   readonly standalone?: boolean | undefined
+  /**
+   * The chats whose rows the unit writes. Where the database locks rows (PostgreSQL), a batch first
+   * takes its chats' locks in one global order (see `lockChats`), so two batches never wait for each
+   * other in a cycle.
+   */
+  readonly chats?: ReadonlyArray<string> | undefined
 }
 
 /** @internal */
@@ -64,6 +70,14 @@ export const make = (options: {
    * database several hide each other's round trips.
    */
   readonly connections?: number | undefined
+  /**
+   * Takes the locks of the batch's chats (the units' `chats`) in one global order, first in each
+   * transaction. Without it, batches on several connections (or processes) that write the same chats
+   * in different orders deadlock, and the database breaks each cycle only after a timeout.
+   */
+  readonly lockChats?:
+    | ((conn: Connection, chats: ReadonlyArray<string>) => Effect.Effect<unknown, SqlError>)
+    | undefined
 }): Effect.Effect<GroupCommit, never, Scope.Scope> =>
   Effect.gen(function*() {
     const queue = yield* Effect.acquireRelease(Queue.unbounded<Item>(), Queue.shutdown)
@@ -92,6 +106,14 @@ export const make = (options: {
         }
         yield* conn.executeUnprepared(options.begin, [], undefined)
         count.statements += 2
+        const chats = items.flatMap((item) => item.unit.chats ?? [])
+        if (options.lockChats !== undefined && chats.length > 0) {
+          const locked = yield* Effect.exit(options.lockChats(conn, chats))
+          if (Exit.isFailure(locked)) {
+            yield* Effect.ignore(conn.executeUnprepared("ROLLBACK", [], undefined))
+            return { rolledBack: locked, results: [] }
+          }
+        }
         const fenceExit = fence !== undefined && items.some((item) => item.unit.fenced === true)
           ? yield* Effect.exit(fence(conn))
           : Exit.void

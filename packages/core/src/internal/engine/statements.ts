@@ -28,6 +28,9 @@ const texts = {
     ON CONFLICT (chat) DO UPDATE SET inbox_seq = parley_conversations.inbox_seq + 1 RETURNING inbox_seq`,
   setSeq: `UPDATE parley_inbox SET seq = ? WHERE id = ?`,
   notify: `SELECT pg_notify('parley_inbox', ?)`,
+  // PostgreSQL: a transaction's advisory locks on its chats (keys from \`lockKeys\`, in that order; the
+  // class 1885434476, "parl", keeps them apart from an application's own advisory locks).
+  lockChats: `SELECT pg_advisory_xact_lock(1885434476, k) FROM unnest(string_to_array(?, ',')::int4[]) AS k`,
   done: `UPDATE parley_inbox SET state = 'done', event = '' WHERE id = ?`,
   attempt: `UPDATE parley_inbox SET attempts = attempts + 1 WHERE id = ?`,
   deadLetter: `INSERT INTO parley_dead_letters (inbox_id, chat, event, error, attempts, failed_at)
@@ -114,3 +117,20 @@ export const forDialect = (dialect: Dialect): Statements =>
       databaseBytes: `SELECT pg_database_size(current_database()) AS bytes`
     }
     : texts
+
+/**
+ * The advisory-lock keys of chats for `lockChats`: a 32-bit hash of each (FNV-1a; two chats that share a
+ * key only wait for each other), distinct, in ascending order, comma-separated. Every transaction that
+ * takes its locks in this one order can wait for another, never in a cycle.
+ *
+ * @internal
+ */
+export const lockKeys = (chats: ReadonlyArray<string>): string => {
+  const keys = new Set<number>()
+  for (const chat of chats) {
+    let hash = 0x811c9dc5
+    for (let i = 0; i < chat.length; i++) hash = Math.imul(hash ^ chat.charCodeAt(i), 0x01000193)
+    keys.add(hash | 0)
+  }
+  return [...keys].sort((a, b) => a - b).join(",")
+}

@@ -176,13 +176,19 @@ export const make = (options: {
     const db = yield* GroupCommit.make({
       sql,
       begin: dialect === "pg" ? "BEGIN" : "BEGIN IMMEDIATE",
-      connections: dialect === "pg" ? 4 : 1
+      connections: dialect === "pg" ? 4 : 1,
+      // PostgreSQL: a transaction-scoped advisory lock per chat, taken in the order of their keys.
+      // (SQLite has one writer: a transaction waits for no other.)
+      lockChats: dialect === "pg"
+        ? (conn, chats) => conn.execute(s.lockChats, [Statements.lockKeys(chats)], undefined)
+        : undefined
     })
     const listeners = new Set<(entries: ReadonlyArray<Entry>) => void>()
     const run = (conn: Connection, text: string, params: ReadonlyArray<unknown>) =>
       conn.execute(text, params, undefined)
     // Reads, and writes of one statement: atomic alone, they need no transaction of their own.
-    const single = <A>(f: (conn: Connection) => Effect.Effect<A, SqlError>) => db.submit({ run: f, standalone: true })
+    const single = <A>(f: (conn: Connection) => Effect.Effect<A, SqlError>, chat?: string) =>
+      db.submit({ run: f, standalone: true, chats: chat === undefined ? undefined : [chat] })
 
     const decodePayload = Schema.decodeUnknownSync(Schema.parseJson(Conversation.TimerPayload))
 
@@ -296,6 +302,7 @@ export const make = (options: {
             key: InboundEvent.dedupeKey(event)
           }))
           return db.submit({
+            chats: encoded.map((e) => e.chat),
             run: (conn) =>
               Effect.gen(function*() {
                 const accepted: Array<Entry> = []
@@ -333,7 +340,7 @@ export const make = (options: {
         }),
       load: (chat, hold) =>
         dialect === "pg"
-          ? single((conn) => run(conn, s.acquireChat, [chat, hold.now, hold.owner, hold.until, hold.now])).pipe(
+          ? single((conn) => run(conn, s.acquireChat, [chat, hold.now, hold.owner, hold.until, hold.now]), chat).pipe(
             Effect.map((found) => found.length === 0 ? Option.none() : Option.some(toChatRow(found[0])))
           )
           : single((conn) => run(conn, s.loadChat, [chat])).pipe(
@@ -342,6 +349,7 @@ export const make = (options: {
       commit: (changes, hold) =>
         db.submit<void, LeaseLost | EngineDisplaced>({
           fenced: true,
+          chats: [changes.entry.chat],
           run: (conn) =>
             Effect.gen(function*() {
               yield* writeChat(conn, changes, hold)
@@ -353,6 +361,7 @@ export const make = (options: {
         dialect === "pg"
           ? db.submit({
             standalone: true,
+            chats: [chat],
             run: (conn) =>
               Effect.gen(function*() {
                 const released = yield* run(conn, s.releaseChat, [chat, owner, token, chat])
@@ -382,6 +391,7 @@ export const make = (options: {
       deadLetter: (changes, error, hold) =>
         db.submit<void, LeaseLost | EngineDisplaced>({
           fenced: true,
+          chats: [changes.entry.chat],
           run: (conn) =>
             Effect.gen(function*() {
               yield* writeChat(conn, changes, hold)
@@ -412,6 +422,7 @@ export const make = (options: {
       ),
       fireTimer: (timer, now) =>
         db.submit({
+          chats: [timer.chat],
           run: (conn) =>
             Effect.gen(function*() {
               const claimed = yield* run(conn, s.claimTimer, [timer.timerId])
