@@ -25,22 +25,17 @@
  * it took; `PARLEY_BENCH_REPLY_TIMEOUT` (30): seconds a user waits for a reply before the dialog counts
  * as lost.
  */
-import { ProviderWebhook } from "@parley/core/provider"
-import * as Redacted from "effect/Redacted"
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
+import { type ChildProcess, spawnSync } from "node:child_process"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Agent, type Dispatcher } from "undici"
+import { drive, fixed, freePort, node, openAgent, ready, type Scenario, secret, type Target } from "./Dialogs.js"
 import * as LoopbackProvider from "./LoopbackProvider.js"
-import { now, quantile, ratio, table } from "./Report.js"
+import { ratio, table } from "./Report.js"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
 const peerDir = join(here, "peer", "builderbot")
-const secret = "bench-webhook-secret"
-const hmac = { secret: Redacted.make(secret), header: "X-Webhook-Hmac", algorithm: "sha512" } as const
 
 const numbers = (name: string, fallback: string) => (process.env[name] ?? fallback).split(",").map(Number)
 const userCounts = numbers("PARLEY_BENCH_USERS", "1000,10000")
@@ -53,49 +48,11 @@ const scenarios = thinkTimes.map((thinkMs, i) => ({ thinkMs, inFlight: inFlightC
 const budgetSeconds = Number(process.env.PARLEY_BENCH_BUDGET ?? 180)
 const replyTimeout = Number(process.env.PARLEY_BENCH_REPLY_TIMEOUT ?? 30) * 1000
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0))
-    })
-  })
-
-/** The process's peak RSS so far (0 once it has exited). */
-const peakRss = (pid: number) => {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmHWM:"))
-    return Number(line?.replace(/\D+/g, "") ?? 0) * 1024
-  } catch {
-    return 0
-  }
-}
-
-const clockTicks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim())
-
-/**
- * CPU seconds (user + system) used so far by a process (`/proc/<pid>/stat`, all its threads) or one
- * thread (`/proc/<pid>/task/<tid>/stat`); NaN once it has exited.
- */
-const cpuSeconds = (statPath: string) => {
-  try {
-    const stat = readFileSync(statPath, "utf8")
-    // Counted from field 3, after the command name (which may hold spaces): utime is field 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks
-  } catch {
-    return Number.NaN
-  }
-}
-
 interface Contender {
   readonly key: string
   readonly name: string
   readonly start: (port: number, providerUrl: string, dir: string) => ChildProcess
 }
-
-const node = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) =>
-  spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] })
 
 const builderBot = (variant: "capture" | "goto", name: string): Contender => ({
   key: `builderbot-${variant}`,
@@ -157,210 +114,29 @@ const installPeer = () => {
   if (result.status !== 0) throw new Error("could not install @builderbot/bot")
 }
 
-const phonePrefix = "3165"
-const phone = (user: number) => phonePrefix + String(user).padStart(7, "0")
-/** The user a reply went to, from its `+3165…` number. */
-const userOf = (to: string) => Number(to.slice(1 + phonePrefix.length))
-let eventSeq = 0
-/** A WAHA `message` webhook, as ChatSend posts it. */
-const webhook = (user: number, text: string) => {
-  const from = `${phone(user)}@c.us`
-  const id = `false_${from}_${++eventSeq}`
-  const at = Date.now()
-  return `{"id":"evt_${id}","timestamp":${at},"event":"message","session":"default","payload":{"id":"${id}",` +
-    `"timestamp":${Math.floor(at / 1000)},"from":"${from}","fromMe":false,"body":"${text}"}}`
-}
-/** Which step of the dialog a reply is: 0 and 1 the questions, 2 the summary; -1 none. */
-const stepOf = (text: string) =>
-  text.startsWith("q1:") ? 0 : text.startsWith("q2:") ? 1 : text.startsWith("done ") ? 2 : -1
-
-type Scenario = (typeof scenarios)[number]
-
 const run = async (contender: Contender, users: number, scenario: Scenario) => {
   const provider = await LoopbackProvider.start()
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), "parley-bench-conv-"))
   const child = contender.start(port, provider.url, dir)
-  const agent = new Agent({ connections: scenario.inFlight })
   // Whatever happens, the bot does not outlive its run.
   try {
-    return await drive(contender, child, `http://127.0.0.1:${port}`, provider, agent, users, scenario)
+    await ready(child, contender.name)
+    const origin = `http://127.0.0.1:${port}`
+    const agent = await openAgent([origin], scenario.inFlight)
+    const target: Target = { name: contender.name, children: [child], origins: [origin] }
+    try {
+      return await drive({ target, provider, agent, users, scenario, budgetSeconds, replyTimeout })
+    } finally {
+      await agent.destroy()
+    }
   } finally {
     child.kill("SIGKILL")
-    await agent.destroy()
     await provider.close()
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-/** Runs the users against a started bot and measures it. */
-const drive = async (
-  contender: Contender,
-  child: ChildProcess,
-  origin: string,
-  provider: LoopbackProvider.LoopbackProvider,
-  agent: Agent,
-  users: number,
-  scenario: Scenario
-) => {
-  await new Promise<void>((resolve, reject) => {
-    let output = ""
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      if (!output.includes("ready")) return
-      child.stdout!.off("data", onData).resume()
-      child.off("exit", onExit)
-      resolve()
-    }
-    const onExit = (code: number | null) => reject(new Error(`${contender.name} exited (${code}):\n${output}`))
-    child.stdout!.on("data", onData)
-    child.once("exit", onExit)
-  })
-
-  // Every reply reaches `provider.onSent`; a user's next message is sent from there. Per-user state
-  // lives in typed arrays and the requests share one handler, so the generator allocates little.
-  const awaiting = new Int8Array(users).fill(-1) // the step whose reply the user waits for; -1 none
-  const received = new Uint8Array(users) // a bit per step already received
-  const sentAt = new Float64Array(users) // when the user's last message went out
-  const inFlight = new Set<number>()
-  const latencies: Array<number> = []
-  const counts = { done: 0, lost: 0, duplicated: 0, outOfOrder: 0, wrong: 0, late: 0, rejected: 0, failedRequests: 0 }
-  let next = 0
-  let crashed = false
-
-  // A saturated Node server leaves new connections in its accept queue for seconds (seen here: webhooks
-  // on connections opened mid-run waited up to 3 s, those on open connections milliseconds), which
-  // would make a bot that answers its webhook after sending the reply look slow. So the users'
-  // connections are all opened before the clock starts, as many as the pool allows (one per dialog in
-  // flight): a user whose previous webhook is still being answered waits for a free connection.
-  await Promise.all(
-    Array.from(
-      { length: scenario.inFlight },
-      () => agent.request({ origin, path: "/", method: "GET" }).then((response) => response.body.dump())
-    )
-  )
-  const onResponse = (error: Error | null, response: Dispatcher.ResponseData) => {
-    if (error !== null) {
-      if (counts.failedRequests++ === 0) console.error(`${contender.name}: webhook failed: ${error.message}`)
-      return
-    }
-    if (response.statusCode !== 200 && counts.rejected++ === 0) {
-      console.error(`${contender.name}: webhook answered ${response.statusCode}`)
-    }
-    response.body.dump().catch(() => counts.failedRequests++)
-  }
-  const post = (user: number, text: string) => {
-    const body = webhook(user, text)
-    sentAt[user] = now()
-    agent.request({
-      origin,
-      path: "/webhooks/chatsend",
-      method: "POST",
-      headers: { "content-type": "application/json", "x-webhook-hmac": ProviderWebhook.sign(hmac, body) },
-      body
-    }, onResponse)
-  }
-
-  let started = 0
-  let ended = 0
-  let finish: () => void = () => {}
-  const finished = new Promise<void>((resolve) => finish = resolve)
-  const deadline = () => started + budgetSeconds * 1000
-  const startNext = () => {
-    if (!crashed && next < users && now() < deadline()) {
-      const user = next++
-      inFlight.add(user)
-      awaiting[user] = 0
-      post(user, "start")
-    } else if (inFlight.size === 0) {
-      ended ||= now()
-      finish()
-    }
-  }
-  const end = (user: number) => {
-    awaiting[user] = -1
-    inFlight.delete(user)
-    startNext()
-  }
-
-  provider.onSent = ({ text, to }) => {
-    const user = userOf(to)
-    const step = stepOf(text)
-    if (!(user >= 0 && user < users) || step < 0) return void counts.wrong++
-    const bit = 1 << step
-    if ((received[user]! & bit) !== 0) return void counts.duplicated++
-    if (step > 0 && (received[user]! & (bit >> 1)) === 0) counts.outOfOrder++
-    received[user]! |= bit
-    // A reply for a dialog given up on, or ahead of the one awaited (counted above as out of order).
-    if (awaiting[user] !== step) return void counts.late++
-    latencies.push(now() - sentAt[user]!)
-    if (step === 2) {
-      if (text === `done first ${user}|second ${user}`) counts.done++
-      else if (counts.wrong++ === 0) console.error(`${contender.name}: user ${user} got "${text}"`)
-      return end(user)
-    }
-    awaiting[user] = step + 1
-    // The think time counts towards the reply timeout; post() restarts the clock when it sends.
-    sentAt[user] = now()
-    const answer = step === 0 ? `first ${user}` : `second ${user}`
-    if (scenario.thinkMs === 0) post(user, answer)
-    else setTimeout(post, scenario.thinkMs, user, answer)
-  }
-
-  // Every 250 ms: the bot's peak RSS (sampled while it runs, so a bot that crashes still has one) and
-  // the users who waited too long for a reply.
-  let rss = 0
-  const watch = setInterval(() => {
-    rss = Math.max(rss, peakRss(child.pid!))
-    const t = now()
-    for (const user of inFlight) {
-      if (t - sentAt[user]! > replyTimeout) {
-        counts.lost++
-        end(user)
-      }
-    }
-  }, 250)
-  const onCrash = () => {
-    crashed = true
-    counts.lost += inFlight.size
-    inFlight.clear()
-    startNext()
-  }
-  child.once("exit", onCrash)
-
-  // The whole process, and its main thread alone: a bot whose main thread is busy all the time is
-  // the limit, not the users.
-  const processStat = `/proc/${child.pid}/stat`
-  const threadStat = `/proc/${child.pid}/task/${child.pid}/stat`
-  const botCpu = cpuSeconds(processStat)
-  const mainThreadCpu = cpuSeconds(threadStat)
-  const benchCpu = process.cpuUsage()
-  started = now()
-  for (let i = 0; i < Math.min(scenario.inFlight, users); i++) startNext()
-  await finished
-  const seconds = (ended - started) / 1000
-  const benchSeconds = ((cpu) => (cpu.user + cpu.system) / 1e6)(process.cpuUsage(benchCpu))
-  const botSeconds = cpuSeconds(processStat) - botCpu
-  const mainThreadSeconds = cpuSeconds(threadStat) - mainThreadCpu
-  clearInterval(watch)
-  rss = Math.max(rss, peakRss(child.pid!))
-  child.off("exit", onCrash)
-  const perThousand = (cpu: number) => counts.done === 0 ? Number.NaN : cpu / counts.done * 1000
-  return {
-    ...counts,
-    crashed,
-    perSecond: counts.done / seconds,
-    cpuPerThousand: perThousand(botSeconds),
-    benchCpuPerThousand: perThousand(benchSeconds),
-    benchCore: benchSeconds / seconds,
-    mainThreadBusy: mainThreadSeconds / seconds,
-    p50: quantile(latencies, 0.5),
-    p99: quantile(latencies, 0.99),
-    rss
-  }
-}
-
-const fixed = (value: number, digits: number) => Number.isFinite(value) ? value.toFixed(digits) : "-"
 const versus = (value: number, base: number | undefined) =>
   base === undefined || !Number.isFinite(value) || !Number.isFinite(base) ? "-" : ratio(value, base)
 

@@ -130,7 +130,7 @@ const row = (name: string, samples: ReadonlyArray<Sample>) => {
   ]
 }
 table(
-  `4. Store size: ${dialogs.toLocaleString("en")} dialogs of ${
+  `5. Store size: ${dialogs.toLocaleString("en")} dialogs of ${
     population.toLocaleString("en")
   } users over ${days} simulated days`,
   [

@@ -1,12 +1,12 @@
 /**
  * `pnpm bench [name…]`: runs the benchmarks (all, or those named: send, conversations, idle,
- * failover, retention), each in its own process so one's heap and JIT state do not colour the next.
+ * failover, retention, scale), each in its own process so one's heap and JIT state do not colour the next.
  */
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { machine } from "./Report.js"
 
-const all = ["send", "conversations", "idle", "failover", "retention"]
+const all = ["send", "conversations", "idle", "failover", "retention", "scale"]
 const chosen = process.argv.slice(2).filter((name) => name !== "--")
 const unknown = chosen.filter((name) => !all.includes(name))
 if (unknown.length > 0) {

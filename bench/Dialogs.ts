@@ -1,0 +1,333 @@
+/**
+ * The users of the dialog benchmarks (`conversations.ts`, `scale.ts`) and what they measure: simulated
+ * users each run a three-step dialog (start → two questions → a summary reply that repeats the answers)
+ * through signed ChatSend webhooks to one or several bot processes, replies arriving at a loopback
+ * provider in this process; and the process figures (CPU from `/proc`, peak RSS) of the bots.
+ */
+import { ProviderWebhook } from "@parley/core/provider"
+import * as Redacted from "effect/Redacted"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { Agent, type Dispatcher } from "undici"
+import type * as LoopbackProvider from "./LoopbackProvider.js"
+import { now, quantile } from "./Report.js"
+
+/** The webhook secret every bot of the benchmarks verifies. */
+export const secret = "bench-webhook-secret"
+const hmac = { secret: Redacted.make(secret), header: "X-Webhook-Hmac", algorithm: "sha512" } as const
+
+/** A free loopback port. */
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0))
+    })
+  })
+
+/** The process's peak RSS so far (0 once it has exited). */
+export const peakRss = (pid: number) => {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmHWM:"))
+    return Number(line?.replace(/\D+/g, "") ?? 0) * 1024
+  } catch {
+    return 0
+  }
+}
+
+const clockTicks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim())
+
+/**
+ * CPU seconds (user + system) used so far by a process (`/proc/<pid>/stat`, all its threads) or one
+ * thread (`/proc/<pid>/task/<tid>/stat`); NaN once it has exited.
+ */
+export const cpuSeconds = (statPath: string) => {
+  try {
+    const stat = readFileSync(statPath, "utf8")
+    // Counted from field 3, after the command name (which may hold spaces): utime is field 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** The live children of a process (e.g. a PostgreSQL server's backends), from `/proc/<pid>/stat`. */
+export const childrenOf = (parent: number): Array<number> =>
+  readdirSync("/proc").filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === parent
+    } catch {
+      return false
+    }
+  })
+
+/** Starts a Node process in `cwd` with `env` added, stdout piped (for its "ready"), stderr inherited. */
+export const node = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) =>
+  spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] })
+
+/** Resolves once the process printed "ready"; fails if it exits first. Its later output is discarded. */
+export const ready = (child: ChildProcess, name: string) =>
+  new Promise<void>((resolve, reject) => {
+    let output = ""
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      if (!output.includes("ready")) return
+      child.stdout!.off("data", onData).resume()
+      child.off("exit", onExit)
+      resolve()
+    }
+    const onExit = (code: number | null) => reject(new Error(`${name} exited (${code}):\n${output}`))
+    child.stdout!.on("data", onData)
+    child.once("exit", onExit)
+  })
+
+const phonePrefix = "3165"
+const phone = (user: number) => phonePrefix + String(user).padStart(7, "0")
+/** The user a reply went to, from its `+3165…` number. */
+export const userOf = (to: string) => Number(to.slice(1 + phonePrefix.length))
+let eventSeq = 0
+/** A WAHA `message` webhook, as ChatSend posts it. */
+const webhook = (user: number, text: string) => {
+  const from = `${phone(user)}@c.us`
+  const id = `false_${from}_${++eventSeq}`
+  const at = Date.now()
+  return `{"id":"evt_${id}","timestamp":${at},"event":"message","session":"default","payload":{"id":"${id}",` +
+    `"timestamp":${Math.floor(at / 1000)},"from":"${from}","fromMe":false,"body":"${text}"}}`
+}
+/** Which step of the dialog a reply is: 0 and 1 the questions, 2 the summary; -1 none. */
+export const stepOf = (text: string) =>
+  text.startsWith("q1:") ? 0 : text.startsWith("q2:") ? 1 : text.startsWith("done ") ? 2 : -1
+/** The user's answer to question `step` (0 or 1). */
+export const answer = (user: number, step: number) => step === 0 ? `first ${user}` : `second ${user}`
+
+/** Posts a user's message as a signed webhook to a bot; `done` gets the response (or the error). */
+export const post = (
+  agent: Agent,
+  origin: string,
+  user: number,
+  text: string,
+  done: (error: Error | null, response: Dispatcher.ResponseData) => void
+) => {
+  const body = webhook(user, text)
+  agent.request({
+    origin,
+    path: "/webhooks/chatsend",
+    method: "POST",
+    headers: { "content-type": "application/json", "x-webhook-hmac": ProviderWebhook.sign(hmac, body) },
+    body
+  }, done)
+}
+
+/**
+ * A user connection pool with `connections` connections to each origin, all opened before it is
+ * returned: a Node server that is busy leaves new connections in its accept queue for seconds (seen here:
+ * webhooks on connections opened mid-run waited up to 3 s, those on open connections milliseconds), which
+ * would make a bot that answers its webhook after sending the reply look slow.
+ */
+export const openAgent = async (origins: ReadonlyArray<string>, connections: number) => {
+  const agent = new Agent({ connections })
+  await Promise.all(origins.flatMap((origin) =>
+    Array.from(
+      { length: connections },
+      () => agent.request({ origin, path: "/", method: "GET" }).then((response) => response.body.dump())
+    )
+  ))
+  return agent
+}
+
+/** What a run of users drives: one or several bot processes, and their webhook servers. */
+export interface Target {
+  readonly name: string
+  /** The bots' processes: their CPU and peak RSS are measured; one that exits is a crash. */
+  readonly children: ReadonlyArray<ChildProcess>
+  /** Webhook servers (`http://127.0.0.1:<port>`), given messages round-robin, as a load balancer would. */
+  readonly origins: ReadonlyArray<string>
+  /** Other CPU the run costs (e.g. the database server's processes), in seconds so far. */
+  readonly otherCpu?: (() => number) | undefined
+}
+
+/** How the users behave: think time before each answer, and dialogs in flight at once. */
+export interface Scenario {
+  readonly thinkMs: number
+  readonly inFlight: number
+}
+
+/** The figures of one run. */
+export interface Result {
+  readonly done: number
+  readonly lost: number
+  readonly duplicated: number
+  readonly outOfOrder: number
+  readonly wrong: number
+  readonly late: number
+  readonly rejected: number
+  readonly failedRequests: number
+  readonly crashed: boolean
+  readonly perSecond: number
+  /** The bots' CPU seconds (all processes) per 1,000 dialogs. */
+  readonly cpuPerThousand: number
+  /** `otherCpu` per 1,000 dialogs (NaN without it). */
+  readonly otherCpuPerThousand: number
+  /** This process's CPU seconds (users + loopback provider) per 1,000 dialogs. */
+  readonly benchCpuPerThousand: number
+  /** This process's share of one core over the run. */
+  readonly benchCore: number
+  /** The busiest bot's main thread's share of the run. */
+  readonly mainThreadBusy: number
+  readonly p50: number
+  readonly p99: number
+  /** The largest peak RSS of the bots. */
+  readonly rss: number
+}
+
+/**
+ * Runs `users` dialogs against started bots and measures them. Every reply reaches `provider.onSent`;
+ * a user's next message is sent from there (after the think time). Per-user state lives in typed arrays
+ * and the requests share one handler, so the generator allocates little.
+ */
+export const drive = async (options: {
+  readonly target: Target
+  readonly provider: LoopbackProvider.LoopbackProvider
+  readonly agent: Agent
+  readonly users: number
+  readonly scenario: Scenario
+  /** A bot starts no dialog after this many seconds. */
+  readonly budgetSeconds: number
+  /** A dialog whose reply has not come this many milliseconds after the user's message is lost. */
+  readonly replyTimeout: number
+}): Promise<Result> => {
+  const { agent, provider, scenario, target, users } = options
+  const awaiting = new Int8Array(users).fill(-1) // the step whose reply the user waits for; -1 none
+  const received = new Uint8Array(users) // a bit per step already received
+  const sentAt = new Float64Array(users) // when the user's last message went out
+  const inFlight = new Set<number>()
+  const latencies: Array<number> = []
+  const counts = { done: 0, lost: 0, duplicated: 0, outOfOrder: 0, wrong: 0, late: 0, rejected: 0, failedRequests: 0 }
+  let next = 0
+  let posted = 0
+  let crashed = false
+
+  const onResponse = (error: Error | null, response: Dispatcher.ResponseData) => {
+    if (error !== null) {
+      if (counts.failedRequests++ === 0) console.error(`${target.name}: webhook failed: ${error.message}`)
+      return
+    }
+    if (response.statusCode !== 200 && counts.rejected++ === 0) {
+      console.error(`${target.name}: webhook answered ${response.statusCode}`)
+    }
+    response.body.dump().catch(() => counts.failedRequests++)
+  }
+  const send = (user: number, text: string) => {
+    sentAt[user] = now()
+    post(agent, target.origins[posted++ % target.origins.length]!, user, text, onResponse)
+  }
+
+  let started = 0
+  let ended = 0
+  let finish: () => void = () => {}
+  const finished = new Promise<void>((resolve) => finish = resolve)
+  const deadline = () => started + options.budgetSeconds * 1000
+  const startNext = () => {
+    if (!crashed && next < users && now() < deadline()) {
+      const user = next++
+      inFlight.add(user)
+      awaiting[user] = 0
+      send(user, "start")
+    } else if (inFlight.size === 0) {
+      ended ||= now()
+      finish()
+    }
+  }
+  const end = (user: number) => {
+    awaiting[user] = -1
+    inFlight.delete(user)
+    startNext()
+  }
+
+  provider.onSent = ({ text, to }) => {
+    const user = userOf(to)
+    const step = stepOf(text)
+    if (!(user >= 0 && user < users) || step < 0) return void counts.wrong++
+    const bit = 1 << step
+    if ((received[user]! & bit) !== 0) return void counts.duplicated++
+    if (step > 0 && (received[user]! & (bit >> 1)) === 0) counts.outOfOrder++
+    received[user]! |= bit
+    // A reply for a dialog given up on, or ahead of the one awaited (counted above as out of order).
+    if (awaiting[user] !== step) return void counts.late++
+    latencies.push(now() - sentAt[user]!)
+    if (step === 2) {
+      if (text === `done ${answer(user, 0)}|${answer(user, 1)}`) counts.done++
+      else if (counts.wrong++ === 0) console.error(`${target.name}: user ${user} got "${text}"`)
+      return end(user)
+    }
+    awaiting[user] = step + 1
+    // The think time counts towards the reply timeout; send() restarts the clock when it sends.
+    sentAt[user] = now()
+    if (scenario.thinkMs === 0) send(user, answer(user, step))
+    else setTimeout(send, scenario.thinkMs, user, answer(user, step))
+  }
+
+  // Every 250 ms: the bots' peak RSS (sampled while they run, so a bot that crashes still has one) and
+  // the users who waited too long for a reply.
+  const pids = target.children.map((child) => child.pid!)
+  const rss = pids.map(() => 0)
+  const sampleRss = () => pids.forEach((pid, i) => rss[i] = Math.max(rss[i]!, peakRss(pid)))
+  const watch = setInterval(() => {
+    sampleRss()
+    const t = now()
+    for (const user of inFlight) {
+      if (t - sentAt[user]! > options.replyTimeout) {
+        counts.lost++
+        end(user)
+      }
+    }
+  }, 250)
+  const onCrash = () => {
+    crashed = true
+    counts.lost += inFlight.size
+    inFlight.clear()
+    startNext()
+  }
+  for (const child of target.children) child.once("exit", onCrash)
+
+  // The whole processes, and their main threads alone: a bot whose main thread is busy all the time is
+  // the limit, not the users.
+  const botCpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(`/proc/${pid}/stat`), 0)
+  const mainThreadCpu = () => pids.map((pid) => cpuSeconds(`/proc/${pid}/task/${pid}/stat`))
+  const otherCpu = target.otherCpu ?? (() => Number.NaN)
+  const botBefore = botCpu()
+  const mainBefore = mainThreadCpu()
+  const otherBefore = otherCpu()
+  const benchCpu = process.cpuUsage()
+  started = now()
+  for (let i = 0; i < Math.min(scenario.inFlight, users); i++) startNext()
+  await finished
+  const seconds = (ended - started) / 1000
+  const benchSeconds = ((cpu) => (cpu.user + cpu.system) / 1e6)(process.cpuUsage(benchCpu))
+  const botSeconds = botCpu() - botBefore
+  const mainBusy = Math.max(...mainThreadCpu().map((cpu, i) => (cpu - mainBefore[i]!) / seconds))
+  const otherSeconds = otherCpu() - otherBefore
+  clearInterval(watch)
+  sampleRss()
+  for (const child of target.children) child.off("exit", onCrash)
+  const perThousand = (cpu: number) => counts.done === 0 ? Number.NaN : cpu / counts.done * 1000
+  return {
+    ...counts,
+    crashed,
+    perSecond: counts.done / seconds,
+    cpuPerThousand: perThousand(botSeconds),
+    otherCpuPerThousand: perThousand(otherSeconds),
+    benchCpuPerThousand: perThousand(benchSeconds),
+    benchCore: benchSeconds / seconds,
+    mainThreadBusy: mainBusy,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    rss: Math.max(...rss)
+  }
+}
+
+/** A number with `digits` decimals, "-" when it is not finite. */
+export const fixed = (value: number, digits: number) => Number.isFinite(value) ? value.toFixed(digits) : "-"
