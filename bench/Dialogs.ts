@@ -64,9 +64,37 @@ export const childrenOf = (parent: number): Array<number> =>
     }
   })
 
-/** Starts a Node process in `cwd` with `env` added, stdout piped (for its "ready"), stderr inherited. */
+const profileDir = process.env.PARLEY_BENCH_PROFILE
+
+/**
+ * Starts a Node process in `cwd` with `env` added, stdout piped (for its "ready"), stderr inherited.
+ * With `PARLEY_BENCH_PROFILE=<dir>`, it writes a CPU profile there as it stops (`--cpu-prof`).
+ */
 export const node = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) =>
-  spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] })
+  spawn(
+    process.execPath,
+    [...profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`], ...args],
+    {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "inherit"]
+    }
+  )
+
+/**
+ * Stops a bot: SIGTERM, so it can end cleanly (and write a `--cpu-prof` profile, when run with
+ * `NODE_OPTIONS=--cpu-prof`), then SIGKILL if it is still there after 5 s.
+ */
+export const stop = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000)
+    child.once("exit", () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    child.kill("SIGTERM")
+  })
 
 /** Resolves once the process printed "ready"; fails if it exits first. Its later output is discarded. */
 export const ready = (child: ChildProcess, name: string) =>

@@ -23,14 +23,16 @@
  * builderbot-capture, builderbot-goto, floor, parley-file, parley-memory); `PARLEY_BENCH_BUDGET`
  * (180): a bot starts no dialog after that many seconds, and its rate is what it completed in the time
  * it took; `PARLEY_BENCH_REPLY_TIMEOUT` (30): seconds a user waits for a reply before the dialog counts
- * as lost.
+ * as lost; `PARLEY_BENCH_BEFORE`: the path of another checkout of this repository, installed (e.g. the
+ * commit before a change), whose Parley runs beside this one as `parley-file-before` and
+ * `parley-memory-before`, for a before/after in one run.
  */
 import { type ChildProcess, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { drive, fixed, freePort, node, openAgent, ready, type Scenario, secret, type Target } from "./Dialogs.js"
+import { drive, fixed, freePort, node, openAgent, ready, type Scenario, secret, stop, type Target } from "./Dialogs.js"
 import * as LoopbackProvider from "./LoopbackProvider.js"
 import { ratio, table } from "./Report.js"
 
@@ -46,6 +48,12 @@ if (thinkTimes.length !== inFlightCounts.length) {
 }
 const scenarios = thinkTimes.map((thinkMs, i) => ({ thinkMs, inFlight: inFlightCounts[i]! }))
 const budgetSeconds = Number(process.env.PARLEY_BENCH_BUDGET ?? 180)
+const before = process.env.PARLEY_BENCH_BEFORE === undefined ? undefined : {
+  dir: process.env.PARLEY_BENCH_BEFORE,
+  label: spawnSync("git", ["-C", process.env.PARLEY_BENCH_BEFORE, "rev-parse", "--short", "HEAD"], {
+    encoding: "utf8"
+  }).stdout.trim()
+}
 const replyTimeout = Number(process.env.PARLEY_BENCH_REPLY_TIMEOUT ?? 30) * 1000
 
 interface Contender {
@@ -66,11 +74,11 @@ const builderBot = (variant: "capture" | "goto", name: string): Contender => ({
     })
 })
 
-const parley = (store: "file" | "memory", name: string): Contender => ({
-  key: `parley-${store}`,
+const parley = (store: "file" | "memory", name: string, benchDir = here): Contender => ({
+  key: `parley-${store}${benchDir === here ? "" : "-before"}`,
   name,
   start: (port, providerUrl, dir) =>
-    node(["--import", "tsx", join(here, "ConversationBot.ts")], here, {
+    node(["--import", "tsx", join(benchDir, "ConversationBot.ts")], benchDir, {
       BENCH_PORT: String(port),
       BENCH_PROVIDER_URL: providerUrl,
       BENCH_DB: store === "file" ? join(dir, "parley.db") : ":memory:",
@@ -92,7 +100,12 @@ const allContenders: ReadonlyArray<Contender> = [
       })
   },
   parley("file", "Parley, SQLite file (durable)"),
-  parley("memory", "Parley, SQLite in memory")
+  parley("memory", "Parley, SQLite in memory"),
+  // Before/after in one run: another checkout's Parley (installed), e.g. the commit before a change.
+  ...(before === undefined ? [] : [
+    parley("file", `Parley before (${before.label}), SQLite file`, join(before.dir, "bench")),
+    parley("memory", `Parley before (${before.label}), SQLite in memory`, join(before.dir, "bench"))
+  ])
 ]
 const chosenKeys = process.env.PARLEY_BENCH_BOTS?.split(",").map((key) => key.trim())
 const unknownKeys = chosenKeys?.filter((key) => !allContenders.some((c) => c.key === key)) ?? []
@@ -131,7 +144,7 @@ const run = async (contender: Contender, users: number, scenario: Scenario) => {
       await agent.destroy()
     }
   } finally {
-    child.kill("SIGKILL")
+    await stop(child)
     await provider.close()
     rmSync(dir, { recursive: true, force: true })
   }

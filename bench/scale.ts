@@ -7,16 +7,18 @@
  * Per instance count, with the users of `conversations.ts` (3-step dialogs, 0 ms think time):
  * - dialogs/s, reply p50/p99, and lost, duplicated and out-of-order replies;
  * - CPU seconds per 1,000 dialogs of the instances, and of PostgreSQL (its server process and backends);
- * - statements per event (the engines' `parley_store_statements_total`, summed) and round trips per event
- *   (`ReadyForQuery` messages PostgreSQL sent, counted by a proxy in front of it: every query the
- *   instances ran, lease renewals, polls and `LISTEN` included);
+ * - statements per event: those of the engines' group commits (`parley_store_statements_total`, summed
+ *   over the instances), and all that PostgreSQL ran for the database (`pg_stat_statements`: lease
+ *   renewals, polls, timers and retention included), each one round trip (a connection's statements are
+ *   never pipelined);
  * - the hand-off: a probe user's next message posted to another instance the moment its previous one was
  *   acknowledged, so it reaches the inbox while the previous instance still holds the chat (or has just
  *   let it go); its latency runs from that acknowledgement (or the previous reply, if later) to its reply,
  *   with no other load. With one instance both messages go to the same instance: the local path.
  *
  * PostgreSQL runs from the distribution's binaries (`apt-get install postgresql`) in a temp dir, as the
- * tests start it: `fsync` off, so commits cost what the round trips cost, not a disk's flush.
+ * tests start it (`fsync` off, so commits cost what the round trips cost, not a disk's flush), with
+ * `pg_stat_statements` loaded.
  *
  * Settings: `PARLEY_BENCH_INSTANCES` (1,2,3), `PARLEY_BENCH_USERS` (1000), `PARLEY_BENCH_IN_FLIGHT`
  * (200), `PARLEY_BENCH_PROBES` (300), `PARLEY_BENCH_REPLY_TIMEOUT` (30 seconds).
@@ -25,7 +27,7 @@ import * as Postgres from "@parley/testing/Postgres"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import type { ChildProcess } from "node:child_process"
+import { type ChildProcess, execFileSync } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -43,10 +45,10 @@ import {
   ready,
   secret,
   stepOf,
+  stop,
   userOf
 } from "./Dialogs.js"
 import * as LoopbackProvider from "./LoopbackProvider.js"
-import * as PgProxy from "./PgProxy.js"
 import { now, quantile, ratio, table } from "./Report.js"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
@@ -70,6 +72,17 @@ const postmaster = (port: number) =>
 /** CPU seconds so far of a server process and its live children. */
 const treeCpu = (pid: number) =>
   [pid, ...childrenOf(pid)].reduce((sum, p) => sum + (cpuSeconds(`/proc/${p}/stat`) || 0), 0)
+
+/** Runs SQL with `psql` on the database; its output, unaligned and without headers. */
+const psql = (url: string, query: string) =>
+  execFileSync(join(Postgres.binaries!, "psql"), [url, "-Atc", query], { encoding: "utf8" }).trim()
+
+/** The statements PostgreSQL has run for the database so far (`pg_stat_statements`). */
+const serverStatements = (url: string) =>
+  Number(psql(
+    url,
+    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+  ))
 
 /** The statements an instance's engine has run so far (it prints them on SIGUSR2). */
 const statements = (child: ChildProcess) =>
@@ -139,16 +152,16 @@ const handOff = async (
 }
 
 /** One instance count on a fresh database: the load run, then the hand-off probes. */
-const run = async (server: Postgres.Server, proxy: PgProxy.PgProxy, instances: number) => {
-  const database = new URL(await Effect.runPromise(Postgres.createDatabase(server)))
-  database.port = String(proxy.port)
+const run = async (server: Postgres.Server, instances: number) => {
+  const database = await Effect.runPromise(Postgres.createDatabase(server))
+  psql(database, "CREATE EXTENSION pg_stat_statements")
   const provider = await LoopbackProvider.start()
   const ports = await Promise.all(Array.from({ length: instances }, freePort))
   const children = ports.map((port, i) =>
     node(["--import", "tsx", join(here, "ConversationBot.ts")], here, {
       BENCH_PORT: String(port),
       BENCH_PROVIDER_URL: provider.url,
-      BENCH_DB: database.toString(),
+      BENCH_DB: database,
       PARLEY_INSTANCE_ID: `bench-${i}`,
       PARLEY_CHATSEND_WEBHOOK_SECRET: secret
     })
@@ -160,7 +173,7 @@ const run = async (server: Postgres.Server, proxy: PgProxy.PgProxy, instances: n
     try {
       const pg = postmaster(server.port)
       const statementsBefore = await allStatements(children)
-      const roundTripsBefore = proxy.roundTrips()
+      const serverBefore = serverStatements(database)
       const result = await drive({
         target: {
           name: `${instances} instance${instances > 1 ? "s" : ""}`,
@@ -178,7 +191,7 @@ const run = async (server: Postgres.Server, proxy: PgProxy.PgProxy, instances: n
       const events = result.done * 3
       const perEvent = {
         statements: (await allStatements(children) - statementsBefore) / events,
-        roundTrips: (proxy.roundTrips() - roundTripsBefore) / events
+        server: (serverStatements(database) - serverBefore) / events
       }
       const handoff = await handOff(provider, agent, origins, users)
       return { instances, ...result, perEvent, handoff }
@@ -186,7 +199,7 @@ const run = async (server: Postgres.Server, proxy: PgProxy.PgProxy, instances: n
       await agent.destroy()
     }
   } finally {
-    for (const child of children) child.kill("SIGKILL")
+    await Promise.all(children.map(stop))
     await provider.close()
   }
 }
@@ -197,11 +210,11 @@ if (Postgres.binaries === undefined) {
 }
 const scope = Effect.runSync(Scope.make())
 try {
-  const server = await Effect.runPromise(Scope.extend(Postgres.start, scope))
-  const proxy = await PgProxy.start(server.port)
+  const server = await Effect.runPromise(
+    Scope.extend(Postgres.startWith({ settings: { shared_preload_libraries: "pg_stat_statements" } }), scope)
+  )
   const results = []
-  for (const instances of instanceCounts) results.push(await run(server, proxy, instances))
-  await proxy.close()
+  for (const instances of instanceCounts) results.push(await run(server, instances))
   const base = results[0]!
   table(
     `6. Scale-out on PostgreSQL: ${
@@ -217,8 +230,8 @@ try {
       "total",
       "reply p50 ms",
       "reply p99 ms",
-      "statements per event",
-      "round trips per event",
+      "engine statements per event",
+      "PostgreSQL statements (round trips) per event",
       "hand-off p50 ms",
       "hand-off p99 ms",
       "lost",
@@ -236,7 +249,7 @@ try {
       fixed(r.p50, 1),
       fixed(r.p99, 1),
       fixed(r.perEvent.statements, 1),
-      fixed(r.perEvent.roundTrips, 1),
+      fixed(r.perEvent.server, 1),
       fixed(r.handoff.p50, 1),
       fixed(r.handoff.p99, 1),
       r.crashed ? `${r.lost} (an instance crashed)` : String(r.lost),
@@ -248,9 +261,7 @@ try {
   for (const r of results) {
     console.log(
       `- ${r.instances}: the busiest instance's main thread was busy ${fixed(r.mainThreadBusy * 100, 0)}% of the run;` +
-        ` this process (users, loopback provider, round-trip proxy) used ${
-          (r.benchCore * 100).toFixed(0)
-        }% of one core` +
+        ` this process (users and loopback provider) used ${(r.benchCore * 100).toFixed(0)}% of one core` +
         (r.rejected + r.failedRequests + r.wrong > 0
           ? `; ${r.rejected} webhooks answered other than 200, ${r.failedRequests} failed, ${r.wrong} wrong replies`
           : "")

@@ -81,42 +81,55 @@ const asPostgres = (bin: string, args: ReadonlyArray<string>) => {
  * @since 0.1.0
  * @category constructors
  */
-export const start: Effect.Effect<Server, never, Scope.Scope> = Effect.gen(function*() {
-  const bin = binaries
-  if (bin === undefined) return yield* Effect.dieMessage("no PostgreSQL binaries found (apt-get install postgresql)")
-  const dir = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "parley-pg-"))),
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-  )
-  const data = join(dir, "data")
-  const port = yield* freePort
-  if (process.getuid?.() === 0) {
-    chmodSync(dir, 0o755)
-    const { gid, uid } = JSON.parse(
-      execFileSync("sh", ["-c", "printf '{\"uid\":%s,\"gid\":%s}' $(id -u postgres) $(id -g postgres)"], {
-        encoding: "utf8"
-      })
+export const start: Effect.Effect<Server, never, Scope.Scope> = Effect.suspend(() => startWith({}))
+
+/**
+ * `start`, with server settings added (`-c name=value`; values without spaces), e.g.
+ * `{ shared_preload_libraries: "pg_stat_statements" }`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const startWith = (options: {
+  readonly settings?: Readonly<Record<string, string>> | undefined
+}): Effect.Effect<Server, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const bin = binaries
+    if (bin === undefined) return yield* Effect.dieMessage("no PostgreSQL binaries found (apt-get install postgresql)")
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "parley-pg-"))),
+      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     )
-    chownSync(dir, uid, gid)
-  }
-  yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      asPostgres(join(bin, "initdb"), ["-D", data, "-U", "parley", "--auth=trust", "--no-sync", "-E", "UTF8"])
-      asPostgres(join(bin, "pg_ctl"), [
-        "-D",
-        data,
-        "-w",
-        "-l",
-        join(dir, "log"),
-        "-o",
-        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
-        "start"
-      ])
-    }),
-    () => Effect.sync(() => asPostgres(join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "stop"]))
-  )
-  return { port, url: (database: string) => `postgres://parley@127.0.0.1:${port}/${database}` }
-})
+    const data = join(dir, "data")
+    const port = yield* freePort
+    if (process.getuid?.() === 0) {
+      chmodSync(dir, 0o755)
+      const { gid, uid } = JSON.parse(
+        execFileSync("sh", ["-c", "printf '{\"uid\":%s,\"gid\":%s}' $(id -u postgres) $(id -g postgres)"], {
+          encoding: "utf8"
+        })
+      )
+      chownSync(dir, uid, gid)
+    }
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        asPostgres(join(bin, "initdb"), ["-D", data, "-U", "parley", "--auth=trust", "--no-sync", "-E", "UTF8"])
+        asPostgres(join(bin, "pg_ctl"), [
+          "-D",
+          data,
+          "-w",
+          "-l",
+          join(dir, "log"),
+          "-o",
+          `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off` +
+          Object.entries(options.settings ?? {}).map(([name, value]) => ` -c ${name}=${value}`).join(""),
+          "start"
+        ])
+      }),
+      () => Effect.sync(() => asPostgres(join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "stop"]))
+    )
+    return { port, url: (database: string) => `postgres://parley@127.0.0.1:${port}/${database}` }
+  })
 
 let counter = 0
 
