@@ -104,7 +104,8 @@ const run = (retention: Bot.Retention) =>
       }
       done += batch.length
       if (done >= 10_000 && done - batch.length < 10_000) yield* measure(hour / 24, done)
-      if ((hour + 1) % 24 === 0) yield* measure((hour + 1) / 24, done)
+      // (The last day is measured once the run ends.)
+      if ((hour + 1) % 24 === 0 && hour + 1 < days * 24) yield* measure((hour + 1) / 24, done)
       yield* TestClock.adjust("1 hour")
       yield* settled
     }
