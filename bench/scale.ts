@@ -27,7 +27,7 @@ import * as Postgres from "@parley/testing/Postgres"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { type ChildProcess, execFileSync } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -73,9 +73,8 @@ const postmaster = (port: number) =>
 const treeCpu = (pid: number) =>
   [pid, ...childrenOf(pid)].reduce((sum, p) => sum + (cpuSeconds(`/proc/${p}/stat`) || 0), 0)
 
-/** Runs SQL with `psql` on the database; its output, unaligned and without headers. */
-const psql = (url: string, query: string) =>
-  execFileSync(join(Postgres.binaries!, "psql"), [url, "-Atc", query], { encoding: "utf8" }).trim()
+/** Runs SQL on the database (with `psql`); its output. */
+const psql = (url: string, query: string) => Effect.runSync(Postgres.query(url, query))
 
 /** The statements PostgreSQL has run for the database so far (`pg_stat_statements`). */
 const serverStatements = (url: string) =>

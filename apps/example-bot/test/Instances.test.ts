@@ -5,8 +5,6 @@
  * (a durable timer) completes once; no chat is handled by two instances at once; no transactions deadlock.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { PgClient } from "@effect/sql-pg"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as ChatSendEmulator from "@parley/chatsend/emulator"
 import { ProviderWebhook } from "@parley/core/provider"
@@ -117,25 +115,8 @@ const run = (options: Run) =>
       texts.set(key, [...texts.get(key) ?? [], m.content.kind === "text" ? m.content.text : ""])
     }
     for (const bot of bots) bot.process.kill("SIGKILL")
-    return { texts, outputs: bots.map((bot) => bot.output), provider, deadlocks: yield* deadlocks(url) }
+    return { texts, outputs: bots.map((bot) => bot.output), provider, deadlocks: yield* Postgres.deadlocks(url) }
   })
-
-/**
- * The deadlocks PostgreSQL detected in the database, once no other connection to it is left (a backend
- * reports its statistics as it exits, before it leaves pg_stat_activity).
- */
-const deadlocks = (url: string) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
-      WHERE datname = current_database() AND pid <> pg_backend_pid()`.pipe(
-      Effect.filterOrFail(([row]) => row?.n === 0),
-      Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds")))
-    )
-    const [stats] = yield* sql<{ readonly deadlocks: number }>`SELECT deadlocks::int AS deadlocks
-      FROM pg_stat_database WHERE datname = current_database()`
-    return stats?.deadlocks
-  }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url) })), Effect.orDie)
 
 /** Each user got every reply in order; a reply may repeat only if an instance stopped as it was sent. */
 const checkReplies = (texts: Map<string, Array<string>>, users: number) => {

@@ -3,18 +3,18 @@
  * time, in the order its events were accepted, whichever instance accepted them, and their transactions
  * never deadlock.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Bot, ChatId, Conversation, Inbox, MessagingService } from "@parley/core"
-import type { Postgres } from "@parley/testing"
+import { Postgres } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
-import * as Schedule from "effect/Schedule"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import { postgres, postgresBin, startPostgres } from "./fixtures/databases.js"
+import { postgresBin, startPostgres } from "./fixtures/databases.js"
 import { recorder, says } from "./fixtures/engine.js"
 
 class PgServer extends Context.Tag("PgServer")<PgServer, Postgres.Server>() {}
@@ -35,7 +35,8 @@ if (postgresBin !== undefined) {
         "two instances, webhooks alternating between them: each chat in order, by one instance at a time",
         () =>
           Effect.gen(function*() {
-            const database = yield* postgres(yield* PgServer).fresh
+            const url = yield* Postgres.createDatabase(yield* PgServer)
+            const database = PgClient.layer({ url: Redacted.make(url) })
             const out = yield* recorder
             const handled: Array<Handling> = []
             let clock = 0
@@ -123,15 +124,7 @@ if (postgresBin !== undefined) {
             // detected no deadlock. (A backend reports its statistics as it exits, before it leaves
             // pg_stat_activity: once the instances' connections are gone, the count is complete.)
             yield* Scope.close(instances, Exit.void)
-            const sql = Context.get(yield* Layer.build(database), SqlClient.SqlClient)
-            yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
-              WHERE datname = current_database() AND pid <> pg_backend_pid()`.pipe(
-              Effect.filterOrFail(([row]) => row?.n === 0),
-              Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds")))
-            )
-            const [stats] = yield* sql<{ readonly deadlocks: number }>`SELECT deadlocks::int AS deadlocks
-              FROM pg_stat_database WHERE datname = current_database()`
-            expect(stats?.deadlocks).toBe(0)
+            expect(yield* Postgres.deadlocks(url)).toBe(0)
           }),
         60_000
       )

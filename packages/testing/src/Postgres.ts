@@ -16,6 +16,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { execFileSync } from "node:child_process"
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
@@ -151,3 +152,34 @@ export const createDatabase = (server: Server, name?: string): Effect.Effect<str
     )
     return server.url(database)
   })
+
+/**
+ * Runs one SQL query with `psql` on a database; its output, unaligned and without headers.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const query = (url: string, sql: string): Effect.Effect<string> =>
+  Effect.sync(() => execFileSync(join(binaries!, "psql"), [url, "-Atc", sql], { encoding: "utf8" }).trim())
+
+/**
+ * The deadlocks PostgreSQL detected in a database, once no other connection to it is left (waiting
+ * up to 20 s for them to close): a backend reports its statistics as it exits, before it leaves
+ * `pg_stat_activity`, so the count is then complete.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const deadlocks = (url: string): Effect.Effect<number> =>
+  query(
+    url,
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+  ).pipe(
+    Effect.filterOrFail((others) => others === "0"),
+    Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds"))),
+    Effect.orDie,
+    Effect.zipRight(query(url, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")),
+    Effect.flatMap((count) =>
+      /^\d+$/.test(count) ? Effect.succeed(Number(count)) : Effect.dieMessage(`no deadlock count: "${count}"`)
+    )
+  )
