@@ -28,7 +28,7 @@ const texts = {
     ON CONFLICT (chat) DO UPDATE SET inbox_seq = parley_conversations.inbox_seq + 1 RETURNING inbox_seq`,
   setSeq: `UPDATE parley_inbox SET seq = ? WHERE id = ?`,
   notify: `SELECT pg_notify('parley_inbox', ?)`,
-  // PostgreSQL: a transaction's advisory locks on its chats (keys from \`lockKeys\`, in that order; the
+  // PostgreSQL: a transaction's advisory locks on its chats (keys from lockKeys, in that order; the
   // class 1885434476, "parl", keeps them apart from an application's own advisory locks).
   lockChats: `SELECT pg_advisory_xact_lock(1885434476, k) FROM unnest(string_to_array(?, ',')::int4[]) AS k`,
   done: `UPDATE parley_inbox SET state = 'done', event = '' WHERE id = ?`,
