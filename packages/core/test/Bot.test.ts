@@ -78,6 +78,27 @@ describe("Bot", () => {
       expect(used).toBeLessThanOrEqual(answers.length * 9 + 1)
     }))
 
+  it.scoped("a chat whose next event is waiting does not keep its worker while another chat waits", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const handled: Array<string> = []
+      const bot = Bot.make({
+        routes: [],
+        fallback: Effect.gen(function*() {
+          const chat = yield* Conversation.chat
+          const text = Conversation.textOf(yield* Conversation.trigger)
+          handled.push(`${chat.toString() === user.toString() ? "a" : "b"}:${text}`)
+        })
+      })
+      // One worker: the order it takes events in is the engine's scheduling, nothing else.
+      const { inbox } = yield* start({ file: yield* database, bot, messaging: out.service, engine: { concurrency: 1 } })
+      const other = ChatId.phone("+31612345679")
+      yield* inbox.enqueue([says("1"), says("2"), says("3"), says("1", other)])
+      yield* settled(inbox)
+      // Chat b's only event comes after a's first, not after all three of a's.
+      expect(handled).toEqual(["a:1", "b:1", "a:2", "a:3"])
+    }))
+
   it.scoped("choose sends a choice as buttons where the provider has them, numbered text where not", () =>
     Effect.gen(function*() {
       const pick = Effect.gen(function*() {

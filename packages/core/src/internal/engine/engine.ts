@@ -105,7 +105,12 @@ export const run = <R>(options: {
       // On SQLite this engine, under its hold, is the only writer of every chat.
       sessions: store.dialect === "sqlite" ? new SessionCache(sessionCacheSize) : undefined,
       stopping: () => stopping,
-      held: new Map()
+      held: new Map(),
+      requeue: (chat) => {
+        if (Option.getOrElse(ready.unsafeSize(), () => 0) === 0) return false
+        Queue.unsafeOffer(ready, chat)
+        return true
+      }
     }
 
     // Events are handed over as their enqueue commits; the first poll then finds what was pending.

@@ -56,6 +56,11 @@ export class Pending {
     if (entry !== undefined) this.known.delete(entry.id)
   }
 
+  /** Whether the chat has an event here that is not being handled. */
+  queued(chat: string): boolean {
+    return (this.chats.get(chat)?.length ?? 0) > 0
+  }
+
   /** Whether the chat has events here (queued, or being handled). */
   active(chat: string): boolean {
     return this.chats.has(chat)

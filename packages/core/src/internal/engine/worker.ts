@@ -48,6 +48,11 @@ export interface Worker {
   readonly stopping: () => boolean
   /** The sessions of the chats this instance is handling, whose holds the engine renews (PostgreSQL). */
   readonly held: Map<string, Session.Session>
+  /**
+   * Puts the chat back at the end of the queue of chats waiting for a worker, if any chat is waiting;
+   * whether it did.
+   */
+  readonly requeue: (chat: string) => boolean
 }
 
 // A database that fails is retried until it answers: quickly at first, then every 5 seconds.
@@ -141,6 +146,15 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
       }
       settled = true
       pending.done(chat)
+      // Fairness: a chat whose next event is already here does not keep its worker while other chats
+      // wait for one (it would serve a few busy chats first and leave the rest waiting). Its session is
+      // kept for the worker that takes it next. (On SQLite, where sessions are kept between events.)
+      // (The requeue is synchronous: no other worker can take the chat before its session is kept.)
+      if (worker.sessions !== undefined && !detached(chat) && pending.queued(chat) && worker.requeue(chat)) {
+        worker.sessions.keep(session)
+        session = undefined
+        return
+      }
     }
   })
   const letGo = Effect.suspend(() => {
