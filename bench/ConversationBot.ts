@@ -11,7 +11,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { PgClient } from "@effect/sql-pg"
 import { ChatSend, ChatSendWebhook } from "@parley/chatsend"
-import { Bot, Conversation, WebhookServer } from "@parley/core"
+import { Bot, WebhookServer } from "@parley/core"
 import { Metrics } from "@parley/core"
 import { SqliteClient } from "@parley/sql-node-sqlite"
 import * as Config from "effect/Config"
@@ -23,20 +23,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-
-const bot = Bot.make({
-  routes: [
-    Bot.keyword(
-      "start",
-      Effect.gen(function*() {
-        const first = yield* Conversation.ask("q1: your first answer?")
-        const second = yield* Conversation.ask("q2: your second answer?")
-        yield* Conversation.reply(`done ${first}|${second}`)
-      }),
-      { name: "questions" }
-    )
-  ]
-})
+import { bot } from "./QuestionsBot.js"
 
 const main = Effect.gen(function*() {
   const port = yield* Config.integer("BENCH_PORT")

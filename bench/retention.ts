@@ -7,7 +7,7 @@
  * database's bytes on disk after 10,000 and 100,000 dialogs and day by day, and the bytes each kept
  * message costs.
  */
-import { Bot, Capabilities, ChatId, Conversation, InboundEvent, Inbox, Message, MessagingService } from "@parley/core"
+import { Bot, Capabilities, ChatId, InboundEvent, Inbox, Message, MessagingService } from "@parley/core"
 import { SqliteClient } from "@parley/sql-node-sqlite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -16,6 +16,7 @@ import * as TestContext from "effect/TestContext"
 import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { bot } from "./QuestionsBot.js"
 import { table } from "./Report.js"
 
 const dialogs = Number(process.env.PARLEY_BENCH_DIALOGS ?? 100_000)
@@ -23,19 +24,6 @@ const days = 14
 const perHour = Math.ceil(dialogs / (days * 24))
 // The bot's users: each comes back for another dialog now and then (a chat's row is kept for good).
 const population = 5_000
-const bot = Bot.make({
-  routes: [
-    Bot.keyword(
-      "start",
-      Effect.gen(function*() {
-        const first = yield* Conversation.ask("q1: your first answer?")
-        const second = yield* Conversation.ask("q2: your second answer?")
-        yield* Conversation.reply(`done ${first}|${second}`)
-      }),
-      { name: "questions" }
-    )
-  ]
-})
 
 // A provider that takes every message at once: what is measured is the store.
 const messaging = MessagingService.make({

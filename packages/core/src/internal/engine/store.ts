@@ -286,6 +286,24 @@ export const make = (options: {
         if (written.length === 0) return yield* new LeaseLost({ chat: changes.entry.chat })
       })
 
+    // An event's end, in one fenced commit: the chat, the event's inbox mark (`mark`: done, or dead
+    // lettered), and what it sent and set.
+    const finishEvent = (
+      changes: Changes,
+      hold: { readonly owner: string; readonly now: number; readonly until: number },
+      mark: (conn: Connection) => Effect.Effect<unknown, SqlError>
+    ) =>
+      db.submit<void, LeaseLost | EngineDisplaced>({
+        fenced: true,
+        chats: [changes.entry.chat],
+        run: (conn) =>
+          Effect.gen(function*() {
+            yield* writeChat(conn, changes, hold)
+            yield* mark(conn)
+            yield* writeChanges(conn, changes, hold.now)
+          })
+      })
+
     const store: EngineStore = {
       dialect,
       listen: (listener) => {
@@ -346,17 +364,7 @@ export const make = (options: {
           : single((conn) => run(conn, s.loadChat, [chat])).pipe(
             Effect.map((found) => Option.some(toChatRow(found[0] ?? {})))
           ),
-      commit: (changes, hold) =>
-        db.submit<void, LeaseLost | EngineDisplaced>({
-          fenced: true,
-          chats: [changes.entry.chat],
-          run: (conn) =>
-            Effect.gen(function*() {
-              yield* writeChat(conn, changes, hold)
-              yield* run(conn, s.done, [changes.entry.id])
-              yield* writeChanges(conn, changes, hold.now)
-            })
-        }),
+      commit: (changes, hold) => finishEvent(changes, hold, (conn) => run(conn, s.done, [changes.entry.id])),
       release: (chat, owner, token) =>
         dialect === "pg"
           ? db.submit({
@@ -389,17 +397,11 @@ export const make = (options: {
         ),
       recordAttempt: (id) => single((conn) => Effect.asVoid(run(conn, s.attempt, [id]))),
       deadLetter: (changes, error, hold) =>
-        db.submit<void, LeaseLost | EngineDisplaced>({
-          fenced: true,
-          chats: [changes.entry.chat],
-          run: (conn) =>
-            Effect.gen(function*() {
-              yield* writeChat(conn, changes, hold)
-              yield* run(conn, s.deadLetter, [error, hold.now, changes.entry.id])
-              yield* run(conn, s.dead, [changes.entry.id])
-              yield* writeChanges(conn, changes, hold.now)
-            })
-        }),
+        finishEvent(changes, hold, (conn) =>
+          Effect.zipRight(
+            run(conn, s.deadLetter, [error, hold.now, changes.entry.id]),
+            run(conn, s.dead, [changes.entry.id])
+          )),
       sentMessage: (messageId) =>
         single((conn) => run(conn, s.sentMessage, [messageId])).pipe(
           Effect.map((found) => found.length === 0 ? Option.none() : Option.some(rows.toSentMessage(found[0])))
