@@ -32,7 +32,19 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { drive, fixed, freePort, node, openAgent, ready, type Scenario, secret, stop, type Target } from "./Dialogs.js"
+import {
+  compiled,
+  drive,
+  fixed,
+  freePort,
+  node,
+  openAgent,
+  ready,
+  type Scenario,
+  secret,
+  stop,
+  type Target
+} from "./Dialogs.js"
 import * as LoopbackProvider from "./LoopbackProvider.js"
 import { ratio, table } from "./Report.js"
 
@@ -59,14 +71,14 @@ const replyTimeout = Number(process.env.PARLEY_BENCH_REPLY_TIMEOUT ?? 30) * 1000
 interface Contender {
   readonly key: string
   readonly name: string
-  readonly start: (port: number, providerUrl: string, dir: string) => ChildProcess
+  readonly start: (port: number, providerUrl: string, dir: string) => Promise<ChildProcess>
 }
 
 const builderBot = (variant: "capture" | "goto", name: string): Contender => ({
   key: `builderbot-${variant}`,
   name,
   // It writes its logs to the working directory: give it a temp one.
-  start: (port, providerUrl, dir) =>
+  start: async (port, providerUrl, dir) =>
     node([join(peerDir, "bot.mjs")], dir, {
       BENCH_PORT: String(port),
       BENCH_PROVIDER_URL: providerUrl,
@@ -77,8 +89,8 @@ const builderBot = (variant: "capture" | "goto", name: string): Contender => ({
 const parley = (store: "file" | "memory", name: string, benchDir = here): Contender => ({
   key: `parley-${store}${benchDir === here ? "" : "-before"}`,
   name,
-  start: (port, providerUrl, dir) =>
-    node(["--import", "tsx", join(benchDir, "ConversationBot.ts")], benchDir, {
+  start: async (port, providerUrl, dir) =>
+    node([await compiled(join(benchDir, "ConversationBot.ts"))], benchDir, {
       BENCH_PORT: String(port),
       BENCH_PROVIDER_URL: providerUrl,
       BENCH_DB: store === "file" ? join(dir, "parley.db") : ":memory:",
@@ -92,8 +104,8 @@ const allContenders: ReadonlyArray<Contender> = [
   {
     key: "floor",
     name: "floor: platform HttpServer + HttpClient, Map",
-    start: (port, providerUrl) =>
-      node(["--import", "tsx", join(here, "FloorBot.ts")], here, {
+    start: async (port, providerUrl) =>
+      node([await compiled(join(here, "FloorBot.ts"))], here, {
         BENCH_PORT: String(port),
         BENCH_PROVIDER_URL: providerUrl,
         BENCH_WEBHOOK_SECRET: secret
@@ -131,7 +143,7 @@ const run = async (contender: Contender, users: number, scenario: Scenario) => {
   const provider = await LoopbackProvider.start()
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), "parley-bench-conv-"))
-  const child = contender.start(port, provider.url, dir)
+  const child = await contender.start(port, provider.url, dir)
   // Whatever happens, the bot does not outlive its run.
   try {
     await ready(child, contender.name)

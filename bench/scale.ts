@@ -35,6 +35,7 @@ import type { Agent } from "undici"
 import {
   answer,
   childrenOf,
+  compiled,
   cpuSeconds,
   drive,
   fixed,
@@ -156,8 +157,9 @@ const run = async (server: Postgres.Server, instances: number) => {
   psql(database, "CREATE EXTENSION pg_stat_statements")
   const provider = await LoopbackProvider.start()
   const ports = await Promise.all(Array.from({ length: instances }, freePort))
+  const bot = await compiled(join(here, "ConversationBot.ts"))
   const children = ports.map((port, i) =>
-    node(["--import", "tsx", join(here, "ConversationBot.ts")], here, {
+    node([bot], here, {
       BENCH_PORT: String(port),
       BENCH_PROVIDER_URL: provider.url,
       BENCH_DB: database,

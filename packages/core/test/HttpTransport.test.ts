@@ -1,11 +1,15 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
+import { Capabilities, ChatId, Message, MessagingService } from "@parley/core"
 import { HttpTransport } from "@parley/core/provider"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import type * as Tracer from "effect/Tracer"
+import * as Tracer from "effect/Tracer"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 
@@ -83,5 +87,54 @@ describe("HttpTransport", () => {
         ["http.request", { "url.path": "/missing", "http.response.status_code": 404 }]
       ])
       expect(JSON.stringify(events, (_, v) => typeof v === "bigint" ? String(v) : v)).not.toContain("secret-key")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  // The platform's span is off for a transport's request whether or not a provider's service is in effect
+  // (within one, a layer-wide setting does it; outside, each request sets it for itself), and a request
+  // of the app's own keeps its span.
+  it.scopedLive("the platform makes no span for a transport's request; the app's own requests keep theirs", () =>
+    Effect.gen(function*() {
+      const { url } = yield* server((_, response) => response.end(JSON.stringify({ id: "m1" })))
+      const transport = yield* HttpTransport.make({ provider: "test", baseUrl: url })
+      const names: Array<string> = []
+      const native = yield* Effect.tracer
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind, options) => {
+          names.push(name)
+          return native.span(name, parent, context, links, startTime, kind, options)
+        },
+        context: native.context
+      })
+      const driver: MessagingService.Driver = {
+        provider: "test",
+        capabilities: Capabilities.make({ kinds: Message.kinds }),
+        send: () => Effect.as(transport.call(send, { text: "hi" }), { messageId: "m1", status: "sent" as const })
+      }
+      const appRequest = Effect.flatMap(HttpClient.HttpClient, (client) => client.get(`${url}/own`))
+      const recorded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.suspend(() => {
+          names.length = 0
+          return Effect.map(Effect.withTracer(effect, tracer), () => [...names])
+        })
+
+      // Outside a service: the request on its own.
+      expect(yield* recorded(transport.call(send, { text: "hi" }))).toEqual([])
+      // Within one, with the layer-wide setting, beside a request of the app's own.
+      const inService = yield* recorded(
+        Effect.gen(function*() {
+          const service = yield* MessagingService.MessagingService
+          yield* service.send(Message.text(ChatId.phone("+14155550123"), "hi"))
+          yield* appRequest
+        }).pipe(
+          Effect.provide(
+            Layer.scoped(MessagingService.MessagingService, MessagingService.make(driver, { retry: false }))
+          )
+        )
+      )
+      expect(inService.filter((name) => name !== "MessagingService.send")).toEqual(["http.client GET"])
+      expect(inService).toContain("MessagingService.send")
+      // And the app's requests keep their span once the service is gone.
+      expect(yield* recorded(appRequest)).toEqual(["http.client GET"])
+      expect(Option.isNone(yield* Effect.serviceOption(MessagingService.MessagingService))).toBe(true)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })

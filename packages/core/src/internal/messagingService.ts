@@ -11,6 +11,7 @@ import * as Metrics from "../Metrics.js"
 import * as RateLimit from "../RateLimit.js"
 import { Receipt } from "../Receipt.js"
 import * as Retry from "../Retry.js"
+import * as HttpTransport from "./httpTransport.js"
 
 /** The idempotency store in context, else an in-process one. @internal */
 export const idempotencyStore = Effect.flatMap(
@@ -52,6 +53,7 @@ export const make = <K extends Message.Kind>(
   options: MessagingService.Options = {}
 ) =>
   Effect.gen(function*() {
+    yield* HttpTransport.quietRequests
     const guard = yield* Idempotency.makeGuard({
       store: yield* idempotencyStore,
       namespace: driver.provider,
