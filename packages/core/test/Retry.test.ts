@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import { scriptedDriver } from "./fixtures/drivers.js"
 
 const to = ChatId.phone("+14155550123")
@@ -41,6 +42,29 @@ describe("retry schedule", () => {
       const receipt = yield* Fiber.join(fiber)
       expect(calls.map((c) => c.attempt)).toEqual([1, 2])
       expect(receipt.messageId).toBe("p-2")
+    }))
+
+  it.scoped("the send's span says how many attempts it took", () =>
+    Effect.gen(function*() {
+      const native = yield* Effect.tracer
+      const spans: Array<Tracer.Span> = []
+      const tracer = Tracer.make({
+        span: (...args) => {
+          const span = native.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: native.context
+      })
+      const attempts = () =>
+        spans.filter((s) => s.name === "MessagingService.send").map((s) => s.attributes.get("parley.attempts"))
+      const { driver } = scriptedDriver("p", [down, down, "ok", "ok"])
+      const service = yield* MessagingService.make(driver, { retry: Retry.schedule({ jitter: false }) })
+      const retried = yield* Effect.fork(Effect.withTracer(service.send(Message.text(to, "hi")), tracer))
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(retried)
+      yield* Effect.withTracer(service.send(Message.text(to, "again")), tracer)
+      expect(attempts()).toEqual([3, 1])
     }))
 
   it.scoped("uses the backoff when it is longer than Retry-After", () =>

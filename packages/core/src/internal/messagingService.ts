@@ -12,6 +12,7 @@ import * as RateLimit from "../RateLimit.js"
 import { Receipt } from "../Receipt.js"
 import * as Retry from "../Retry.js"
 import * as HttpTransport from "./httpTransport.js"
+import * as Retrying from "./retry.js"
 
 /** The idempotency store in context, else an in-process one. @internal */
 export const idempotencyStore = Effect.flatMap(
@@ -87,27 +88,29 @@ export const make = <K extends Message.Kind>(
       }
       // Without retries there is one attempt, recorded with the span's other attributes.
       if (schedule === undefined) return Effect.map(request(1), receipt)
+      // The span says one attempt (see `attributes`) until a retry says how many.
       let attempt = 0
       const once = Effect.suspend(() => {
         attempt++
-        return attempt === 1 ? request(1) : Effect.zipRight(count.retried, request(attempt))
+        return attempt === 1 ? request(1) : Effect.zipRight(
+          Effect.zipRight(count.retried, Effect.annotateCurrentSpan("parley.attempts", attempt)),
+          request(attempt)
+        )
       })
       const safeToRepeat = Option.isSome(idempotencyKey) && capabilities.idempotencyKeys
-      return Effect.retry(once, {
-        schedule,
-        while: (error) => MessagingError.isRetryable(error, { safeToRepeat })
-      }).pipe(
-        Effect.ensuring(Effect.suspend(() => Effect.annotateCurrentSpan("parley.attempts", attempt))),
-        Effect.map(receipt)
+      return Effect.map(
+        Retrying.afterFailure(once, {
+          schedule,
+          while: (error) => MessagingError.isRetryable(error, { safeToRepeat })
+        }),
+        receipt
       )
     }
 
     // The span's attributes, per kind (one object each, not one per send).
     const attributes = new Map<Message.Kind, Record<string, unknown>>(Message.kinds.map((kind) => [
       kind,
-      schedule === undefined
-        ? { "parley.provider": provider, "parley.kind": kind, "parley.attempts": 1 }
-        : { "parley.provider": provider, "parley.kind": kind }
+      { "parley.provider": provider, "parley.kind": kind, "parley.attempts": 1 }
     ]))
 
     const run = (

@@ -12,7 +12,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -84,7 +84,8 @@ export const run = <R>(
   Effect.suspend(() => {
     const runtime = make(dialog, host)
     return Effect.flatMap(
-      Effect.exit(Effect.provide(Effect.provideService(handler, Conversation.Conversation, runtime.service), context)),
+      // One context for the run (each `provide` sets the fiber's context and restores it).
+      Effect.exit(Effect.provide(handler, Context.add(context, Conversation.Conversation, runtime.service))),
       (exit): Effect.Effect<Outcome, Failed> => {
         if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Finished", reason: Option.none() })
         if (runtime.waiting() && Cause.isInterruptedOnly(exit.cause)) {

@@ -22,6 +22,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Tracer from "effect/Tracer"
 import * as Metrics from "../../Metrics.js"
+import * as Retrying from "../retry.js"
 import type * as Handle from "./handle.js"
 import type { Pending } from "./pending.js"
 import * as Session from "./session.js"
@@ -66,7 +67,7 @@ const untilDatabaseAnswers = <A, E>(
 ): Effect.Effect<A, Exclude<E, SqlError>> =>
   effect.pipe(
     Effect.tapError((error) => isSqlError(error) ? Effect.logError(`${what} failed; retrying`, error) : Effect.void),
-    Effect.retry({ schedule: databaseRetry, while: isSqlError }),
+    (effect) => Retrying.afterFailure(effect, { schedule: databaseRetry, while: isSqlError }),
     // The schedule never ends: a database error cannot get past it.
     Effect.catchIf(isSqlError, Effect.die)
   ) as Effect.Effect<A, Exclude<E, SqlError>>
@@ -192,7 +193,8 @@ const handleEvent = (
           )
           : Effect.void
       ),
-      Effect.retry({ schedule: worker.retry, while: (error) => error._tag === "HandlerFailed" }),
+      (effect) =>
+        Retrying.afterFailure(effect, { schedule: worker.retry, while: (error) => error._tag === "HandlerFailed" }),
       (effect) => untilDatabaseAnswers(effect, `handling event ${entry.id} of ${entry.chat}`),
       Effect.either
     )
