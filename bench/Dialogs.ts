@@ -68,6 +68,8 @@ export const childrenOf = (parent: number): Array<number> =>
   })
 
 const profileDir = process.env.PARLEY_BENCH_PROFILE
+// Node flags for every bot alike (e.g. `--max-semi-space-size=16`, to see what V8's young generation adds).
+const nodeFlags = process.env.PARLEY_BENCH_NODE_FLAGS?.split(" ").filter((flag) => flag.length > 0) ?? []
 
 const compiledDir = mkdtempSync(join(tmpdir(), "parley-bench-bots-"))
 const compiledFiles = new Map<string, Promise<string>>()
@@ -100,12 +102,13 @@ export const compiled = (entry: string): Promise<string> => {
 
 /**
  * Starts a Node process in `cwd` with `env` added, stdout piped (for its "ready"), stderr inherited.
- * With `PARLEY_BENCH_PROFILE=<dir>`, it writes a CPU profile there as it stops (`--cpu-prof`).
+ * With `PARLEY_BENCH_PROFILE=<dir>`, it writes a CPU profile there as it stops (`--cpu-prof`); with
+ * `PARLEY_BENCH_NODE_FLAGS`, it runs with those flags.
  */
 export const node = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) =>
   spawn(
     process.execPath,
-    [...profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`], ...args],
+    [...nodeFlags, ...profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`], ...args],
     {
       cwd,
       env: { ...process.env, ...env },
