@@ -15,7 +15,7 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { postgresBin, startPostgres } from "./fixtures/databases.js"
-import { recorder, says } from "./fixtures/engine.js"
+import { recorder, says, settled } from "./fixtures/engine.js"
 
 class PgServer extends Context.Tag("PgServer")<PgServer, Postgres.Server>() {}
 class Instance extends Context.Tag("Instance")<Instance, string>() {}
@@ -125,6 +125,45 @@ if (postgresBin !== undefined) {
             // pg_stat_activity: once the instances' connections are gone, the count is complete.)
             yield* Scope.close(instances, Exit.void)
             expect(yield* Postgres.deadlocks(url)).toBe(0)
+          }),
+        60_000
+      )
+
+      it.scoped(
+        "one worker: a chat whose next event is waiting hands it back while another chat waits",
+        () =>
+          Effect.gen(function*() {
+            const url = yield* Postgres.createDatabase(yield* PgServer)
+            const out = yield* recorder
+            const a = ChatId.phone("+31620000001")
+            const b = ChatId.phone("+31620000002")
+            const handled: Array<string> = []
+            const bot = Bot.make({
+              routes: [],
+              fallback: Effect.gen(function*() {
+                const chat = yield* Conversation.chat
+                handled.push(
+                  `${chat.toString() === a.toString() ? "a" : "b"}:${Conversation.textOf(yield* Conversation.trigger)}`
+                )
+              })
+            })
+            const inbox = Context.get(
+              yield* Layer.build(
+                Bot.layer(bot, { instanceId: "solo", concurrency: 1 }).pipe(
+                  Layer.provideMerge(Bot.layerStore),
+                  Layer.provide(Layer.succeed(MessagingService.MessagingService, out.service)),
+                  Layer.provide(PgClient.layer({ url: Redacted.make(url) }))
+                )
+              ),
+              Inbox.Inbox
+            )
+            yield* inbox.enqueue([says("1", a), says("2", a), says("3", a), says("1", b)])
+            yield* settled(inbox)
+            // Chat b's only event comes after a's first, not after all three of a's; a's stay in order, and the
+            // chat stays this instance's while it waits (its session kept: one read of the chat, no new hold).
+            expect(handled).toEqual(["a:1", "b:1", "a:2", "a:3"])
+            expect(yield* Postgres.query(url, `SELECT lease_token FROM parley_conversations WHERE chat = '${a}'`))
+              .toBe("1")
           }),
         60_000
       )

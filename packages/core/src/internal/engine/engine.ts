@@ -102,8 +102,9 @@ export const run = <R>(options: {
       leaseMillis,
       timersChanged: Queue.offer(timersChanged, undefined),
       displaced: Deferred.succeed(displaced, undefined),
-      // On SQLite this engine, under its hold, is the only writer of every chat.
-      sessions: store.dialect === "sqlite" ? new SessionCache(sessionCacheSize) : undefined,
+      // On SQLite this engine, under its hold, is the only writer of every chat: recent chats' sessions are
+      // kept. On PostgreSQL only those of chats handed back to the queue, which this instance holds.
+      sessions: new SessionCache(store.dialect === "sqlite" ? sessionCacheSize : Infinity),
       stopping: () => stopping,
       held: new Map(),
       requeue: (chat) => {

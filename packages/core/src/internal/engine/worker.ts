@@ -43,8 +43,8 @@ export interface Worker {
   readonly timersChanged: Effect.Effect<void>
   /** Another engine took the database while this one was paused: stops this engine. */
   readonly displaced: Effect.Effect<void>
-  /** Sessions kept between a chat's events, where this engine is its chats' only writer. */
-  readonly sessions: Session.SessionCache | undefined
+  /** Sessions kept between a chat's events (see `SessionCache`). */
+  readonly sessions: Session.SessionCache
   /** Whether the engine is stopping: a worker finishes its current event and takes no other. */
   readonly stopping: () => boolean
   /** The sessions of the chats this instance is handling, whose holds the engine renews (PostgreSQL). */
@@ -96,7 +96,8 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
     now,
     until: now + worker.leaseMillis
   }))
-  let session: Session.Session | undefined = worker.sessions?.take(chat)
+  // A session kept for this chat: on PostgreSQL, still held by this instance (and in `held`).
+  let session: Session.Session | undefined = worker.sessions.take(chat)
   // Whether the session holds only committed state (it does not while an event is being handled).
   let settled = true
   // The head whose gap in the chat's order was already looked up in the database.
@@ -149,9 +150,10 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
       pending.done(chat)
       // Fairness: a chat whose next event is already here does not keep its worker while other chats
       // wait for one (it would serve a few busy chats first and leave the rest waiting). Its session is
-      // kept for the worker that takes it next. (On SQLite, where sessions are kept between events.)
-      // (The requeue is synchronous: no other worker can take the chat before its session is kept.)
-      if (worker.sessions !== undefined && !detached(chat) && pending.queued(chat) && worker.requeue(chat)) {
+      // kept for the worker that takes it next; on PostgreSQL the chat stays held by this instance
+      // meanwhile, its hold renewed with the others'. (The requeue is synchronous: no other worker can
+      // take the chat before its session is kept.)
+      if (!detached(chat) && pending.queued(chat) && worker.requeue(chat)) {
         worker.sessions.keep(session)
         session = undefined
         return
@@ -163,7 +165,7 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
     if (last === undefined || detached(chat)) return Effect.void
     if (!leased) {
       // Kept for the chat's next event, unless an event was cut short (it is read again then).
-      return Effect.sync(() => settled && worker.sessions?.keep(last))
+      return Effect.sync(() => settled && worker.sessions.keep(last))
     }
     worker.held.delete(chat)
     // Events that came meanwhile keep the chat here: handed to a worker again.
