@@ -138,7 +138,7 @@ if (postgresBin !== undefined) {
             const a = ChatId.phone("+31620000001")
             const b = ChatId.phone("+31620000002")
             const handled: Array<string> = []
-            const bot = Bot.make({
+            const bot = Bot.make<never>({
               routes: [],
               fallback: Effect.gen(function*() {
                 const chat = yield* Conversation.chat
