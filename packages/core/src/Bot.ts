@@ -163,7 +163,7 @@ export interface Options {
   /**
    * Chats handled at once (default 64). Each chat's events are handled in order; when more chats have
    * events than there are workers, a chat whose next event is already waiting goes back in line behind
-   * the others (on SQLite), so no chat waits for another's whole backlog.
+   * the others (still held by this instance, on PostgreSQL), so no chat waits for another's whole backlog.
    */
   readonly concurrency?: number | undefined
   /** How often to look for work from other instances and for due timers (default 1 s). */
