@@ -75,7 +75,10 @@ const checkProvider = (provider: Providers.Setup) =>
     const error = answered.left
     switch (error._tag) {
       case "Unauthorized":
-        return [settings, problem(subject, `credentials rejected: ${error.message}`, `Check ${provider.settings[0]}`)]
+        return [
+          settings,
+          problem(subject, `credentials rejected: ${error.message}`, `Check ${provider.credentials.join(" and ")}`)
+        ]
       case "ProviderUnavailable":
       case "DeliveryUnknown":
       case "TimeoutException":

@@ -2,7 +2,7 @@
  * The providers `parley` can send through, configured by the same `PARLEY_*` settings as the app
  * (each provider package's `config`): a provider is configured when any of its settings is set. Sends
  * go through one provider, or through all configured ones as a `Failover` group, in the order of
- * `PARLEY_PROVIDERS` (default: multisession, wawp, chatsend, callbell, botpenguin).
+ * `PARLEY_PROVIDERS` (default: multisession, wawp, meta, chatsend, callbell, botpenguin).
  *
  * @since 0.1.0
  */
@@ -10,7 +10,8 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import { BotPenguin } from "@parley/botpenguin"
 import { Callbell } from "@parley/callbell"
 import { ChatSend } from "@parley/chatsend"
-import { Failover, type MessagingError, type MessagingService } from "@parley/core"
+import { Failover, MessagingError, type MessagingService } from "@parley/core"
+import { Meta, MetaApi } from "@parley/meta"
 import { Multisession } from "@parley/multisession"
 import { Wawp } from "@parley/wawp"
 import * as Config from "effect/Config"
@@ -41,6 +42,8 @@ export interface Setup {
   readonly name: string
   /** Its settings, the required ones first. */
   readonly settings: ReadonlyArray<string>
+  /** The settings to check when the credentials are refused. */
+  readonly credentials: ReadonlyArray<string>
   readonly load: Effect.Effect<Loaded, ConfigError.ConfigError>
 }
 
@@ -52,10 +55,13 @@ const setup = <O>(
     readonly baseUrl: (options: O) => string
     readonly layer: (options: O) => Layer.Layer<MessagingService.MessagingService, never, HttpClient.HttpClient>
     readonly probe?: (options: O) => Effect.Effect<unknown, MessagingError.MessagingError, HttpClient.HttpClient>
+    /** Default: the first setting. */
+    readonly credentials?: ReadonlyArray<string>
   }
 ): Setup => ({
   name,
   settings,
+  credentials: options.credentials ?? settings.slice(0, 1),
   load: Effect.map(config, (loaded) => ({
     baseUrl: options.baseUrl(loaded),
     layer: options.layer(loaded),
@@ -81,6 +87,34 @@ export const all: ReadonlyArray<Setup> = [
     ["PARLEY_WAWP_INSTANCE_ID", "PARLEY_WAWP_ACCESS_TOKEN", "PARLEY_WAWP_BASE_URL", "PARLEY_WAWP_REACTION_PATH"],
     Wawp.config,
     { baseUrl: (o) => o.baseUrl ?? Wawp.defaultBaseUrl, layer: Wawp.layer }
+  ),
+  setup(
+    Meta.provider,
+    [
+      "PARLEY_META_ACCESS_TOKEN",
+      "PARLEY_META_PHONE_NUMBER_ID",
+      "PARLEY_META_BASE_URL",
+      "PARLEY_META_API_VERSION",
+      "PARLEY_META_UPLOAD_MEDIA",
+      "PARLEY_META_TEMPLATE_LANGUAGE",
+      "PARLEY_META_LIST_BUTTON"
+    ],
+    Meta.config,
+    {
+      baseUrl: (o) => o.baseUrl ?? MetaApi.defaultBaseUrl,
+      layer: Meta.layer,
+      // The business phone number: read with a token that may use it. An id the token may not use (or
+      // that does not exist) is refused like a wrong token.
+      probe: (o) =>
+        Effect.catchTag(Meta.phoneNumber(o), "InvalidMessage", (error) =>
+          Effect.fail(
+            new MessagingError.Unauthorized({
+              provider: Meta.provider,
+              reason: `phone number id ${o.phoneNumberId} is not one this access token may use (${error.reason})`
+            })
+          )),
+      credentials: ["PARLEY_META_ACCESS_TOKEN", "PARLEY_META_PHONE_NUMBER_ID"]
+    }
   ),
   setup(
     ChatSend.provider,

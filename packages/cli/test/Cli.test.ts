@@ -17,6 +17,7 @@ import {
   MessagingService,
   Receipt
 } from "@parley/core"
+import * as MetaEmulator from "@parley/meta/emulator"
 import { SqliteClient } from "@parley/sql-node-sqlite"
 import { FakeNetwork } from "@parley/testing"
 import * as WawpEmulator from "@parley/wawp/emulator"
@@ -175,15 +176,20 @@ describe("parley send and doctor, against provider emulators", () => {
   const emulators = Effect.gen(function*() {
     const wawp = yield* WawpEmulator.make()
     const callbell = yield* CallbellEmulator.make()
+    const meta = yield* MetaEmulator.make()
     return {
       wawp,
       callbell,
+      meta,
       env: {
         PARLEY_WAWP_BASE_URL: wawp.url,
         PARLEY_WAWP_INSTANCE_ID: wawp.instanceId,
         PARLEY_WAWP_ACCESS_TOKEN: wawp.accessToken,
         PARLEY_CALLBELL_BASE_URL: callbell.url,
-        PARLEY_CALLBELL_API_KEY: callbell.apiKey
+        PARLEY_CALLBELL_API_KEY: callbell.apiKey,
+        PARLEY_META_BASE_URL: meta.url,
+        PARLEY_META_PHONE_NUMBER_ID: meta.phoneNumberId,
+        PARLEY_META_ACCESS_TOKEN: meta.accessToken
       }
     }
   }).pipe(Effect.provide(NodeHttpClient.layerUndici))
@@ -208,6 +214,15 @@ describe("parley send and doctor, against provider emulators", () => {
         ["callbell", "Through Callbell"]
       ])
       expect(outbound[1]!.id).toBe(receipt.messageId)
+      const throughMeta = yield* parley(
+        ["send", "--to", "+31612345678", "--text", "Through Meta", "--provider", "meta", "--json"],
+        env
+      )
+      expect(JSON.parse(throughMeta.stdout)).toMatchObject({ provider: "meta", status: "accepted" })
+      expect((yield* network.messages).filter((m) => m.direction === "outbound").at(-1)).toMatchObject({
+        provider: "meta",
+        content: { kind: "text", text: "Through Meta" }
+      })
 
       const badChat = yield* parley(["send", "--to", "0612345678", "--text", "hi"], env)
       expect(badChat.code).toBe(2)
@@ -217,7 +232,7 @@ describe("parley send and doctor, against provider emulators", () => {
         env
       )
       expect(notConfigured.code).toBe(2)
-      expect(notConfigured.stderr).toContain("Configured: wawp, callbell")
+      expect(notConfigured.stderr).toContain("Configured: wawp, meta, callbell")
     }).pipe(Effect.provide(FakeNetwork.layer({ autoAck: false }))), 60_000)
 
   it.scopedLive(
@@ -232,6 +247,7 @@ describe("parley send and doctor, against provider emulators", () => {
         expect(good.stdout).toContain("✔ provider wawp: settings present and well formed")
         expect(good.stdout).toContain("- provider wawp: credentials not checked")
         expect(good.stdout).toContain("✔ provider callbell: credentials accepted")
+        expect(good.stdout).toContain("✔ provider meta: credentials accepted")
         expect(good.stdout).toContain("reachable, migrated (parley_engine)")
         expect(good.code).toBe(0)
 
@@ -239,7 +255,8 @@ describe("parley send and doctor, against provider emulators", () => {
           ...env,
           ...database,
           PARLEY_WAWP_BASE_URL: "api.wawp.net",
-          PARLEY_CALLBELL_API_KEY: "not-the-key"
+          PARLEY_CALLBELL_API_KEY: "not-the-key",
+          PARLEY_META_PHONE_NUMBER_ID: "999"
         })
         expect(wrong.code).toBe(1)
         const problems = (JSON.parse(wrong.stdout) as Array<{ status: string; detail: string; fix?: string }>)
@@ -250,13 +267,18 @@ describe("parley send and doctor, against provider emulators", () => {
             fix: "Set PARLEY_WAWP_BASE_URL to the API's URL, e.g. https://…"
           }),
           expect.objectContaining({
+            detail: expect.stringContaining("phone number id 999 is not one this access token may use"),
+            fix: "Check PARLEY_META_ACCESS_TOKEN and PARLEY_META_PHONE_NUMBER_ID"
+          }),
+          expect.objectContaining({
             detail: expect.stringContaining("credentials rejected"),
             fix: "Check PARLEY_CALLBELL_API_KEY"
           })
         ])
-        expect(wrong.stderr).toContain("✖ 2 problems found")
+        expect(wrong.stderr).toContain("✖ 3 problems found")
         // No credential is printed, wrong or right.
         expect(wrong.stdout + wrong.stderr + good.stdout).not.toContain(env.PARLEY_WAWP_ACCESS_TOKEN)
+        expect(wrong.stdout + wrong.stderr + good.stdout).not.toContain(env.PARLEY_META_ACCESS_TOKEN)
         expect(wrong.stdout + wrong.stderr).not.toContain("not-the-key")
 
         const missing = yield* parley(["doctor"], { PARLEY_WAWP_ACCESS_TOKEN: "token", ...database })

@@ -249,6 +249,21 @@ const driver = (options: Options) =>
   })
 
 /**
+ * The business phone number that `options` send from, as Meta knows it (its display number, verified
+ * name and quality rating). It changes nothing, so it checks the settings: a token Meta does not take is
+ * `Unauthorized` (code 190), a phone number id the token may not use (or that does not exist) is
+ * `InvalidMessage` (code 100).
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const phoneNumber = Effect.fn("Meta.phoneNumber")(function*(options: Options) {
+  const api = yield* transport(options)
+  const path = Api.phoneNumberPath(options.apiVersion ?? Api.defaultApiVersion, options.phoneNumberId)
+  return yield* api.call(Api.phoneNumber, undefined, { path })
+})
+
+/**
  * Marks a message a user sent as read (with the earlier ones in the chat): the user sees blue ticks.
  *
  * @since 0.1.0

@@ -91,6 +91,15 @@ export const mediaPath = (version: string, phoneNumberId: string): `/${string}` 
   `/${version}/${encodeURIComponent(phoneNumberId)}/media`
 
 /**
+ * `/{version}/{phone-number-id}`, the business phone number itself.
+ *
+ * @since 0.1.0
+ * @category paths
+ */
+export const phoneNumberPath = (version: string, phoneNumberId: string): `/${string}` =>
+  `/${version}/${encodeURIComponent(phoneNumberId)}`
+
+/**
  * `/{version}/{media-id}`, where a media id is turned into a download URL.
  *
  * @since 0.1.0
@@ -334,6 +343,19 @@ export const MediaInfo = Schema.Struct({
 })
 
 /**
+ * `GET /{version}/{phone-number-id}`: the business phone number, as Meta knows it (its default fields).
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const PhoneNumber = Schema.Struct({
+  id: Schema.String,
+  display_phone_number: Schema.optional(Schema.String),
+  verified_name: Schema.optional(Schema.String),
+  quality_rating: Schema.optional(Schema.String)
+})
+
+/**
  * Every failure: a Meta error object.
  *
  * @since 0.1.0
@@ -356,6 +378,15 @@ export const sendMessage = HttpTransport.post("/:version/:phoneNumberId/messages
  * @category endpoints
  */
 export const markRead = HttpTransport.post("/:version/:phoneNumberId/messages", MarkReadRequest, SuccessResponse)
+
+/**
+ * Reads the business phone number (the caller gives the path: {@link phoneNumberPath}): it changes
+ * nothing, and answers only to a token that may use the number.
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const phoneNumber = HttpTransport.get("/:version/:phoneNumberId", PhoneNumber)
 
 /**
  * Turns a media id into its download URL (the caller gives the path: {@link mediaInfoPath}).

@@ -110,6 +110,7 @@ interface StoredMedia {
 const encodeValue = Schema.encodeSync(Api.Value)
 const encodeBody = Schema.encodeSync(Api.WebhookBody)
 const encodeInfo = Schema.encodeSync(Api.MediaInfo)
+const encodePhoneNumber = Schema.encodeSync(Api.PhoneNumber)
 const decodeMessage = Schema.decodeUnknown(Schema.Union(Api.SendRequest, Api.MarkReadRequest), { errors: "first" })
 
 const mediaKinds = ["image", "video", "audio", "document", "sticker"] as const
@@ -345,10 +346,19 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
         id
       })
 
+    // `GET /{version}/{id}`: the business phone number, or a media id's download URL.
     const lookup = Emulator.handle(Effect.gen(function*() {
       yield* guard()
       yield* record(undefined)
       const { mediaId = "" } = yield* HttpRouter.params
+      if (mediaId === phoneNumberId) {
+        return HttpServerResponse.unsafeJson(encodePhoneNumber({
+          verified_name: "Parley Emulator",
+          display_phone_number: ChatId.toDigits(business),
+          id: phoneNumberId,
+          quality_rating: "GREEN"
+        }))
+      }
       const stored = media.get(mediaId)
       if (stored === undefined) return yield* invalid(`media ${mediaId} does not exist`)
       return HttpServerResponse.unsafeJson(info(mediaId, stored))

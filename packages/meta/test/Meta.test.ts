@@ -252,6 +252,24 @@ describe("Meta client", () => {
       })
     }).pipe(Effect.provide(Env)))
 
+  it.scopedLive("phoneNumber reads the business number; a token Meta refuses or another number's id fails", () =>
+    Effect.gen(function*() {
+      const { emulator } = yield* setup()
+      const options = { baseUrl: emulator.url, phoneNumberId, accessToken: Redacted.make(token) }
+      expect(yield* Meta.phoneNumber(options)).toMatchObject({
+        id: phoneNumberId,
+        display_phone_number: ChatId.toDigits(emulator.business),
+        quality_rating: "GREEN"
+      })
+      expect((yield* emulator.requests).at(-1)).toMatchObject({ method: "GET", url: `/v23.0/${phoneNumberId}` })
+      expect(yield* Effect.flip(Meta.phoneNumber({ ...options, accessToken: Redacted.make("EAAG-wrong") })))
+        .toMatchObject({ _tag: "Unauthorized", status: 401 })
+      expect(yield* Effect.flip(Meta.phoneNumber({ ...options, phoneNumberId: "999" }))).toMatchObject({
+        _tag: "InvalidMessage",
+        reason: expect.stringContaining("100")
+      })
+    }).pipe(Effect.provide(Env)))
+
   it.effect("layerConfig reads PARLEY_META_* settings", () =>
     Effect.gen(function*() {
       const options = yield* Meta.config
