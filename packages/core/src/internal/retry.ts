@@ -9,13 +9,15 @@ import type * as Schedule from "effect/Schedule"
  *
  * @internal
  */
-export const afterFailure = <A, E, R, Out, R2>(
+export const afterFailure = <A, E, R, Out, R2, R3 = never>(
   effect: Effect.Effect<A, E, R>,
   options: {
     readonly schedule: Schedule.Schedule<Out, E, R2>
     readonly while: (error: E) => boolean
+    /** Runs on every failure `while` accepts, the first included (e.g. to log it). */
+    readonly onFailure?: ((error: E) => Effect.Effect<void, never, R3>) | undefined
   }
-): Effect.Effect<A, E, R | R2> =>
+): Effect.Effect<A, E, R | R2 | R3> =>
   Effect.catchIf(effect, options.while, (first) => {
     let replay = true
     const again = Effect.suspend(() => {
@@ -23,5 +25,9 @@ export const afterFailure = <A, E, R, Out, R2>(
       replay = false
       return Effect.fail(first)
     })
-    return Effect.retry(again, options)
+    const { onFailure } = options
+    const attempt = onFailure === undefined
+      ? again
+      : Effect.tapError(again, (error) => options.while(error) ? onFailure(error) : Effect.void)
+    return Effect.retry(attempt, { schedule: options.schedule, while: options.while })
   })

@@ -60,13 +60,15 @@ export const run = <R>(options: {
     const timersChanged = yield* Queue.sliding<void>(1)
     const displaced = yield* Deferred.make<void>()
 
+    const clock = yield* Effect.clock
     const { handle } = Handle.make({
       bot,
       routes,
       messaging: options.messaging,
       store,
       context: options.context,
-      window: Duration.toMillis(settings.window)
+      window: Duration.toMillis(settings.window),
+      clock
     })
     // A clean stop lets the events being handled finish and commit (up to `drainMillis`), so a stop
     // repeats no send; the database's fibers outlive the engine's.
@@ -98,6 +100,7 @@ export const run = <R>(options: {
       pending,
       handle,
       retry: settings.retry,
+      clock,
       owner: settings.owner,
       leaseMillis,
       timersChanged: Queue.offer(timersChanged, undefined),

@@ -11,7 +11,7 @@
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
+import type * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -43,6 +43,8 @@ export interface Handling<R> {
   readonly context: Context.Context<R>
   /** The customer-service window, in millis. */
   readonly window: number
+  /** The engine's clock (read directly: a `Clock.currentTimeMillis` is two effects each time). */
+  readonly clock: Clock.Clock
 }
 
 /** The route name of a bot's fallback handler. @internal */
@@ -67,7 +69,7 @@ export const make = <R>(handling: Handling<R>) => {
     key: string
   ): Effect.Effect<Receipt, MessagingError.MessagingError> =>
     Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
+      const now = handling.clock.unsafeCurrentTimeMillis()
       // An instance whose hold on the chat lapsed (paused past it) sends nothing more for it.
       if (now >= session.leaseUntil) return yield* Effect.die(new Store.LeaseLost({ chat: session.chat }))
       const last = session.lastInboundAt
@@ -157,7 +159,7 @@ export const make = <R>(handling: Handling<R>) => {
         trigger: entry.id,
         event,
         journal: [],
-        startedAt: yield* Clock.currentTimeMillis
+        startedAt: handling.clock.unsafeCurrentTimeMillis()
       }
       session.setDialog(Option.some(dialog))
       return yield* runDialog(session, event.chat, dialog, Option.none())

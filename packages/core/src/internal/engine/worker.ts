@@ -15,7 +15,7 @@
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
+import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -37,6 +37,8 @@ export interface Worker {
     entry: Store.Entry
   ) => Effect.Effect<void, Handle.HandlerFailed | Store.LeaseLost | SqlError>
   readonly retry: Schedule.Schedule<unknown, unknown>
+  /** The engine's clock (read directly: a `Clock.currentTimeMillis` is two effects each time). */
+  readonly clock: Clock.Clock
   readonly owner: string
   readonly leaseMillis: number
   /** Called after a commit that set timers, so the timer loop looks again. */
@@ -61,16 +63,17 @@ const databaseRetry = Schedule.exponential("50 millis").pipe(Schedule.union(Sche
 
 const isSqlError = (error: unknown): error is SqlError => (error as { _tag?: unknown })._tag === "SqlError"
 
+// A run that succeeds costs nothing more: the logging and the retries start at its first database error.
+// The schedule never ends, so no database error gets past it.
 const untilDatabaseAnswers = <A, E>(
   effect: Effect.Effect<A, E | SqlError>,
   what: string
 ): Effect.Effect<A, Exclude<E, SqlError>> =>
-  effect.pipe(
-    Effect.tapError((error) => isSqlError(error) ? Effect.logError(`${what} failed; retrying`, error) : Effect.void),
-    (effect) => Retrying.afterFailure(effect, { schedule: databaseRetry, while: isSqlError }),
-    // The schedule never ends: a database error cannot get past it.
-    Effect.catchIf(isSqlError, Effect.die)
-  ) as Effect.Effect<A, Exclude<E, SqlError>>
+  Retrying.afterFailure(effect, {
+    schedule: databaseRetry,
+    while: isSqlError,
+    onFailure: (error) => Effect.logError(`${what} failed; retrying`, error)
+  }) as Effect.Effect<A, Exclude<E, SqlError>>
 
 // Tagged metrics, made once per tag set (tagging builds a new metric).
 const taggedMetrics = new Map<string, Metric.Metric<any, number, any>>()
@@ -91,11 +94,10 @@ const detached = (chat: string) => chat.startsWith("message:")
 export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
   const { pending, store } = worker
   const leased = store.dialect === "pg"
-  const hold = Effect.map(Clock.currentTimeMillis, (now) => ({
-    owner: worker.owner,
-    now,
-    until: now + worker.leaseMillis
-  }))
+  const hold = Effect.sync(() => {
+    const now = worker.clock.unsafeCurrentTimeMillis()
+    return { owner: worker.owner, now, until: now + worker.leaseMillis }
+  })
   // A session kept for this chat: on PostgreSQL, still held by this instance (and in `held`).
   let session: Session.Session | undefined = worker.sessions.take(chat)
   // Whether the session holds only committed state (it does not while an event is being handled).
@@ -185,18 +187,22 @@ const handleEvent = (
 ): Effect.Effect<"committed" | "lost" | "displaced"> =>
   Effect.gen(function*() {
     const { store } = worker
-    const started = yield* Clock.currentTimeMillis
+    const started = worker.clock.unsafeCurrentTimeMillis()
     const handled = yield* worker.handle(session, entry).pipe(
-      Effect.tapError((error) =>
-        error._tag === "HandlerFailed"
-          ? Effect.zipRight(
-            untilDatabaseAnswers(store.recordAttempt(entry.id), "recording a failed attempt"),
-            Effect.logError(`handler failed in ${entry.chat} (event ${entry.id})`, error.cause)
-          )
-          : Effect.void
-      ),
       (effect) =>
-        Retrying.afterFailure(effect, { schedule: worker.retry, while: (error) => error._tag === "HandlerFailed" }),
+        Retrying.afterFailure(effect, {
+          schedule: worker.retry,
+          while: (error) => error._tag === "HandlerFailed",
+          // Each failed attempt is counted on the event and logged.
+          onFailure: (error) =>
+            Effect.zipRight(
+              untilDatabaseAnswers(store.recordAttempt(entry.id), "recording a failed attempt"),
+              Effect.logError(
+                `handler failed in ${entry.chat} (event ${entry.id})`,
+                (error as Handle.HandlerFailed).cause
+              )
+            )
+        }),
       (effect) => untilDatabaseAnswers(effect, `handling event ${entry.id} of ${entry.chat}`),
       Effect.either
     )
@@ -228,7 +234,7 @@ const handleEvent = (
       yield* Metric.update(tagged("events", Metrics.events, { event, outcome }), 1)
       yield* Metric.update(
         tagged("latency", Metrics.handlerLatency, { event }),
-        (yield* Clock.currentTimeMillis) - started
+        worker.clock.unsafeCurrentTimeMillis() - started
       )
       session.committed(entry)
       // The commit renewed the chat's hold.
