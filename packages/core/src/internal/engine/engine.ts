@@ -88,12 +88,10 @@ export const run = <R>(options: {
       // (Finalizers run uninterruptibly: the race must be able to interrupt its loser.)
       return Effect.interruptible(Effect.raceFirst(Deferred.await(drained), deadline))
     })
-    const track = (effect: Effect.Effect<void>) =>
-      Effect.acquireUseRelease(
-        Effect.sync(() => running++),
-        () => effect,
-        () => Effect.suspend(() => --running === 0 && stopping ? Deferred.succeed(drained, undefined) : Effect.void)
-      )
+    const busy: Worker.Worker["busy"] = {
+      enter: () => void running++,
+      leave: Effect.suspend(() => --running === 0 && stopping ? Deferred.succeed(drained, undefined) : Effect.void)
+    }
 
     const worker: Worker.Worker = {
       store,
@@ -101,6 +99,7 @@ export const run = <R>(options: {
       handle,
       retry: settings.retry,
       clock,
+      busy,
       owner: settings.owner,
       leaseMillis,
       timersChanged: Queue.offer(timersChanged, undefined),
@@ -210,14 +209,20 @@ export const run = <R>(options: {
         )
       )
     }
+    // Each worker takes the next chat that has events, for as long as the engine runs. (A loop with no
+    // yield between chats, unlike `Effect.forever`: the runtime still yields every 2,048 operations.)
     for (let i = 0; i < settings.concurrency; i++) {
       yield* FiberSet.run(
         fibers,
-        Queue.take(ready).pipe(
-          Effect.flatMap((chat) => track(Worker.runChat(worker, chat))),
-          Effect.catchAllCause((cause) => Effect.logError("chat worker failed", cause)),
-          Effect.forever
-        )
+        Effect.whileLoop({
+          while: () => true,
+          body: () =>
+            Queue.take(ready).pipe(
+              Effect.flatMap((chat) => Worker.runChat(worker, chat)),
+              Effect.catchAllCause((cause) => Effect.logError("chat worker failed", cause))
+            ),
+          step: () => {}
+        })
       )
     }
     // A displaced engine stops: its workers end, and the engine that took the database goes on.

@@ -39,6 +39,8 @@ export interface Worker {
   readonly retry: Schedule.Schedule<unknown, unknown>
   /** The engine's clock (read directly: a `Clock.currentTimeMillis` is two effects each time). */
   readonly clock: Clock.Clock
+  /** Counts the workers serving a chat, for a stop that waits for them. */
+  readonly busy: { readonly enter: () => void; readonly leave: Effect.Effect<unknown> }
   readonly owner: string
   readonly leaseMillis: number
   /** Called after a commit that set timers, so the timer loop looks again. */
@@ -176,7 +178,16 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
       Effect.ignore
     )
   })
-  return Effect.ensuring(loop, letGo)
+  // Counted busy from the loop's start to the end of `letGo` (one `ensuring` for both).
+  let entered = false
+  return Effect.ensuring(
+    Effect.suspend(() => {
+      entered = true
+      worker.busy.enter()
+      return loop
+    }),
+    Effect.suspend(() => entered ? Effect.zipRight(letGo, worker.busy.leave) : letGo)
+  )
 }
 
 const handleEvent = (
