@@ -5,7 +5,8 @@
  * layer to the loopback provider (`BENCH_PROVIDER_URL`), webhooks verified with
  * `PARLEY_CHATSEND_WEBHOOK_SECRET`. The dialog is the one BuilderBot runs in peer/builderbot/bot.mjs.
  *
- * On `SIGUSR2` it prints `statements <n>`: the SQL statements its engine's store has run so far.
+ * On `SIGUSR2` it prints `statements <n>`: the SQL statements its engine's store has run so far (and, with
+ * `BENCH_COUNT_OPS`, its Effect operations: see OperationCount.ts).
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -23,6 +24,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as OperationCount from "./OperationCount.js"
 import { bot } from "./QuestionsBot.js"
 
 const main = Effect.gen(function*() {
@@ -55,4 +57,4 @@ const main = Effect.gen(function*() {
   return yield* Effect.never
 })
 
-NodeRuntime.runMain(main.pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning)))
+NodeRuntime.runMain(main.pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning), OperationCount.counted))

@@ -4,7 +4,8 @@
  * WAHA JSON, its HMAC verified as Parley verifies it), the reply goes out on `HttpClient` without
  * waiting for the provider's answer, and each open dialog is an entry in a `Map`: no inbox, no
  * store, no engine. What Parley costs beyond this is the framework's. Settings: `BENCH_PORT`,
- * `BENCH_PROVIDER_URL`, `BENCH_WEBHOOK_SECRET`. Prints "ready" once listening.
+ * `BENCH_PROVIDER_URL`, `BENCH_WEBHOOK_SECRET` (and `BENCH_COUNT_OPS`: see OperationCount.ts). Prints
+ * "ready" once listening.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -27,6 +28,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
+import * as OperationCount from "./OperationCount.js"
 
 const WahaMessage = Schema.parseJson(Schema.Struct({
   event: Schema.String,
@@ -97,5 +99,10 @@ const main = Effect.gen(function*() {
 })
 
 NodeRuntime.runMain(
-  main.pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning))
+  main.pipe(
+    Effect.provide(NodeHttpClient.layerUndici),
+    Effect.scoped,
+    Logger.withMinimumLogLevel(LogLevel.Warning),
+    OperationCount.counted
+  )
 )

@@ -46,6 +46,7 @@ import {
   type Target
 } from "./Dialogs.js"
 import * as LoopbackProvider from "./LoopbackProvider.js"
+import * as OperationCount from "./OperationCount.js"
 import { ratio, table } from "./Report.js"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
@@ -67,6 +68,9 @@ const before = process.env.PARLEY_BENCH_BEFORE === undefined ? undefined : {
   }).stdout.trim()
 }
 const replyTimeout = Number(process.env.PARLEY_BENCH_REPLY_TIMEOUT ?? 30) * 1000
+// The Effect bots count their operations (see OperationCount.ts); BuilderBot has none to count.
+const countingOps = process.env.PARLEY_BENCH_OPS !== undefined
+const countOps: Record<string, string> = countingOps ? { BENCH_COUNT_OPS: "1" } : {}
 
 interface Contender {
   readonly key: string
@@ -94,7 +98,8 @@ const parley = (store: "file" | "memory", name: string, benchDir = here): Conten
       BENCH_PORT: String(port),
       BENCH_PROVIDER_URL: providerUrl,
       BENCH_DB: store === "file" ? join(dir, "parley.db") : ":memory:",
-      PARLEY_CHATSEND_WEBHOOK_SECRET: secret
+      PARLEY_CHATSEND_WEBHOOK_SECRET: secret,
+      ...countOps
     })
 })
 
@@ -108,7 +113,8 @@ const allContenders: ReadonlyArray<Contender> = [
       node([await compiled(join(here, "FloorBot.ts"))], here, {
         BENCH_PORT: String(port),
         BENCH_PROVIDER_URL: providerUrl,
-        BENCH_WEBHOOK_SECRET: secret
+        BENCH_WEBHOOK_SECRET: secret,
+        ...countOps
       })
   },
   parley("file", "Parley, SQLite file (durable)"),
@@ -150,8 +156,16 @@ const run = async (contender: Contender, users: number, scenario: Scenario) => {
     const origin = `http://127.0.0.1:${port}`
     const agent = await openAgent([origin], scenario.inFlight)
     const target: Target = { name: contender.name, children: [child], origins: [origin] }
+    // (Not BuilderBot, which has no Effect operations, nor another checkout's Parley, which may not count.)
+    const counts = countingOps && (contender.key === "floor" || contender.key === "parley-file" ||
+      contender.key === "parley-memory")
     try {
-      return await drive({ target, provider, agent, users, scenario, budgetSeconds, replyTimeout })
+      const before = counts ? await OperationCount.read(child) : undefined
+      const result = await drive({ target, provider, agent, users, scenario, budgetSeconds, replyTimeout })
+      const ops = before === undefined
+        ? undefined
+        : OperationCount.perEvent(before, await OperationCount.read(child), Math.max(1, result.done * 3))
+      return { ...result, ops }
     } finally {
       await agent.destroy()
     }
@@ -223,6 +237,19 @@ for (const scenario of scenarios) {
           ` ${(r.benchCore * 100).toFixed(0)}% of one core` +
           (anomalies.length > 0 ? `; ${anomalies.join(", ")}` : "")
       )
+    }
+    if (countingOps) {
+      console.log(
+        "\nEffect operations per event (3 per dialog completed), by span (counting slows the bots: timings above are not comparable):"
+      )
+      for (const r of results) {
+        if (r.ops === undefined) continue
+        console.log(
+          `- ${r.contender.name}: ${r.ops.total.toFixed(0)} (${
+            r.ops.bySpan.map(([span, count]) => `${span} ${count.toFixed(0)}`).join(", ")
+          })`
+        )
+      }
     }
   }
 }
