@@ -238,6 +238,21 @@ for (const scenario of scenarios) {
           (anomalies.length > 0 ? `; ${anomalies.join(", ")}` : "")
       )
     }
+    // What bounds every bot here, whatever it is built on: the think time, and the stack itself.
+    if (scenario.thinkMs > 0) {
+      console.log(
+        `- No bot can pass ${
+          Math.floor(scenario.inFlight / (2 * scenario.thinkMs / 1000)).toLocaleString("en")
+        } dialogs/s here: each of the ${scenario.inFlight} dialogs in flight spends at least 2 × ${scenario.thinkMs} ms thinking.`
+      )
+    }
+    if (peer !== undefined && floor !== undefined) {
+      console.log(
+        `- The floor (our stack with no framework) ran at ${ratio(floor.perSecond, peer.perSecond)} BuilderBot's rate` +
+          ` with ${fixed(floor.cpuPerThousand, 1)} CPU-s per 1k dialogs: Parley, which also stores and orders every` +
+          " event, is bounded by it."
+      )
+    }
     if (countingOps) {
       console.log(
         "\nEffect operations per event (3 per dialog completed), by span (counting slows the bots: timings above are not comparable):"
