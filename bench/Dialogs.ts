@@ -256,6 +256,11 @@ export const drive = async (options: {
   readonly provider: LoopbackProvider.LoopbackProvider
   readonly agent: Agent
   readonly users: number
+  /**
+   * The number of the first user (0): users `firstUser` to `firstUser + users - 1` take part, so that a
+   * warm-up run and the measured one talk to the bot as different users.
+   */
+  readonly firstUser?: number | undefined
   readonly scenario: Scenario
   /** A bot starts no dialog after this many seconds. */
   readonly budgetSeconds: number
@@ -263,6 +268,7 @@ export const drive = async (options: {
   readonly replyTimeout: number
 }): Promise<Result> => {
   const { agent, provider, scenario, target, users } = options
+  const first = options.firstUser ?? 0
   const awaiting = new Int8Array(users).fill(-1) // the step whose reply the user waits for; -1 none
   const received = new Uint8Array(users) // a bit per step already received
   const sentAt = new Float64Array(users) // when the user's last message went out
@@ -285,7 +291,7 @@ export const drive = async (options: {
   }
   const send = (user: number, text: string) => {
     sentAt[user] = now()
-    post(agent, target.origins[posted++ % target.origins.length]!, user, text, onResponse)
+    post(agent, target.origins[posted++ % target.origins.length]!, first + user, text, onResponse)
   }
 
   let started = 0
@@ -311,7 +317,7 @@ export const drive = async (options: {
   }
 
   provider.onSent = ({ text, to }) => {
-    const user = userOf(to)
+    const user = userOf(to) - first
     const step = stepOf(text)
     if (!(user >= 0 && user < users) || step < 0) return void counts.wrong++
     const bit = 1 << step
@@ -322,15 +328,15 @@ export const drive = async (options: {
     if (awaiting[user] !== step) return void counts.late++
     latencies.push(now() - sentAt[user]!)
     if (step === 2) {
-      if (text === `done ${answer(user, 0)}|${answer(user, 1)}`) counts.done++
+      if (text === `done ${answer(first + user, 0)}|${answer(first + user, 1)}`) counts.done++
       else if (counts.wrong++ === 0) console.error(`${target.name}: user ${user} got "${text}"`)
       return end(user)
     }
     awaiting[user] = step + 1
     // The think time counts towards the reply timeout; send() restarts the clock when it sends.
     sentAt[user] = now()
-    if (scenario.thinkMs === 0) send(user, answer(user, step))
-    else setTimeout(send, scenario.thinkMs, user, answer(user, step))
+    if (scenario.thinkMs === 0) send(user, answer(first + user, step))
+    else setTimeout(send, scenario.thinkMs, user, answer(first + user, step))
   }
 
   // Every 250 ms: the bots' peak RSS (sampled while they run, so a bot that crashes still has one) and

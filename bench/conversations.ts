@@ -25,7 +25,8 @@
  * it took; `PARLEY_BENCH_REPLY_TIMEOUT` (30): seconds a user waits for a reply before the dialog counts
  * as lost; `PARLEY_BENCH_BEFORE`: the path of another checkout of this repository, installed (e.g. the
  * commit before a change), whose Parley runs beside this one as `parley-file-before` and
- * `parley-memory-before`, for a before/after in one run.
+ * `parley-memory-before`, for a before/after in one run; `PARLEY_BENCH_WARMUP` (0): dialogs of other users
+ * each bot runs in the same scenario before the measured run, to measure it warm.
  */
 import { type ChildProcess, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
@@ -68,6 +69,9 @@ const before = process.env.PARLEY_BENCH_BEFORE === undefined ? undefined : {
   }).stdout.trim()
 }
 const replyTimeout = Number(process.env.PARLEY_BENCH_REPLY_TIMEOUT ?? 30) * 1000
+// Dialogs of other users each bot runs, in the same scenario, before the measured run: its figures then
+// show the bot warm (its code compiled, its caches filled) rather than as it starts.
+const warmUp = Number(process.env.PARLEY_BENCH_WARMUP ?? 0)
 // The Effect bots count their operations (see OperationCount.ts); BuilderBot has none to count.
 const countingOps = process.env.PARLEY_BENCH_OPS !== undefined
 const countOps: Record<string, string> = countingOps ? { BENCH_COUNT_OPS: "1" } : {}
@@ -160,6 +164,9 @@ const run = async (contender: Contender, users: number, scenario: Scenario) => {
     const counts = countingOps && (contender.key === "floor" || contender.key === "parley-file" ||
       contender.key === "parley-memory")
     try {
+      if (warmUp > 0) {
+        await drive({ target, provider, agent, users: warmUp, firstUser: users, scenario, budgetSeconds, replyTimeout })
+      }
       const before = counts ? await OperationCount.read(child) : undefined
       const result = await drive({ target, provider, agent, users, scenario, budgetSeconds, replyTimeout })
       const ops = before === undefined
@@ -272,6 +279,9 @@ console.log(
   `\nA bot starts no dialog after ${budgetSeconds} s; a dialog whose reply has not come ${
     replyTimeout / 1000
   } s after the user's message is lost.` +
+    (warmUp > 0
+      ? `\nEach bot ran ${warmUp.toLocaleString("en")} dialogs of other users before the measured run (warm-up).`
+      : "") +
     "\nRatios are to BuilderBot's gotoFlow variant (the one that loses nothing) and to the floor; CPU is the bot process's (utime + stime)." +
     "\nParley and the floor verify each webhook's HMAC; Parley also stores it before answering 200. BuilderBot does neither." +
     "\nTargets (100 ms think time): Parley >= BuilderBot's throughput while durable, >= 2x with the in-memory store." +
