@@ -361,6 +361,11 @@ export const drive = async (options: {
     startNext()
   }
   for (const child of target.children) child.once("exit", onCrash)
+  // A bot already gone (it crashed in a warm-up, say) loses every dialog.
+  if (target.children.some((child) => child.exitCode !== null || child.signalCode !== null)) {
+    crashed = true
+    counts.lost = users
+  }
 
   // The whole processes, and their main threads alone: a bot whose main thread is busy all the time is
   // the limit, not the users.
