@@ -5,7 +5,7 @@
  * on a `Deferred`), as an engine that keeps dialogs in memory would.
  */
 import { Bot, Capabilities, ChatId, Conversation, InboundEvent, Inbox, Message, MessagingService } from "@parley/core"
-import { SqliteClient } from "@parley/sql-node-sqlite"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"

@@ -8,10 +8,10 @@
  * message costs.
  */
 import { Bot, Capabilities, ChatId, InboundEvent, Inbox, Message, MessagingService } from "@parley/core"
-import { SqliteClient } from "@parley/sql-node-sqlite"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import * as TestContext from "effect/TestContext"
 import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"

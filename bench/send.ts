@@ -6,8 +6,8 @@
  * hits all alike; the median round is reported.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import { ChatSend } from "@parley/chatsend"
 import { ChatId, Message, MessagingService } from "@parley/core"
 import * as Effect from "effect/Effect"

@@ -9,7 +9,7 @@
  * `UnavailableContent`), so users' messages come in through the first provider whose webhooks do;
  * replies go back through the provider a chat came in on, and fail over when it fails.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "effect/http/HttpClient"
 import { Callbell, CallbellWebhook } from "@parley/callbell"
 import * as CallbellEmulator from "@parley/callbell/emulator"
 import { type Capabilities, Failover, type MessagingService, Retry, type Webhook } from "@parley/core"

@@ -3,7 +3,7 @@ import { expect, it } from "@effect/vitest"
 import { ChatId, Message, MessagingError, type Receipt, Retry } from "@parley/core"
 import { Capture, type Emulator, FakeNetwork, Faults } from "@parley/testing"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Either from "effect/Result"
 import * as Layer from "effect/Layer"
 import { failoverOverEmulators } from "./emulated.js"
 

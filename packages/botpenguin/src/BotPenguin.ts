@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import { Capabilities, ChatId, type Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
 import { HttpTransport, MetaCloud, MetaError, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"

@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 
 const user = ChatId.phone("+31612345678")
 const apiKey = "cb_live_7d41c0e9a2b84f5f8e6a1c3b9d0e2f47"

@@ -9,13 +9,13 @@
  *
  * @since 0.1.0
  */
-import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpRouter from "effect/http/HttpRouter"
 import { ChatId, Message } from "@parley/core"
 import type { Waha } from "@parley/core/provider"
 import { Emulator, FakeNetwork, WahaEmulation } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Either from "effect/Result"
 import * as Api from "./ChatSendApi.js"
 
 /**

@@ -4,12 +4,12 @@
  *
  * @since 0.1.0
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
+import * as Args from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Options from "effect/cli/Flag"
 import { ChatId, ConversationStore, Inbox } from "@parley/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Either from "effect/Result"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { CliError, ExitCode } from "./CliError.js"

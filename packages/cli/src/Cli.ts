@@ -7,8 +7,8 @@
  * @since 0.1.0
  */
 import type * as CliApp from "@effect/cli/CliApp"
-import * as Command from "@effect/cli/Command"
-import * as ValidationError from "@effect/cli/ValidationError"
+import * as Command from "effect/cli/Command"
+import * as ValidationError from "effect/cli/CliError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Chats from "./Chats.js"

@@ -8,8 +8,8 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import type * as SqlClient from "@effect/sql/SqlClient"
-import { SqliteClient } from "@parley/sql-node-sqlite"
+import type * as SqlClient from "effect/sql/SqlClient"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

@@ -5,9 +5,9 @@
  *
  * @since 0.1.0
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
+import * as Args from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Options from "effect/cli/Flag"
 import { Inbox } from "@parley/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

@@ -5,9 +5,9 @@
  *
  * @since 0.1.0
  */
-import * as Command from "@effect/cli/Command"
+import * as Command from "effect/cli/Command"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "effect/sql/SqlClient"
 import { ConversationStore, Inbox } from "@parley/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import * as Command from "@effect/cli/Command"
+import * as Command from "effect/cli/Command"
 import { Migrations } from "@parley/core"
 import * as Effect from "effect/Effect"
 import { mkdirSync } from "node:fs"

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import * as Options from "@effect/cli/Options"
+import * as Options from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "effect/http/HttpClient"
 import { BotPenguin } from "@parley/botpenguin"
 import { Callbell } from "@parley/callbell"
 import { ChatSend } from "@parley/chatsend"

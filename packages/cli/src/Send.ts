@@ -4,12 +4,12 @@
  *
  * @since 0.1.0
  */
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
+import * as Command from "effect/cli/Command"
+import * as Options from "effect/cli/Flag"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ChatId, Message, MessagingService } from "@parley/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Either from "effect/Result"
 import { CliError, ExitCode } from "./CliError.js"
 import * as Output from "./Output.js"
 import * as Providers from "./Providers.js"

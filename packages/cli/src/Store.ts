@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { ConversationStore, Inbox } from "@parley/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

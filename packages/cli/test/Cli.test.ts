@@ -18,7 +18,7 @@ import {
   Receipt
 } from "@parley/core"
 import * as MetaEmulator from "@parley/meta/emulator"
-import { SqliteClient } from "@parley/sql-node-sqlite"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { FakeNetwork } from "@parley/testing"
 import * as WawpEmulator from "@parley/wawp/emulator"
 import * as Context from "effect/Context"

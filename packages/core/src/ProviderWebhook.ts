@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
+import type * as Either from "effect/Result"
 import type * as Redacted from "effect/Redacted"
 import type * as Schema from "effect/Schema"
 import type { InboundEvent } from "./InboundEvent.js"

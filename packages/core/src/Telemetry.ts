@@ -23,8 +23,8 @@
  *
  * @since 0.1.0
  */
-import * as Otlp from "@effect/opentelemetry/Otlp"
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Otlp from "effect/observability/Otlp"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ChatId } from "@parley/core"
-import * as Either from "effect/Either"
+import * as Either from "effect/Result"
 import * as Equal from "effect/Equal"
 import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Capabilities, ChatId, Failover, Message, MessagingError, MessagingService } from "@parley/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { scriptedDriver } from "./fixtures/drivers.js"
 
 const to = ChatId.phone("+14155550123")

@@ -1,6 +1,6 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import { Capabilities, ChatId, Message, MessagingService } from "@parley/core"
 import { HttpTransport } from "@parley/core/provider"

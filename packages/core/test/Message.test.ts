@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ChatId, Message } from "@parley/core"
-import * as Either from "effect/Either"
+import * as Either from "effect/Result"
 import * as Schema from "effect/Schema"
 
 const to = ChatId.phone("+14155550123")

@@ -18,7 +18,7 @@ import * as Metric from "effect/Metric"
 import type * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { sqlite } from "./fixtures/databases.js"
 import { scriptedDriver } from "./fixtures/drivers.js"
 

@@ -1,5 +1,5 @@
-import * as HttpServer from "@effect/platform/HttpServer"
-import * as SqlClient from "@effect/sql/SqlClient"
+import * as HttpServer from "effect/http/HttpServer"
+import * as SqlClient from "effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Bot, Inbox, WebhookServer } from "@parley/core"
 import { ProviderWebhook, Waha } from "@parley/core/provider"

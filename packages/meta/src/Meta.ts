@@ -33,8 +33,8 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import { Capabilities, ChatId, Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
 import { HttpTransport, MetaCloud, MetaError, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"

@@ -1,6 +1,6 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import { ChatId, InboundEvent, Message, type MessagingError, MessagingService } from "@parley/core"
 import { Meta, MetaWebhook } from "@parley/meta"

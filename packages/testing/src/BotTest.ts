@@ -28,9 +28,9 @@
  *
  * @since 0.1.0
  */
-import type * as Migrator from "@effect/sql/Migrator"
-import type * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import type * as Migrator from "effect/sql/Migrator"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 import {
   Bot,
   Capabilities,
@@ -43,7 +43,7 @@ import {
   MessagingService,
   Receipt
 } from "@parley/core"
-import { SqliteClient } from "@parley/sql-node-sqlite"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -54,7 +54,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 
 /**
  * The bot handled everything it was given and sent nothing (more) to the chat.

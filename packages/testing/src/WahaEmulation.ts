@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import type * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpApp from "effect/http/HttpEffect"
 import { ChatId } from "@parley/core"
 import { ProviderWebhook, Waha } from "@parley/core/provider"
 import * as Effect from "effect/Effect"

@@ -6,8 +6,8 @@
  *
  * @since 0.1.0
  */
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { InboundEvent, Webhook } from "@parley/core"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"

@@ -1,5 +1,5 @@
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Either from "effect/Result"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Capabilities from "../Capabilities.js"
