@@ -24,7 +24,7 @@ interface Received {
 
 /** An OTLP/HTTP (JSON) receiver on a free loopback port, keeping every request body. */
 const receiver = Effect.acquireRelease(
-  Effect.async<{ readonly url: string; readonly received: Array<Received>; readonly close: () => void }>((resume) => {
+  Effect.callback<{ readonly url: string; readonly received: Array<Received>; readonly close: () => void }>((resume) => {
     const received: Array<Received> = []
     const server = createServer((request, response) => {
       const chunks: Array<Buffer> = []
@@ -72,7 +72,7 @@ const metricNames = (received: ReadonlyArray<Received>): Set<string> =>
 
 const user = ChatId.phone("+31612345678")
 
-it.scopedLive(
+it.live(
   "exports one dialog over OTLP: webhook, engine and provider send are one trace or linked; metrics arrive; no secret is exported",
   () =>
     Effect.gen(function*() {
