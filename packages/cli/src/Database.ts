@@ -17,7 +17,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { existsSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { CliError, describeConfigError, ExitCode } from "./CliError.js"
@@ -74,7 +74,7 @@ export const layer = (
 ): Layer.Layer<SqlClient.SqlClient, CliError> => {
   const unreachable = (error: SqlError) =>
     new CliError({
-      problem: `cannot open the database ${database.display}: ${error.message}`,
+      problem: `cannot open the database ${database.display}: ${describe(error)}`,
       fix: "Check PARLEY_DATABASE_URL (or PARLEY_DATA_DIR) and that the database is up",
       exitCode: ExitCode.failed
     })
@@ -106,6 +106,20 @@ export const layer = (
 }
 
 /**
+ * A failure's message with what the database itself said: a `SqlError`'s own message is Effect's
+ * summary ("Failed to execute statement"), and SQLite's or PostgreSQL's words ("no such table:
+ * parley_chats") are in its reason's cause.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const describe = (error: { readonly message: string }): string => {
+  const cause: unknown = isSqlError(error) ? error.reason.cause : undefined
+  const said = cause instanceof Error ? cause.message : undefined
+  return said === undefined || said === "" || error.message.includes(said) ? error.message : `${error.message}: ${said}`
+}
+
+/**
  * A database failure in a command, as a `CliError`.
  *
  * @since 0.1.0
@@ -113,7 +127,7 @@ export const layer = (
  */
 export const failed = (what: string) => (error: { readonly message: string }): CliError =>
   new CliError({
-    problem: `${what} failed: ${error.message}`,
+    problem: `${what} failed: ${describe(error)}`,
     fix: "Run `parley doctor` to check the database; run `parley migrate` if its tables are missing",
     exitCode: ExitCode.failed
   })

@@ -106,7 +106,11 @@ const checkDatabase = Effect.gen(function*() {
       Effect.all([inbox.pendingCount, store.openDialogs, store.nextTimer, inbox.deadLetters])
     )
     if (Result.isFailure(read)) {
-      return problem(subject, `reachable, tables out of date: ${read.failure.message}`, "Run `parley migrate`")
+      return problem(
+        subject,
+        `reachable, tables out of date: ${Database.describe(read.failure)}`,
+        "Run `parley migrate`"
+      )
     }
     const [pending, dialogs, , dead] = read.success
     return ok(

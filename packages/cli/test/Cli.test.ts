@@ -31,6 +31,7 @@ import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { fileURLToPath } from "node:url"
 
 const bin = fileURLToPath(new URL("../bin/parley.js", import.meta.url))
@@ -146,6 +147,17 @@ describe("parley --help and bad arguments", () => {
       expect(notANumber.code).toBe(2)
       expect(notANumber.stderr).toContain("Run `parley dead-letters show --help` for the usage")
       expect(notANumber.stderr + notANumber.stdout).not.toContain("\x1b[")
+    }), 60_000)
+
+  it.live("a database failure says what the database said, with exit code 1", () =>
+    Effect.gen(function*() {
+      // A SQLite file that is not a bot's: its tables are missing.
+      const file = join(yield* tempDir, "other.db")
+      new DatabaseSync(file).exec("CREATE TABLE notes (text TEXT)")
+      const run = yield* parley(["dead-letters", "list"], { PARLEY_DATABASE_URL: file })
+      expect(run.code).toBe(1)
+      expect(run.stderr).toContain("no such table: parley_dead_letters")
+      expect(run.stderr).toContain("run `parley migrate`")
     }), 60_000)
 })
 
