@@ -1,12 +1,12 @@
 /**
  * The clinic's bookings, in the same database as Parley's own tables (SQLite, or PostgreSQL).
  */
-import * as Migrator from "effect/sql/Migrator"
-import * as SqlClient from "effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Migrator from "effect/sql/Migrator"
+import * as SqlClient from "effect/sql/SqlClient"
 
 /** A booking as stored. */
 export const Booking = Schema.Struct({

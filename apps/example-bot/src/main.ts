@@ -56,11 +56,19 @@ const program = Effect.gen(function*() {
   // The webhooks and the simulator on one server. Neither logs every request (the webhook routes log
   // what needs attention), and the console banner below says where it listens.
   const server = HttpRouter.serve(
-    Layer.mergeAll(WebhookServer.app({ handlers: providers.map((p) => p.webhook) }), Simulator.make({ base, providers })),
+    Layer.mergeAll(
+      WebhookServer.app({ handlers: providers.map((p) => p.webhook) }),
+      Simulator.make({ base, providers })
+    ),
     { disableLogger: true, disableListenLog: true }
   ).pipe(
     Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen)(WebhookServer.tracerDisabledWhen)),
-    Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
+    // A page left open holds its event stream: on Ctrl-C, requests get a second to finish, not 20.
+    Layer.provide(NodeHttpServer.layer(createServer, {
+      port: config.port,
+      host: config.host,
+      gracefulShutdownTimeout: "1 second"
+    }))
   )
 
   const app = Layer.mergeAll(server, bot, Telemetry.layerGauges()).pipe(
@@ -95,8 +103,8 @@ const explain = (cause: Cause.Cause<unknown>): string | undefined => {
   if (code === "EADDRINUSE") {
     return "The port is taken. Stop the other program, or set PARLEY_PORT to a free port (e.g. PARLEY_PORT=3001 pnpm start)."
   }
-  if (Option.isSome(failure) && (failure.value as { _tag?: string })._tag === "ConfigError") {
-    return `A setting is wrong: ${String(failure.value)}. See apps/example-bot/README.md for the settings.`
+  if (Option.isSome(failure) && failure.value instanceof Config.ConfigError) {
+    return `A setting is wrong: ${failure.value.cause.message}. See apps/example-bot/README.md for the settings.`
   }
   return undefined
 }
