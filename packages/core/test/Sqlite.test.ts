@@ -354,16 +354,20 @@ describe("SqliteClient (@effect/sql-sqlite-node)", () => {
  * JavaScript. The store must keep running.
  */
 describe("SqliteClient under forced garbage collection", () => {
-  it.live("a process writing steadily for 5 s and 5,000 writes stays alive and keeps every write", () =>
-    Effect.gen(function*() {
-      const filename = yield* tempFile
-      const child = yield* fixture("sqlite-steady-writes.ts", [filename, "5000", "5000"], ["--expose-gc"])
-      expect({ code: child.code, signal: child.signal }).toEqual({ code: 0, signal: null })
-      const { writes } = JSON.parse(child.stdout.trim().split("\n").at(-1)!)
-      expect(writes).toBeGreaterThanOrEqual(5_000)
-      const db = new DatabaseSync(filename)
-      const [row] = db.prepare("SELECT COUNT(*) AS n FROM writes").all()
-      db.close()
-      expect(row).toEqual({ n: Math.min(writes, 1000) })
-    }), 60_000)
+  it.live(
+    "a process writing steadily for 5 s and 5,000 writes stays alive and keeps every write",
+    () =>
+      Effect.gen(function*() {
+        const filename = yield* tempFile
+        const child = yield* fixture("sqlite-steady-writes.ts", [filename, "5000", "5000"], ["--expose-gc"])
+        expect({ code: child.code, signal: child.signal }).toEqual({ code: 0, signal: null })
+        const { writes } = JSON.parse(child.stdout.trim().split("\n").at(-1)!)
+        expect(writes).toBeGreaterThanOrEqual(5_000)
+        const db = new DatabaseSync(filename)
+        const [row] = db.prepare("SELECT COUNT(*) AS n FROM writes").all()
+        db.close()
+        expect(row).toEqual({ n: Math.min(writes, 1000) })
+      }),
+    60_000
+  )
 })
