@@ -1,13 +1,14 @@
 /**
  * The users of the dialog benchmarks (`conversations.ts`, `scale.ts`) and what they measure: simulated
  * users each run a three-step dialog (start → two questions → a summary reply that repeats the answers)
- * through signed ChatSend webhooks to one or several bot processes, replies arriving at a loopback
- * provider in this process; and the process figures (CPU from `/proc`, peak RSS) of the bots.
+ * through signed webhooks, in either of two shapes (WAHA's, as ChatSend posts them, or Meta's Cloud API
+ * envelope), to one or several bot processes, replies arriving at a loopback provider in this process; and
+ * the process figures (CPU from `/proc`, peak RSS) of the bots. Nothing here runs on Effect, so the load
+ * generator is the same whatever the bots are built on.
  */
-import { ProviderWebhook } from "@parley/core/provider"
-import * as Redacted from "effect/Redacted"
 import { build } from "esbuild"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { createHmac } from "node:crypto"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -16,9 +17,26 @@ import { Agent, type Dispatcher } from "undici"
 import type * as LoopbackProvider from "./LoopbackProvider.js"
 import { now, quantile } from "./Report.js"
 
-/** The webhook secret every bot of the benchmarks verifies. */
+/**
+ * The webhook secret every bot of the benchmarks verifies: WAHA's HMAC key, and Meta's app secret.
+ */
 export const secret = "bench-webhook-secret"
-const hmac = { secret: Redacted.make(secret), header: "X-Webhook-Hmac", algorithm: "sha512" } as const
+
+/**
+ * The two webhook shapes the users can speak:
+ * - `waha`: WAHA's `message` event, as ChatSend posts it, to `POST /webhooks/chatsend`, signed with
+ *   HMAC-SHA512 (hex) in `X-Webhook-Hmac`; bots reply with ChatSend's `POST /sendText`;
+ * - `meta`: Meta's Cloud API envelope (`{ object: "whatsapp_business_account", entry: [{ changes: [{ field:
+ *   "messages", value: { metadata, contacts, messages } }] }] }`) to `POST /webhooks/meta`, signed as Meta
+ *   signs (`X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the app secret>`); bots reply
+ *   with the Graph API's `POST /{version}/{phone-number-id}/messages`.
+ */
+export type Shape = "waha" | "meta"
+
+/** The business phone number the Meta-shaped webhooks are for (its id, and the number itself). */
+export const metaPhoneNumberId = "106540352242922"
+const metaDisplayNumber = "15550001234"
+const metaAccountId = "102290129340398"
 
 /** A free loopback port. */
 export const freePort = () =>
@@ -93,7 +111,11 @@ export const compiled = (entry: string): Promise<string> => {
     target: "node22",
     // pg's optional native binding; CommonJS dependencies call `require`.
     external: ["pg-native"],
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    // (Aliased: Effect 4's own modules import `createRequire` too.)
+    banner: {
+      js: "import { createRequire as __benchCreateRequire } from 'node:module';" +
+        " const require = __benchCreateRequire(import.meta.url);"
+    },
     logLevel: "warning"
   }).then(() => outfile)
   compiledFiles.set(entry, file)
@@ -153,12 +175,22 @@ const phone = (user: number) => phonePrefix + String(user).padStart(7, "0")
 export const userOf = (to: string) => Number(to.slice(1 + phonePrefix.length))
 let eventSeq = 0
 /** A WAHA `message` webhook, as ChatSend posts it. */
-const webhook = (user: number, text: string) => {
+const wahaWebhook = (user: number, text: string) => {
   const from = `${phone(user)}@c.us`
   const id = `false_${from}_${++eventSeq}`
   const at = Date.now()
   return `{"id":"evt_${id}","timestamp":${at},"event":"message","session":"default","payload":{"id":"${id}",` +
     `"timestamp":${Math.floor(at / 1000)},"from":"${from}","fromMe":false,"body":"${text}"}}`
+}
+/** A user's text message as Meta's Cloud API delivers it. */
+const metaWebhook = (user: number, text: string) => {
+  const from = phone(user)
+  return `{"object":"whatsapp_business_account","entry":[{"id":"${metaAccountId}","changes":[{"field":"messages",` +
+    `"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"${metaDisplayNumber}",` +
+    `"phone_number_id":"${metaPhoneNumberId}"},"contacts":[{"profile":{"name":"User ${user}"},"wa_id":"${from}"}],` +
+    `"messages":[{"from":"${from}","id":"wamid.bench${user}.${++eventSeq}","timestamp":"${
+      Math.floor(Date.now() / 1000)
+    }","type":"text","text":{"body":"${text}"}}]}}]}]}`
 }
 /** Which step of the dialog a reply is: 0 and 1 the questions, 2 the summary; -1 none. */
 export const stepOf = (text: string) =>
@@ -166,22 +198,38 @@ export const stepOf = (text: string) =>
 /** The user's answer to question `step` (0 or 1). */
 export const answer = (user: number, step: number) => step === 0 ? `first ${user}` : `second ${user}`
 
+/** Where a webhook of each shape goes, and how it is written and signed. */
+const shapes = {
+  waha: {
+    path: "/webhooks/chatsend",
+    body: wahaWebhook,
+    headers: (body: string) => ({
+      "content-type": "application/json",
+      "x-webhook-hmac": createHmac("sha512", secret).update(body).digest("hex")
+    })
+  },
+  meta: {
+    path: "/webhooks/meta",
+    body: metaWebhook,
+    headers: (body: string) => ({
+      "content-type": "application/json",
+      "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`
+    })
+  }
+} as const
+
 /** Posts a user's message as a signed webhook to a bot; `done` gets the response (or the error). */
 export const post = (
   agent: Agent,
   origin: string,
   user: number,
   text: string,
-  done: (error: Error | null, response: Dispatcher.ResponseData) => void
+  done: (error: Error | null, response: Dispatcher.ResponseData) => void,
+  shape: Shape = "waha"
 ) => {
-  const body = webhook(user, text)
-  agent.request({
-    origin,
-    path: "/webhooks/chatsend",
-    method: "POST",
-    headers: { "content-type": "application/json", "x-webhook-hmac": ProviderWebhook.sign(hmac, body) },
-    body
-  }, done)
+  const { body: write, headers, path } = shapes[shape]
+  const body = write(user, text)
+  agent.request({ origin, path, method: "POST", headers: headers(body), body }, done)
 }
 
 /**
@@ -262,6 +310,8 @@ export const drive = async (options: {
    */
   readonly firstUser?: number | undefined
   readonly scenario: Scenario
+  /** The webhooks' shape (`waha`). */
+  readonly shape?: Shape | undefined
   /** A bot starts no dialog after this many seconds. */
   readonly budgetSeconds: number
   /** A dialog whose reply has not come this many milliseconds after the user's message is lost. */
@@ -269,6 +319,7 @@ export const drive = async (options: {
 }): Promise<Result> => {
   const { agent, provider, scenario, target, users } = options
   const first = options.firstUser ?? 0
+  const shape = options.shape ?? "waha"
   const awaiting = new Int8Array(users).fill(-1) // the step whose reply the user waits for; -1 none
   const received = new Uint8Array(users) // a bit per step already received
   const sentAt = new Float64Array(users) // when the user's last message went out
@@ -291,7 +342,7 @@ export const drive = async (options: {
   }
   const send = (user: number, text: string) => {
     sentAt[user] = now()
-    post(agent, target.origins[posted++ % target.origins.length]!, first + user, text, onResponse)
+    post(agent, target.origins[posted++ % target.origins.length]!, first + user, text, onResponse, shape)
   }
 
   let started = 0

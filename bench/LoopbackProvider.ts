@@ -1,14 +1,22 @@
 /**
- * The minimal provider both sides of a benchmark talk to: answers `POST /sendText` (ChatSend's send
- * endpoint) at once with a message id, and tells listeners what was sent. No parsing beyond the
- * body's JSON, so what is measured is the client.
+ * The minimal provider both sides of a benchmark talk to, in both of the API shapes the bots send in:
+ * - ChatSend's (WAHA's) `POST /sendText` (`{ session, to, text }`), answered `{ id, status }`;
+ * - Meta's Graph API `POST /{version}/{phone-number-id}/messages` (`{ messaging_product, to, type:
+ *   "text", text: { body } }`), answered as the Cloud API does (`{ messaging_product, contacts, messages:
+ *   [{ id }] }`); a mark-as-read on the same path (`{ status: "read", message_id }`) is answered
+ *   `{ success: true }` and is not a message sent.
+ *
+ * Each message is answered at once and then reported to `onSent`, its recipient written `+<digits>`
+ * whichever shape it came in (Meta's `to` has no `+`). No parsing beyond the body's JSON, so what is
+ * measured is the client.
  */
 import { spawn } from "node:child_process"
-import { createServer, type Server } from "node:http"
+import { createServer, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 
 export interface Sent {
+  /** The recipient, `+<digits>`. */
   readonly to: string
   readonly text: string
 }
@@ -23,6 +31,22 @@ export interface LoopbackProvider {
   readonly close: () => Promise<void>
 }
 
+interface ChatSendBody {
+  readonly to?: string
+  readonly text?: string
+}
+
+interface GraphBody {
+  readonly to?: string
+  readonly status?: string
+  readonly text?: { readonly body?: string }
+}
+
+const json = (response: ServerResponse, status: number, answer: string) => {
+  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(answer) })
+  response.end(answer)
+}
+
 export const start = async (): Promise<LoopbackProvider> => {
   let count = 0
   let id = 0
@@ -32,12 +56,29 @@ export const start = async (): Promise<LoopbackProvider> => {
       const chunks: Array<Buffer> = []
       request.on("data", (chunk: Buffer) => chunks.push(chunk))
       request.on("end", () => {
-        const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Partial<Sent>
-        const answer = JSON.stringify({ id: `true_${body.to ?? ""}_${++id}`, status: "sent" })
-        response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(answer) })
-        response.end(answer)
-        count++
-        provider.onSent({ to: body.to ?? "", text: body.text ?? "" })
+        const raw = Buffer.concat(chunks).toString("utf8") || "{}"
+        const url = request.url ?? ""
+        if (url === "/sendText") {
+          const body = JSON.parse(raw) as ChatSendBody
+          json(response, 200, JSON.stringify({ id: `true_${body.to ?? ""}_${++id}`, status: "sent" }))
+          count++
+          provider.onSent({ to: body.to ?? "", text: body.text ?? "" })
+        } else if (url.endsWith("/messages")) {
+          const body = JSON.parse(raw) as GraphBody
+          if (body.status === "read") return json(response, 200, "{\"success\":true}")
+          const to = body.to ?? ""
+          json(
+            response,
+            200,
+            `{"messaging_product":"whatsapp","contacts":[{"input":${JSON.stringify(to)},"wa_id":${
+              JSON.stringify(to)
+            }}],"messages":[{"id":"wamid.bench${++id}"}]}`
+          )
+          count++
+          provider.onSent({ to: to.startsWith("+") ? to : `+${to}`, text: body.text?.body ?? "" })
+        } else {
+          json(response, 404, "{\"error\":\"not found\"}")
+        }
       })
     }),
     onSent: () => {},

@@ -4,8 +4,8 @@
  * one takes to resume when its answer arrives. Baseline: the same number of dialogs each held as a parked fiber (a fiber waiting
  * on a `Deferred`), as an engine that keeps dialogs in memory would.
  */
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Bot, Capabilities, ChatId, Conversation, InboundEvent, Inbox, Message, MessagingService } from "@parley/core"
-import { SqliteClient } from "@parley/sql-node-sqlite"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -31,11 +31,11 @@ const fiberHeap = await Effect.runPromise(Effect.gen(function*() {
   const before = heap()
   const answers = yield* Effect.forEach(Array.from({ length: dialogs }), () => Deferred.make<string>())
   const fibers = yield* Effect.forEach(answers, (answer) =>
-    Effect.fork(Effect.gen(function*() {
+    Effect.forkChild(Effect.gen(function*() {
       const text = yield* Deferred.await(answer)
       return text.length
     })))
-  yield* Effect.yieldNow()
+  yield* Effect.yieldNow
   const after = heap()
   yield* Effect.forEach(answers, (answer) => Deferred.succeed(answer, "done"), { discard: true })
   yield* Fiber.joinAll(fibers)
@@ -77,7 +77,7 @@ const bot = Bot.make({
 })
 const runtime = ManagedRuntime.make(
   Bot.layer(bot, { pollInterval: "1 hour" }).pipe(
-    Layer.provide(Layer.scoped(MessagingService.MessagingService, messaging)),
+    Layer.provide(Layer.effect(MessagingService.MessagingService, messaging)),
     Layer.provideMerge(Bot.layerStore),
     Layer.provideMerge(SqliteClient.layer({ filename: join(dir, "parley.db") }))
   )

@@ -7,12 +7,12 @@
  * database's bytes on disk after 10,000 and 100,000 dialogs and day by day, and the bytes each kept
  * message costs.
  */
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Bot, Capabilities, ChatId, InboundEvent, Inbox, Message, MessagingService } from "@parley/core"
-import { SqliteClient } from "@parley/sql-node-sqlite"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as TestClock from "effect/TestClock"
-import * as TestContext from "effect/TestContext"
+import * as TestClock from "effect/testing/TestClock"
 import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -45,17 +45,20 @@ const run = (retention: Bot.Retention) =>
     const file = join(dir, "parley.db")
     const context = yield* Layer.build(
       Bot.layer(bot, { pollInterval: "1 hour", retention: { ...retention, every: "1 hour" } }).pipe(
-        Layer.provide(Layer.scoped(MessagingService.MessagingService, messaging)),
-        Layer.provideMerge(Bot.layerStore),
+        Layer.provide(Layer.effect(MessagingService.MessagingService, messaging)),
         // The size is the same either way; commits that need not wait for the disk keep the run short.
-        Layer.provideMerge(SqliteClient.layer({ filename: file, synchronous: "NORMAL" }))
+        Layer.provideMerge(Bot.layerStoreWith({ synchronous: "NORMAL" })),
+        Layer.provideMerge(SqliteClient.layer({ filename: file }))
       )
     )
     const inbox = yield* Effect.provide(Inbox.Inbox, context)
     const store = Inbox.engineStore(inbox)
     // The engine commits on its own (real) time: wait until everything accepted is handled.
     const settled = Effect.repeat(
-      Effect.zipRight(Effect.async<void>((resume) => void setImmediate(() => resume(Effect.void))), inbox.pendingCount),
+      Effect.andThen(
+        Effect.callback<void>((resume) => void setImmediate(() => resume(Effect.void))),
+        inbox.pendingCount
+      ),
       { until: (pending) => pending === 0 }
     )
     const say = (dialog: number, step: number, text: string, now: number) =>
@@ -86,7 +89,7 @@ const run = (retention: Bot.Retention) =>
     for (let hour = 0; hour < days * 24 && done < dialogs; hour++) {
       const batch = Array.from({ length: Math.min(perHour, dialogs - done) }, (_, i) => done + i)
       for (const [step, text] of ["start", "a", "b"].entries()) {
-        const now = yield* TestClock.currentTimeMillis
+        const now = yield* Clock.currentTimeMillis
         yield* inbox.enqueue(batch.map((dialog) => say(dialog, step, text, now)))
         yield* settled
       }
@@ -100,7 +103,7 @@ const run = (retention: Bot.Retention) =>
     yield* measure(days, done)
     rmSync(dir, { recursive: true, force: true })
     return samples
-  }).pipe(Effect.scoped, Effect.provide(TestContext.TestContext))
+  }).pipe(Effect.scoped, Effect.provide(TestClock.layer()))
 
 const pruned = await Effect.runPromise(run({ dedupe: "2 days", sentMessages: "4 days" }))
 const kept = await Effect.runPromise(run({ dedupe: "365 days", sentMessages: "365 days" }))

@@ -21,13 +21,17 @@
  * `pg_stat_statements` loaded.
  *
  * Settings: `PARLEY_BENCH_INSTANCES` (1,2,3), `PARLEY_BENCH_USERS` (1000), `PARLEY_BENCH_IN_FLIGHT`
- * (200), `PARLEY_BENCH_PROBES` (300), `PARLEY_BENCH_REPLY_TIMEOUT` (30 seconds).
+ * (200), `PARLEY_BENCH_PROBES` (300), `PARLEY_BENCH_REPLY_TIMEOUT` (30 seconds); `PARLEY_BENCH_BEFORE`: the
+ * path of another checkout of this repository, installed (e.g. main, on Effect 3), whose ConversationBot.ts
+ * runs the same instance counts on a database of its own in the same run, for its dialogs/s per instance
+ * beside this one's (compare the factor with `pnpm bench conversations`' parley-file vs parley-file-before
+ * on SQLite, with the same `PARLEY_BENCH_BEFORE`).
  */
 import * as Postgres from "@parley/testing/Postgres"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import type { ChildProcess } from "node:child_process"
+import { type ChildProcess, spawnSync } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -58,6 +62,22 @@ const users = Number(process.env.PARLEY_BENCH_USERS ?? 1000)
 const inFlight = Number(process.env.PARLEY_BENCH_IN_FLIGHT ?? 200)
 const probes = Number(process.env.PARLEY_BENCH_PROBES ?? 300)
 const replyTimeout = Number(process.env.PARLEY_BENCH_REPLY_TIMEOUT ?? 30) * 1000
+
+/** A checkout of Parley whose ConversationBot.ts the instances run: this one, and another one to compare. */
+interface Build {
+  readonly label: string
+  readonly benchDir: string
+}
+const builds: ReadonlyArray<Build> = [
+  { label: "", benchDir: here },
+  ...(process.env.PARLEY_BENCH_BEFORE === undefined ? [] : [{
+    label: `before (${
+      spawnSync("git", ["-C", process.env.PARLEY_BENCH_BEFORE, "rev-parse", "--short", "HEAD"], { encoding: "utf8" })
+        .stdout.trim()
+    })`,
+    benchDir: join(process.env.PARLEY_BENCH_BEFORE, "bench")
+  }])
+]
 
 /** The PostgreSQL server process listening on `port`: the one whose arguments hold `-p <port>`. */
 const postmaster = (port: number) =>
@@ -152,14 +172,14 @@ const handOff = async (
 }
 
 /** One instance count on a fresh database: the load run, then the hand-off probes. */
-const run = async (server: Postgres.Server, instances: number) => {
+const run = async (server: Postgres.Server, instances: number, build: Build) => {
   const database = await Effect.runPromise(Postgres.createDatabase(server))
   psql(database, "CREATE EXTENSION pg_stat_statements")
   const provider = await LoopbackProvider.start()
   const ports = await Promise.all(Array.from({ length: instances }, freePort))
-  const bot = await compiled(join(here, "ConversationBot.ts"))
+  const bot = await compiled(join(build.benchDir, "ConversationBot.ts"))
   const children = ports.map((port, i) =>
-    node([bot], here, {
+    node([bot], build.benchDir, {
       BENCH_PORT: String(port),
       BENCH_PROVIDER_URL: provider.url,
       BENCH_DB: database,
@@ -195,7 +215,7 @@ const run = async (server: Postgres.Server, instances: number) => {
         server: (serverStatements(database) - serverBefore) / events
       }
       const handoff = await handOff(provider, agent, origins, users)
-      return { instances, ...result, perEvent, handoff }
+      return { instances, build, ...result, perEvent, handoff }
     } finally {
       await agent.destroy()
     }
@@ -212,11 +232,17 @@ if (Postgres.binaries === undefined) {
 const scope = Effect.runSync(Scope.make())
 try {
   const server = await Effect.runPromise(
-    Scope.extend(Postgres.startWith({ settings: { shared_preload_libraries: "pg_stat_statements" } }), scope)
+    Scope.provide(Postgres.startWith({ settings: { shared_preload_libraries: "pg_stat_statements" } }), scope)
   )
-  const results = []
-  for (const instances of instanceCounts) results.push(await run(server, instances))
+  const results: Array<Awaited<ReturnType<typeof run>>> = []
+  for (const instances of instanceCounts) {
+    for (const build of builds) results.push(await run(server, instances, build))
+  }
+  // Each build against its own first instance count.
+  type Run = (typeof results)[number]
+  const baseOf = (r: Run) => results.find((b) => b.build === r.build)!
   const base = results[0]!
+  const rowName = (r: Run) => r.build.label === "" ? String(r.instances) : `${r.instances}, ${r.build.label}`
   table(
     `6. Scale-out on PostgreSQL: ${
       users.toLocaleString("en")
@@ -240,10 +266,10 @@ try {
       "out of order"
     ],
     results.map((r) => [
-      String(r.instances),
+      rowName(r),
       r.done.toLocaleString("en"),
       r.perSecond.toFixed(0),
-      ratio(r.perSecond, base.perSecond),
+      ratio(r.perSecond, baseOf(r).perSecond),
       fixed(r.cpuPerThousand, 1),
       fixed(r.otherCpuPerThousand, 1),
       fixed(r.cpuPerThousand + r.otherCpuPerThousand, 1),
@@ -261,7 +287,7 @@ try {
   console.log("")
   for (const r of results) {
     console.log(
-      `- ${r.instances}: the busiest instance's main thread was busy ${fixed(r.mainThreadBusy * 100, 0)}% of the run;` +
+      `- ${rowName(r)}: the busiest instance's main thread was busy ${fixed(r.mainThreadBusy * 100, 0)}% of the run;` +
         ` this process (users and loopback provider) used ${(r.benchCore * 100).toFixed(0)}% of one core` +
         (r.rejected + r.failedRequests + r.wrong > 0
           ? `; ${r.rejected} webhooks answered other than 200, ${r.failedRequests} failed, ${r.wrong} wrong replies`
@@ -275,6 +301,19 @@ try {
       "\nOn 2 cores the instances, PostgreSQL and this process share the same CPUs: more instances cannot add throughput" +
       " here; what this shows is the cost of coordination (CPU, statements and round trips per event) and that nothing is lost."
   )
+  if (builds.length > 1) {
+    // The issue's target: dialogs/s per instance up by at least the factor Parley gained on SQLite.
+    console.log(
+      `\nDialogs/s per instance, this build vs ${builds[1]!.label}: ${
+        instanceCounts.map((instances) => {
+          const [now, then] = builds.map((build) =>
+            results.find((r) => r.instances === instances && r.build === build)!
+          )
+          return `${ratio(now!.perSecond, then!.perSecond)} with ${instances}`
+        }).join(", ")
+      } (target: at least the factor on an SQLite file, parley-file vs parley-file-before in \`pnpm bench conversations\`).`
+    )
+  }
 } finally {
   await Effect.runPromise(Scope.close(scope, Exit.void))
 }

@@ -1,16 +1,17 @@
 /**
  * Send overhead: `MessagingService.send` through the ChatSend layer (retry and rate limit off) vs the
  * same HTTP requests made with undici directly, against the same loopback server, at concurrency 1
- * and 64. A third row makes the same request with `@effect/platform`'s `HttpClient` alone (on the
- * same undici): the floor for any client built on it. Rounds alternate between the clients so drift
- * hits all alike; the median round is reported.
+ * and 64. A third row makes the same request with Effect's `HttpClient` alone (`effect/http`, on
+ * `@effect/platform-node`'s undici client): the floor for any client built on it. Rounds alternate
+ * between the clients so drift hits all alike; the median round is reported. (undici directly is the
+ * bench's own undici 7; Effect 4's client runs on undici 8.)
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { ChatSend } from "@parley/chatsend"
 import { ChatId, Message, MessagingService } from "@parley/core"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
@@ -85,7 +86,7 @@ const platformRound = effectRound((i) =>
     HttpClientRequest.post(`${provider.url}/sendText`).pipe(
       HttpClientRequest.bearerToken(apiKey),
       HttpClientRequest.acceptJson,
-      HttpClientRequest.bodyUnsafeJson({ session, to: to(i), text: `hello ${i}` })
+      HttpClientRequest.bodyJsonUnsafe({ session, to: to(i), text: `hello ${i}` })
     )
   ).pipe(Effect.flatMap((response) => response.json))
 )
@@ -112,7 +113,7 @@ for (const [concurrency, count] of [[1, 4_000], [64, 30_000]] as const) {
   const parley = pick(rounds.parley)
   summary.push({ concurrency, ratio: parley.perSecond / base.perSecond, floor: platform.perSecond / base.perSecond })
   for (
-    const [name, r] of [["undici (baseline)", base], ["platform HttpClient alone", platform], [
+    const [name, r] of [["undici (baseline)", base], ["Effect HttpClient alone", platform], [
       "Parley send",
       parley
     ]] as const
@@ -133,7 +134,7 @@ table(
   rows
 )
 console.log(
-  `\nTarget: Parley >= 0.8x the throughput of @effect/platform's HttpClient alone. Measured: ${
+  `\nTarget: Parley >= 0.8x the throughput of Effect's HttpClient alone. Measured: ${
     summary.map((s) =>
       `${(s.ratio / s.floor).toFixed(2)}x at concurrency ${s.concurrency} (vs raw undici: Parley ${
         s.ratio.toFixed(2)

@@ -1,12 +1,12 @@
 /**
  * The clinic's bookings, in the same database as Parley's own tables (SQLite, or PostgreSQL).
  */
-import * as Migrator from "@effect/sql/Migrator"
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Migrator from "effect/sql/Migrator"
+import * as SqlClient from "effect/sql/SqlClient"
 
 /** A booking as stored. */
 export const Booking = Schema.Struct({
@@ -18,10 +18,10 @@ export const Booking = Schema.Struct({
 })
 export type Booking = typeof Booking.Type
 
-export class Bookings extends Context.Tag("example-bot/Bookings")<Bookings, {
+export class Bookings extends Context.Service<Bookings, {
   readonly save: (booking: Omit<Booking, "ref">) => Effect.Effect<string>
   readonly forChat: (chat: string) => Effect.Effect<ReadonlyArray<Booking>>
-}>() {}
+}>()("example-bot/Bookings") {}
 
 const migrations = Migrator.fromRecord({
   "1_bookings": Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -40,7 +40,7 @@ export const layer = Layer.effect(
   Effect.gen(function*() {
     yield* Migrator.make({})({ loader: migrations, table: "clinic_migrations" })
     const sql = yield* SqlClient.SqlClient
-    const decode = Schema.decodeUnknown(Schema.Array(Booking))
+    const decode = Schema.decodeUnknownEffect(Schema.Array(Booking))
     return {
       save: (booking) =>
         Effect.gen(function*() {

@@ -10,8 +10,8 @@ import * as Schema from "effect/Schema"
 import { Bookings } from "./Bookings.js"
 
 /** A calendar date written YYYY-MM-DD, that exists. */
-export const IsoDate = Schema.String.pipe(
-  Schema.filter((s) => {
+export const IsoDate = Schema.String.check(
+  Schema.makeFilter((s) => {
     const [year, month, day] = s.trim().split("-").map(Number)
     const valid = /^\d{4}-\d{2}-\d{2}$/.test(s.trim()) &&
       new Date(Date.UTC(year!, month! - 1, day!)).getUTCDate() === day
@@ -48,7 +48,7 @@ const booking = (reminderDelay: Duration.Duration) =>
     }
     const ref = yield* Conversation.step(
       "save",
-      Effect.flatMap(Bookings, (bookings) => bookings.save({ chat: chat.toString(), name, date, slot }))
+      Bookings.use((bookings) => bookings.save({ chat: chat.toString(), name, date, slot }))
     )
     yield* Conversation.reply(`Booked ✅ ${name}, ${date} at ${slot}. Your reference is ${ref}.`)
     const now = yield* Conversation.step("booked-at", Clock.currentTimeMillis)
@@ -62,7 +62,7 @@ const myBookings = Effect.gen(function*() {
   const chat = yield* Conversation.chat
   const list = yield* Conversation.step(
     "list",
-    Effect.flatMap(Bookings, (bookings) => bookings.forChat(chat.toString()))
+    Bookings.use((bookings) => bookings.forChat(chat.toString()))
   )
   yield* Conversation.reply(
     list.length === 0

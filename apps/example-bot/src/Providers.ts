@@ -9,7 +9,6 @@
  * `UnavailableContent`), so users' messages come in through the first provider whose webhooks do;
  * replies go back through the provider a chat came in on, and fail over when it fails.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import { Callbell, CallbellWebhook } from "@parley/callbell"
 import * as CallbellEmulator from "@parley/callbell/emulator"
 import { type Capabilities, Failover, type MessagingService, Retry, type Webhook } from "@parley/core"
@@ -21,11 +20,13 @@ import { type Emulator, FakeNetwork, Faults } from "@parley/testing"
 import { Wawp, WawpWebhook } from "@parley/wawp"
 import * as WawpEmulator from "@parley/wawp/emulator"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 import type * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
 
@@ -40,7 +41,7 @@ export interface Provider {
   readonly capabilities: Capabilities.Capabilities
   /** The local emulator, when the provider is not configured for real. */
   readonly emulator: Option.Option<Emulator.Emulator>
-  readonly layer: Layer.Layer<MessagingService.MessagingService, ConfigError.ConfigError, HttpClient.HttpClient>
+  readonly layer: Layer.Layer<MessagingService.MessagingService, Config.ConfigError, HttpClient.HttpClient>
   readonly webhook: Webhook.WebhookHandler
   /** The webhook path on the bot's server (after `/webhooks/`). */
   readonly webhookPath: string
@@ -68,7 +69,7 @@ interface Setup {
   readonly configuredBy: string
   readonly real: Effect.Effect<
     Pick<Provider, "layer" | "webhook" | "webhookPath">,
-    ConfigError.ConfigError,
+    Config.ConfigError,
     Requirements
   >
   readonly emulated: (
@@ -181,13 +182,26 @@ const setups: Record<string, Setup> = {
 /**
  * `PARLEY_PROVIDERS`: the providers to use, in failover order (the first is the primary).
  */
-export const ProvidersConfig: Config.Config<ReadonlyArray<string>> = Config.withDefault(
-  Config.array(Config.literal(...(Object.keys(setups) as [string, ...Array<string>]))(), "PARLEY_PROVIDERS"),
-  [Multisession.provider, Wawp.provider, Meta.provider, Callbell.provider]
-).pipe(Config.validate({
-  message: "PARLEY_PROVIDERS must name at least one provider, each once",
-  validation: (names) => names.length > 0 && new Set(names).size === names.length
-}))
+export const ProvidersConfig: Config.Config<ReadonlyArray<string>> = Config.Array(
+  Schema.Literals(Object.keys(setups)),
+  "PARLEY_PROVIDERS"
+).pipe(
+  Config.withDefault([Multisession.provider, Wawp.provider, Meta.provider, Callbell.provider]),
+  Config.mapEffect((names) =>
+    names.length > 0 && new Set(names).size === names.length
+      ? Effect.succeed(names)
+      : Effect.fail(
+        new Config.ConfigError(
+          new Schema.SchemaError(
+            new SchemaIssue.Pointer(
+              ["PARLEY_PROVIDERS"],
+              new SchemaIssue.InvalidValue({ message: "PARLEY_PROVIDERS must name at least one provider, each once" })
+            )
+          )
+        )
+      )
+  )
+)
 
 const roleOf = (index: number, capabilities: Capabilities.Capabilities) =>
   index === 0
@@ -201,12 +215,12 @@ const roleOf = (index: number, capabilities: Capabilities.Capabilities) =>
 /**
  * The providers, emulated or real, posting webhooks to `base` (the bot's server).
  */
-export const make = (base: string): Effect.Effect<ReadonlyArray<Provider>, ConfigError.ConfigError, Requirements> =>
+export const make = (base: string): Effect.Effect<ReadonlyArray<Provider>, Config.ConfigError, Requirements> =>
   Effect.flatMap(ProvidersConfig, (names) =>
     Effect.forEach(names, (name, index) => {
       const setup = setups[name]!
       const common = { name, capabilities: setup.capabilities, role: roleOf(index, setup.capabilities) }
-      return Effect.flatMap(Config.option(Config.string(setup.configuredBy)), (configured) =>
+      return Effect.flatMap(Config.option(Config.String(setup.configuredBy)), (configured) =>
         Option.isSome(configured)
           ? Effect.map(setup.real, (real): Provider => ({ ...common, ...real, emulator: Option.none() }))
           : Effect.map(

@@ -5,18 +5,18 @@
  * The page is static (public/); it gets a snapshot and then live updates over server-sent events, and
  * acts through a small JSON API.
  */
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ChatId, Failover } from "@parley/core"
 import { FakeNetwork } from "@parley/testing"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as HttpRouter from "effect/http/HttpRouter"
+import type { HttpServerError } from "effect/http/HttpServerError"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import * as Queue from "effect/Queue"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -48,7 +48,7 @@ const toUi = (message: FakeNetwork.NetworkMessage): UiMessage => ({
   replyTo: message.replyTo
 })
 
-const NewUser = Schema.Struct({ phone: Schema.String, name: Schema.NonEmptyTrimmedString })
+const NewUser = Schema.Struct({ phone: Schema.String, name: Schema.NonEmptyString.check(Schema.isTrimmed()) })
 const NewMessage = Schema.Struct({
   chat: Schema.String,
   text: Schema.optional(Schema.String),
@@ -58,23 +58,31 @@ const NewMessage = Schema.Struct({
   /** The provider to write through (default: the first that can carry users' messages and is not down). */
   via: Schema.optional(Schema.String)
 })
-const NewMode = Schema.Struct({ mode: Schema.Literal(...Providers.modes) })
+const NewMode = Schema.Struct({ mode: Schema.Literals(Providers.modes) })
 
-const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })
+const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status })
 const badRequest = (error: string) => json({ error }, 400)
 
+// A request the simulator cannot read is the page's (or a script's) mistake: a 400 saying so.
+const orBadRequest = <R>(
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, HttpServerError | Schema.SchemaError, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
+  handler.pipe(
+    Effect.catchTags({
+      SchemaError: (error) => Effect.succeed(badRequest(`invalid request: ${error.message}`)),
+      HttpServerError: () => Effect.succeed(badRequest("the request body could not be read"))
+    })
+  )
+
 /**
- * The simulator's routes. `base` is the server's own URL (for media links).
+ * The simulator's routes, as a layer of `HttpRouter` routes (serve it next to the webhook routes).
+ * `base` is the server's own URL (for media links).
  */
 export const make = (options: {
   readonly base: string
   readonly providers: ReadonlyArray<Providers.Provider>
-}): Effect.Effect<
-  HttpRouter.HttpRouter<never, never>,
-  never,
-  Scope.Scope | FakeNetwork.FakeNetwork | Failover.Failover
-> =>
-  Effect.gen(function*() {
+}): Layer.Layer<never, never, HttpRouter.HttpRouter | FakeNetwork.FakeNetwork | Failover.Failover> =>
+  HttpRouter.use(Effect.fnUntraced(function*(router) {
     const network = yield* FakeNetwork.FakeNetwork
     const { members } = yield* Failover.Failover
     const users = new Map<string, string>([
@@ -121,7 +129,7 @@ export const make = (options: {
 
     // Every network event and every breaker change becomes a page update.
     const events = yield* network.subscribe
-    yield* Queue.take(events).pipe(
+    yield* PubSub.take(events).pipe(
       Effect.flatMap((event) =>
         PubSub.publish(
           hub,
@@ -130,7 +138,7 @@ export const make = (options: {
             : { type: "message", message: toUi(event.message) }
         )
       ),
-      Effect.zipRight(
+      Effect.andThen(
         Effect.flatMap(providerState, (providers) => PubSub.publish(hub, { type: "providers", providers }))
       ),
       Effect.forever,
@@ -159,9 +167,9 @@ export const make = (options: {
 
     const addUser = Effect.gen(function*() {
       const body = yield* HttpServerRequest.schemaBodyJson(NewUser)
-      return yield* Either.match(ChatId.parse(body.phone), {
-        onLeft: (error) => Effect.succeed(badRequest(error.message)),
-        onRight: (chat) =>
+      return yield* Result.match(ChatId.parse(body.phone), {
+        onFailure: (error) => Effect.succeed(badRequest(error.message)),
+        onSuccess: (chat) =>
           Effect.gen(function*() {
             users.set(chat.toString(), body.name)
             yield* PubSub.publish(hub, { type: "user", user: { chat: chat.toString(), name: body.name } })
@@ -173,13 +181,13 @@ export const make = (options: {
     const sendMessage = Effect.gen(function*() {
       const body = yield* HttpServerRequest.schemaBodyJson(NewMessage)
       const chat = ChatId.parse(body.chat)
-      if (Either.isLeft(chat)) return badRequest(chat.left.message)
+      if (Result.isFailure(chat)) return badRequest(chat.failure.message)
       if (!body.photo && !body.text?.trim()) return badRequest("write a message or send a photo")
       const answered = body.replyTo === undefined ? Option.none() : yield* network.find(body.replyTo)
       const via = inboundVia(Option.match(answered, { onNone: () => body.via, onSome: (m) => m.provider }))
       if (via === undefined) return json({ error: "every provider is down: nobody can deliver your message" }, 503)
       const message = yield* network.userSends({
-        from: chat.right,
+        from: chat.success,
         to: FakeNetwork.defaultBusiness,
         via,
         replyTo: body.replyTo,
@@ -206,20 +214,16 @@ export const make = (options: {
     const file = (name: string, contentType: string) =>
       Effect.sync(() => HttpServerResponse.uint8Array(asset(name), { contentType }))
 
-    return HttpRouter.empty.pipe(
-      HttpRouter.get("/", file("index.html", "text/html; charset=utf-8")),
-      HttpRouter.get("/app.js", file("app.js", "text/javascript; charset=utf-8")),
-      HttpRouter.get("/style.css", file("style.css", "text/css; charset=utf-8")),
-      HttpRouter.get("/media/clinic.png", file("clinic.png", "image/png")),
-      HttpRouter.get("/media/upload.png", file("upload.png", "image/png")),
-      HttpRouter.get("/api/state", Effect.map(snapshot, (s) => json(s))),
-      HttpRouter.get("/api/events", sse),
-      HttpRouter.post("/api/users", addUser),
-      HttpRouter.post("/api/messages", sendMessage),
-      HttpRouter.post("/api/providers/:name/mode", setMode),
-      HttpRouter.catchTags({
-        ParseError: (error) => Effect.succeed(badRequest(`invalid request: ${error.message}`)),
-        RequestError: () => Effect.succeed(badRequest("the request body could not be read"))
-      })
-    )
-  })
+    yield* router.addAll([
+      HttpRouter.route("GET", "/", file("index.html", "text/html; charset=utf-8")),
+      HttpRouter.route("GET", "/app.js", file("app.js", "text/javascript; charset=utf-8")),
+      HttpRouter.route("GET", "/style.css", file("style.css", "text/css; charset=utf-8")),
+      HttpRouter.route("GET", "/media/clinic.png", file("clinic.png", "image/png")),
+      HttpRouter.route("GET", "/media/upload.png", file("upload.png", "image/png")),
+      HttpRouter.route("GET", "/api/state", Effect.map(snapshot, (s) => json(s))),
+      HttpRouter.route("GET", "/api/events", sse),
+      HttpRouter.route("POST", "/api/users", orBadRequest(addUser)),
+      HttpRouter.route("POST", "/api/messages", orBadRequest(sendMessage)),
+      HttpRouter.route("POST", "/api/providers/:name/mode", orBadRequest(setMode))
+    ])
+  }))

@@ -8,9 +8,6 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServer from "@effect/platform/HttpServer"
 import { Database } from "@parley/cli"
 import { Bot, Telemetry, WebhookServer } from "@parley/core"
 import * as Cause from "effect/Cause"
@@ -18,8 +15,12 @@ import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as HttpMiddleware from "effect/http/HttpMiddleware"
+import * as HttpRouter from "effect/http/HttpRouter"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import { mkdirSync } from "node:fs"
 import { createServer } from "node:http"
 import { resolve } from "node:path"
@@ -30,12 +31,12 @@ import * as Simulator from "./Simulator.js"
 
 /** The app's settings (all optional). */
 export const AppConfig = Config.all({
-  port: Config.withDefault(Config.port("PARLEY_PORT"), 3000),
-  host: Config.withDefault(Config.string("PARLEY_HOST"), "127.0.0.1"),
-  dataDir: Config.withDefault(Config.string("PARLEY_DATA_DIR"), "data"),
-  reminderDelay: Config.withDefault(Config.duration("PARLEY_REMINDER_DELAY"), Duration.minutes(2)),
+  port: Config.withDefault(Config.Port("PARLEY_PORT"), 3000),
+  host: Config.withDefault(Config.String("PARLEY_HOST"), "127.0.0.1"),
+  dataDir: Config.withDefault(Config.String("PARLEY_DATA_DIR"), "data"),
+  reminderDelay: Config.withDefault(Config.Duration("PARLEY_REMINDER_DELAY"), Duration.minutes(2)),
   /** This instance's name in the chats it holds (several instances on one PostgreSQL). */
-  instanceId: Config.option(Config.nonEmptyString("PARLEY_INSTANCE_ID"))
+  instanceId: Config.option(Config.NonEmptyString("PARLEY_INSTANCE_ID"))
 })
 
 const program = Effect.gen(function*() {
@@ -52,13 +53,23 @@ const program = Effect.gen(function*() {
     instanceId: Option.getOrUndefined(config.instanceId)
   })
 
-  const server = Layer.unwrapScoped(Effect.map(
-    Simulator.make({ base, providers }),
-    (simulator) =>
-      HttpServer.serve(
-        HttpRouter.concat(WebhookServer.app({ handlers: providers.map((p) => p.webhook) }), simulator)
-      ).pipe(HttpMiddleware.withTracerDisabledWhen(WebhookServer.tracerDisabledWhen))
-  )).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host })))
+  // The webhooks and the simulator on one server. Neither logs every request (the webhook routes log
+  // what needs attention), and the console banner below says where it listens.
+  const server = HttpRouter.serve(
+    Layer.mergeAll(
+      WebhookServer.app({ handlers: providers.map((p) => p.webhook) }),
+      Simulator.make({ base, providers })
+    ),
+    { disableLogger: true, disableListenLog: true }
+  ).pipe(
+    Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen)(WebhookServer.tracerDisabledWhen)),
+    // A page left open holds its event stream: on Ctrl-C, requests get a second to finish, not 20.
+    Layer.provide(NodeHttpServer.layer(createServer, {
+      port: config.port,
+      host: config.host,
+      gracefulShutdownTimeout: "1 second"
+    }))
+  )
 
   const app = Layer.mergeAll(server, bot, Telemetry.layerGauges()).pipe(
     Layer.provide(Bookings.layer),
@@ -87,13 +98,13 @@ const program = Effect.gen(function*() {
 
 // Startup failures a newcomer can fix get a sentence, not a stack trace.
 const explain = (cause: Cause.Cause<unknown>): string | undefined => {
-  const failure = Cause.failureOption(cause)
+  const failure = Cause.findErrorOption(cause)
   const code = Option.isSome(failure) ? (failure.value as { cause?: { code?: string } }).cause?.code : undefined
   if (code === "EADDRINUSE") {
     return "The port is taken. Stop the other program, or set PARLEY_PORT to a free port (e.g. PARLEY_PORT=3001 pnpm start)."
   }
-  if (Option.isSome(failure) && (failure.value as { _tag?: string })._tag === "ConfigError") {
-    return `A setting is wrong: ${String(failure.value)}. See apps/example-bot/README.md for the settings.`
+  if (Option.isSome(failure) && failure.value instanceof Config.ConfigError) {
+    return `A setting is wrong: ${failure.value.cause.message}. See apps/example-bot/README.md for the settings.`
   }
   return undefined
 }
@@ -103,9 +114,14 @@ program.pipe(
   Effect.scoped,
   // Outermost: everything runs under its tracer, and it flushes after the app has stopped.
   Effect.provide(Layer.provide(Telemetry.layerConfig(), NodeHttpClient.layerUndici)),
-  Effect.tapErrorCause((cause) => {
+  Effect.tapCause((cause) => {
     const message = explain(cause)
     return message === undefined ? Effect.void : Console.error(`\n✖ ${message}\n`)
   }),
-  NodeRuntime.runMain({ disableErrorReporting: false })
+  NodeRuntime.runMain({
+    disableErrorReporting: false,
+    // Ctrl-C (or SIGTERM) is the way to stop the bot: once everything has closed, that exits with 0.
+    teardown: (exit, onExit) =>
+      Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+  })
 )

@@ -9,9 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Bookings from "../src/Bookings.js"
 import * as Clinic from "../src/Clinic.js"
 
-const clinic = (reminderDelay: Duration.DurationInput = "2 hours") =>
+const clinic = (reminderDelay: Duration.Input = "2 hours") =>
   BotTest.make(
-    Clinic.make({ mediaBase: "https://clinic.example/media", reminderDelay: Duration.decode(reminderDelay) }),
+    Clinic.make({ mediaBase: "https://clinic.example/media", reminderDelay: Duration.fromInputUnsafe(reminderDelay) }),
     {
       services: Bookings.layer
     }
@@ -32,7 +32,7 @@ const book = (user: BotTest.User, name: string) =>
     return yield* user.reply
   })
 
-it.scoped("greets with the menu, answers what it does not understand with the fallback", () =>
+it.effect("greets with the menu, answers what it does not understand with the fallback", () =>
   Effect.gen(function*() {
     const test = yield* clinic()
     const ada = test.user("+31612345678")
@@ -46,7 +46,7 @@ it.scoped("greets with the menu, answers what it does not understand with the fa
     expect(none.message).toContain("Sorry, I didn't get that.")
   }))
 
-it.scoped("books an appointment: re-asks an impossible date, saves once, lists it under my bookings", () =>
+it.effect("books an appointment: re-asks an impossible date, saves once, lists it under my bookings", () =>
   Effect.gen(function*() {
     const test = yield* clinic()
     const ada = test.user("+31612345678")
@@ -68,7 +68,7 @@ it.scoped("books an appointment: re-asks an impossible date, saves once, lists i
     expect(yield* ada.reply).toBe(`Your bookings:\n• 2026-12-01 at 11:00 for Ada (ref ${ref})`)
   }))
 
-it.scoped("sends the reminder when it is due, and not before", () =>
+it.effect("sends the reminder when it is due, and not before", () =>
   Effect.gen(function*() {
     const test = yield* clinic("2 hours")
     const ada = test.user("+31612345678")
@@ -83,7 +83,7 @@ it.scoped("sends the reminder when it is due, and not before", () =>
     )
   }))
 
-it.scoped("a reminder due after the 24 h window goes out as the approved template", () =>
+it.effect("a reminder due after the 24 h window goes out as the approved template", () =>
   Effect.gen(function*() {
     const test = yield* clinic("25 hours")
     const ada = test.user("+31612345678")
@@ -94,7 +94,7 @@ it.scoped("a reminder due after the 24 h window goes out as the approved templat
     expect(reminder.message._tag === "Template" && reminder.message.variables?.[0]).toContain("⏰ Reminder")
   }))
 
-it.scoped("cancel ends a booking half-way; nothing is booked and the next message is routed afresh", () =>
+it.effect("cancel ends a booking half-way; nothing is booked and the next message is routed afresh", () =>
   Effect.gen(function*() {
     const test = yield* clinic()
     const ada = test.user("+31612345678")
@@ -111,7 +111,7 @@ it.scoped("cancel ends a booking half-way; nothing is booked and the next messag
     expect(yield* ada.reply).toBe("You have no bookings yet. Type book to make one.")
   }))
 
-it.scoped("a restart in the middle of a booking continues at the same question, repeating no prompt", () =>
+it.effect("a restart in the middle of a booking continues at the same question, repeating no prompt", () =>
   Effect.gen(function*() {
     const test = yield* clinic()
     const ada = test.user("+31612345678")
@@ -130,7 +130,7 @@ it.scoped("a restart in the middle of a booking continues at the same question, 
     expect((yield* test.sent).filter((s) => BotTest.render(s.message).includes("What's your name?"))).toHaveLength(1)
   }))
 
-it.scoped("two patients book at once without crossing dialogs; where and photo answer with a pin and a picture", () =>
+it.effect("two patients book at once without crossing dialogs; where and photo answer with a pin and a picture", () =>
   Effect.gen(function*() {
     const test = yield* clinic()
     const ada = test.user("+31612345678")

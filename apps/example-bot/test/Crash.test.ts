@@ -25,7 +25,7 @@ const script = (user: number) => ["start", `u${user}-a1`, `u${user}-a2`, `u${use
 const webhook = (session: string, user: number, n: number) =>
   wahaMessage(session, phone(user), `${user}x${n}`, script(user)[n]!)
 
-it.scopedLive(
+it.live(
   "the bot process SIGKILLed 4 times under webhook load: every acknowledged message handled once, every open dialog resumes",
   () =>
     Effect.gen(function*() {
@@ -46,7 +46,7 @@ it.scopedLive(
       const start = Effect.acquireRelease(
         Effect.promise(() => spawnUntil("test/CrashBot.ts", env, "crash bot ready")),
         (bot) => Effect.sync(() => bot.process.kill("SIGKILL"))
-      ).pipe(Effect.tap((bot) => outputs.push(bot.output)))
+      ).pipe(Effect.tap((bot) => Effect.sync(() => outputs.push(bot.output))))
       let current = yield* start
 
       // Users write concurrently, each message after the previous one was acknowledged; like a
@@ -70,7 +70,7 @@ it.scopedLive(
               if ((response.body as { duplicates: number }).duplicates > 0) redelivered++
             })
           ),
-          Effect.zipRight(SubscriptionRef.update(acknowledged, (n) => n + 1))
+          Effect.andThen(SubscriptionRef.update(acknowledged, (n) => n + 1))
         )
       }
       const total = users * 4
@@ -93,7 +93,7 @@ it.scopedLive(
         ((k + 1) * total) / (kills + 1))
       const killAt = (threshold: number) =>
         Effect.gen(function*() {
-          yield* Stream.runHead(Stream.filter(acknowledged.changes, (n) =>
+          yield* Stream.runHead(Stream.filter(SubscriptionRef.changes(acknowledged), (n) =>
             n >= threshold))
           current.process.kill("SIGKILL")
           yield* Effect.promise(() => current.exited)
@@ -109,7 +109,7 @@ it.scopedLive(
       // Every dialog runs to its end (polling the fake network, bounded).
       yield* finished.pipe(
         Effect.filterOrFail((n) => n === users),
-        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("90 seconds")))
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo({ duration: "90 seconds" })))
       )
 
       const messages = yield* outbound

@@ -11,9 +11,9 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { ChatSend, ChatSendWebhook } from "@parley/chatsend"
 import { Bot, Conversation, WebhookServer } from "@parley/core"
-import { SqliteClient } from "@parley/sql-node-sqlite"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
@@ -60,14 +60,14 @@ const bot = Bot.make({
 })
 
 const database = Effect.gen(function*() {
-  const url = yield* Config.option(Config.redacted("CRASH_DATABASE_URL"))
+  const url = yield* Config.option(Config.Redacted("CRASH_DATABASE_URL"))
   if (Option.isSome(url)) return PgClient.layer({ url: url.value })
-  return SqliteClient.layer({ filename: yield* Config.string("CRASH_DB") })
+  return SqliteClient.layer({ filename: yield* Config.String("CRASH_DB") })
 })
 
 const main = Effect.gen(function*() {
-  const port = yield* Config.integer("CRASH_PORT")
-  const lease = yield* Config.withDefault(Config.duration("CRASH_LEASE"), "1 minute")
+  const port = yield* Config.Int("CRASH_PORT")
+  const lease = yield* Config.withDefault(Config.Duration("CRASH_LEASE"), "1 minute")
   const webhook = yield* ChatSendWebhook.makeConfig()
   yield* Layer.build(
     Layer.mergeAll(

@@ -3,20 +3,18 @@ import { expect, it } from "@effect/vitest"
 import { ChatId, Message, Retry } from "@parley/core"
 import { FakeNetwork, Faults } from "@parley/testing"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import { failoverOverEmulators } from "./emulated.js"
 
 // A dead server refuses new connections (ProviderUnavailable: safe to fail over). A request already
 // written on a pooled keep-alive connection when the server dies is another case, DeliveryUnknown,
 // which is rightly never failed over; fresh connections keep this test about the first case.
-const HttpWithoutKeepAlive = NodeHttpClient.layerWithoutAgent.pipe(
-  Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: false }))
-)
+const HttpWithoutKeepAlive = NodeHttpClient.layerNodeHttpOptions({ keepAlive: false })
 
 const retry = Retry.schedule({ base: "1 millis", maxDelay: "5 millis", maxRetries: 2 })
 
-it.scopedLive(
+it.live(
   "1,000 messages through Failover([Multisession, Wawp, ChatSend]): the primary fails 30%, then dies; each message arrives once",
   () =>
     Effect.gen(function*() {
@@ -58,7 +56,7 @@ it.scopedLive(
   60_000
 )
 
-it.scopedLive(
+it.live(
   "Failover([Multisession, Wawp, ChatSend]) sends what the gateway cannot carry through the next provider: quoted replies, group reactions, Ogg voice notes, @lid chats (issue 14)",
   () =>
     Effect.gen(function*() {
@@ -92,7 +90,7 @@ it.scopedLive(
       const others = [
         Message.reaction(group, { messageId: inGroup.id, emoji: "👍" }),
         Message.audio(user, { url: "https://cdn.example/note.ogg" }),
-        Message.text(Either.getOrThrow(ChatId.parse("123456789012345@lid")), "Hi")
+        Message.text(Result.getOrThrow(ChatId.parse("123456789012345@lid")), "Hi")
       ]
       for (const message of others) expect((yield* service.send(message)).provider).toBe("wawp")
       // The gateway saw only the plain text.

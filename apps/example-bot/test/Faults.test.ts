@@ -3,8 +3,8 @@ import { expect, it } from "@effect/vitest"
 import { ChatId, Message, MessagingError, type Receipt, Retry } from "@parley/core"
 import { Capture, type Emulator, FakeNetwork, Faults } from "@parley/testing"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import { failoverOverEmulators } from "./emulated.js"
 
 const retry = Retry.schedule({ base: "5 millis", maxDelay: "50 millis", maxRetries: 3, maxElapsed: "10 seconds" })
@@ -19,7 +19,7 @@ const misbehave = (emulator: Emulator.Emulator) =>
     emulator.faults.rate(0.025, Faults.drop())
   ])
 
-it.scopedLive(
+it.live(
   "10,000 sends through Failover over misbehaving providers: each ends in a receipt or a typed error, nothing lost or sent twice",
   () =>
     Effect.gen(function*() {
@@ -35,7 +35,7 @@ it.scopedLive(
 
       const total = 10_000
       const send = (i: number) =>
-        Effect.either(
+        Effect.result(
           service.send(Message.text(ChatId.phone(`+3163${String(i).padStart(7, "0")}`), `notice ${i}`), {
             idempotencyKey: `notice-${i}`
           }).pipe(Effect.tapError((error) => Effect.logError(error.message, error)), Effect.provide(capture.layer))
@@ -43,8 +43,8 @@ it.scopedLive(
       const results = yield* Effect.forEach(Array.from({ length: total }, (_, i) => i), send, { concurrency: 64 })
 
       // Every send ended in a receipt or one of the typed errors.
-      const receipts = results.filter(Either.isRight).map((r) => r.right)
-      const errors = results.filter(Either.isLeft).map((r) => r.left)
+      const receipts = results.filter(Result.isSuccess).map((r) => r.success)
+      const errors = results.filter(Result.isFailure).map((r) => r.failure)
       expect(receipts.length + errors.length).toBe(total)
       for (const error of errors) expect(MessagingError.isMessagingError(error)).toBe(true)
       // Only an answer that may have been lost after the request went out is left to the caller.
@@ -54,8 +54,8 @@ it.scopedLive(
       const outbound = (yield* network.messages).filter((m) => m.direction === "outbound")
       const byId = new Map(outbound.map((m) => [m.id, m]))
       for (const [i, result] of results.entries()) {
-        if (Either.isRight(result)) {
-          const arrived = byId.get(result.right.messageId)
+        if (Result.isSuccess(result)) {
+          const arrived = byId.get(result.success.messageId)
           expect(arrived?.content).toEqual({ kind: "text", text: `notice ${i}` })
         }
       }
@@ -66,9 +66,9 @@ it.scopedLive(
       expect(outbound.length).toBeLessThanOrEqual(receipts.length + errors.length)
 
       // Sending the acknowledged ones again with the same keys returns the same receipts, sends nothing.
-      const acknowledged = results.flatMap((r, i) => Either.isRight(r) ? [[i, r.right] as const] : [])
+      const acknowledged = results.flatMap((r, i) => Result.isSuccess(r) ? [[i, r.success] as const] : [])
       const again = yield* Effect.forEach(acknowledged, ([i]) => send(i), { concurrency: 64 })
-      expect(again.map((r) => Either.getOrUndefined(r)?.messageId)).toEqual(
+      expect(again.map((r) => Result.getOrUndefined(r)?.messageId)).toEqual(
         acknowledged.map(([, receipt]: readonly [number, Receipt.Receipt]) => receipt.messageId)
       )
       expect((yield* network.messages).filter((m) => m.direction === "outbound").length).toBe(outbound.length)

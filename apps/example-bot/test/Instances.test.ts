@@ -81,7 +81,7 @@ const run = (options: Run) =>
       ).pipe(
         Effect.filterOrFail((response) => response.status === 200),
         Effect.retry(Schedule.spaced("20 millis")),
-        Effect.zipRight(SubscriptionRef.update(acknowledged, (k) => k + 1))
+        Effect.andThen(SubscriptionRef.update(acknowledged, (k) => k + 1))
       )
     }
     const total = options.users * 4
@@ -90,8 +90,8 @@ const run = (options: Run) =>
       (user) => Effect.forEach([0, 1, 2, 3], (n) => deliver(user, n), { discard: true }),
       { concurrency: 60, discard: true }
     )
-    const disrupt = Effect.zipRight(
-      Stream.runHead(Stream.filter(acknowledged.changes, (k) => k >= total / 3)),
+    const disrupt = Effect.andThen(
+      Stream.runHead(Stream.filter(SubscriptionRef.changes(acknowledged), (k) => k >= total / 3)),
       options.disrupt(bots[0]!)
     )
     yield* Effect.all([load, disrupt], { concurrency: 2, discard: true })
@@ -107,7 +107,7 @@ const run = (options: Run) =>
           )
         ).size >= options.users
       ),
-      Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo("120 seconds")))
+      Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo({ duration: "120 seconds" })))
     )
     const texts = new Map<string, Array<string>>()
     for (const m of yield* outbound) {
@@ -132,7 +132,7 @@ const checkReplies = (texts: Map<string, Array<string>>, users: number) => {
 
 if (Postgres.binaries !== undefined) {
   describe("several instances on one PostgreSQL", () => {
-    it.scopedLive(
+    it.live(
       "1,000 users over three instances, one SIGKILLed mid-run: all answered once, in order, one instance per chat at a time",
       () =>
         Effect.gen(function*() {
@@ -190,7 +190,7 @@ if (Postgres.binaries !== undefined) {
       300_000
     )
 
-    it.scopedLive(
+    it.live(
       "an instance paused past its holds cannot commit over the instances that took its chats; nothing lost or doubled",
       () =>
         Effect.gen(function*() {
@@ -215,7 +215,7 @@ if (Postgres.binaries !== undefined) {
       300_000
     )
 
-    it.scopedLive(
+    it.live(
       "the example bot runs on PARLEY_DATABASE_URL=postgres://…: a booking completes",
       () =>
         Effect.gen(function*() {

@@ -24,22 +24,24 @@ interface Received {
 
 /** An OTLP/HTTP (JSON) receiver on a free loopback port, keeping every request body. */
 const receiver = Effect.acquireRelease(
-  Effect.async<{ readonly url: string; readonly received: Array<Received>; readonly close: () => void }>((resume) => {
-    const received: Array<Received> = []
-    const server = createServer((request, response) => {
-      const chunks: Array<Buffer> = []
-      request.on("data", (chunk: Buffer) => chunks.push(chunk))
-      request.on("end", () => {
-        received.push({ path: request.url ?? "", body: Buffer.concat(chunks).toString("utf8") })
-        response.writeHead(200, { "content-type": "application/json" }).end("{}")
+  Effect.callback<{ readonly url: string; readonly received: Array<Received>; readonly close: () => void }>(
+    (resume) => {
+      const received: Array<Received> = []
+      const server = createServer((request, response) => {
+        const chunks: Array<Buffer> = []
+        request.on("data", (chunk: Buffer) => chunks.push(chunk))
+        request.on("end", () => {
+          received.push({ path: request.url ?? "", body: Buffer.concat(chunks).toString("utf8") })
+          response.writeHead(200, { "content-type": "application/json" }).end("{}")
+        })
       })
-    })
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address ? address.port : 0
-      resume(Effect.succeed({ url: `http://127.0.0.1:${port}`, received, close: () => server.close() }))
-    })
-  }),
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        const port = typeof address === "object" && address ? address.port : 0
+        resume(Effect.succeed({ url: `http://127.0.0.1:${port}`, received, close: () => server.close() }))
+      })
+    }
+  ),
   ({ close }) => Effect.sync(close)
 )
 
@@ -72,7 +74,7 @@ const metricNames = (received: ReadonlyArray<Received>): Set<string> =>
 
 const user = ChatId.phone("+31612345678")
 
-it.scopedLive(
+it.live(
   "exports one dialog over OTLP: webhook, engine and provider send are one trace or linked; metrics arrive; no secret is exported",
   () =>
     Effect.gen(function*() {

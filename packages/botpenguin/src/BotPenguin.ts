@@ -21,13 +21,13 @@
  *
  * @since 0.1.0
  */
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Capabilities, ChatId, type Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
 import { HttpTransport, MetaCloud, MetaError, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { flow } from "effect/Function"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -85,7 +85,7 @@ export interface Options extends MessagingService.Options {
   /** Conversation tags to set with every send (`tags`; default none). */
   readonly tags?: ReadonlyArray<string> | undefined
   /** How long to wait for an answer (default 30 s). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
 }
 
 const isMetaError = Schema.is(Api.ErrorResponse)
@@ -108,14 +108,16 @@ const classify: HttpTransport.Classifier = (answer) => {
 type Sendable = Message.Of<Capabilities.Kinds<typeof capabilities>>
 
 const driver = (options: Options) => {
-  const key = Redacted.value(options.apiKey)
+  // The query parameter keeps the key `Redacted` (sent unwrapped, redacted in inspection); headers take
+  // a string.
+  const headers = { apiKey: Redacted.value(options.apiKey), authType: "Key" }
   return Effect.map(
     HttpTransport.make({
       provider,
       baseUrl: options.baseUrl ?? defaultBaseUrl,
       authorize: flow(
-        HttpClientRequest.setUrlParam("apiKey", key),
-        HttpClientRequest.setHeaders({ apiKey: key, authType: "Key" })
+        HttpClientRequest.setUrlParam("apiKey", options.apiKey),
+        HttpClientRequest.setHeaders(headers)
       ),
       classify,
       timeout: options.timeout
@@ -175,10 +177,10 @@ const driver = (options: Options) => {
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  baseUrl: Config.withDefault(Config.string("PARLEY_BOTPENGUIN_BASE_URL"), defaultBaseUrl),
-  apiKey: Config.redacted("PARLEY_BOTPENGUIN_API_KEY"),
-  userName: Config.map(Config.option(Config.nonEmptyString("PARLEY_BOTPENGUIN_USER_NAME")), Option.getOrUndefined),
-  tags: Config.map(Config.option(Config.array(Config.string(), "PARLEY_BOTPENGUIN_TAGS")), Option.getOrUndefined),
+  baseUrl: Config.withDefault(Config.String("PARLEY_BOTPENGUIN_BASE_URL"), defaultBaseUrl),
+  apiKey: Config.Redacted("PARLEY_BOTPENGUIN_API_KEY"),
+  userName: Config.map(Config.option(Config.NonEmptyString("PARLEY_BOTPENGUIN_USER_NAME")), Option.getOrUndefined),
+  tags: Config.map(Config.option(Config.Array(Schema.String, "PARLEY_BOTPENGUIN_TAGS")), Option.getOrUndefined),
   rateLimit: RateLimit.config("PARLEY_BOTPENGUIN")
 })
 

@@ -13,6 +13,7 @@ import { Message } from "@parley/core"
 import { HttpTransport, MetaCloud, MetaError } from "@parley/core/provider"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 
 /**
  * The provider's name in receipts, errors and metrics.
@@ -52,9 +53,9 @@ export const sendTemplatePath: `/${string}` = "/whatsapp-automation/wa/send-temp
  * @since 0.1.0
  * @category schemas
  */
-export const WaId = Schema.String.pipe(
-  Schema.pattern(/^[1-9]\d{6,14}$/, {
-    message: () => "must be the number's 7 to 15 digits with country code and no + (e.g. 31612345678)"
+export const WaId = Schema.String.check(
+  Schema.isPattern(/^[1-9]\d{6,14}$/, {
+    message: "must be the number's 7 to 15 digits with country code and no + (e.g. 31612345678)"
   })
 )
 
@@ -68,7 +69,7 @@ export const MediaUrl = MetaCloud.Link
 
 const recipient = {
   /** The contact's display name, shown in BotPenguin's inbox. */
-  userName: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must not be empty" })),
+  userName: Schema.String.check(Schema.isNonEmpty({ message: "must not be empty" })),
   wa_id: WaId,
   /** Conversation tags (partner and white-label docs). */
   tags: Schema.optional(Schema.Array(Schema.String))
@@ -80,7 +81,7 @@ const recipient = {
  * @since 0.1.0
  * @category schemas
  */
-export const MessageType = Schema.Literal("text", "image", "document")
+export const MessageType = Schema.Literals(["text", "image", "document"])
 
 /**
  * @since 0.1.0
@@ -96,12 +97,12 @@ export type MessageType = typeof MessageType.Type
  * @category schemas
  */
 export const MessageBody = Schema.Struct({
-  text: Schema.optional(Schema.String.pipe(Schema.maxLength(Message.limits.textLength, {
-    message: () => `must be at most ${Message.limits.textLength} characters`
+  text: Schema.optional(Schema.String.check(Schema.isMaxLength(Message.limits.textLength, {
+    message: `must be at most ${Message.limits.textLength} characters`
   }))),
   source: Schema.optional(MediaUrl),
-  label: Schema.optional(Schema.String.pipe(Schema.maxLength(Message.limits.captionLength, {
-    message: () => `must be at most ${Message.limits.captionLength} characters`
+  label: Schema.optional(Schema.String.check(Schema.isMaxLength(Message.limits.captionLength, {
+    message: `must be at most ${Message.limits.captionLength} characters`
   }))),
   type: Schema.optional(MessageType)
 })
@@ -116,15 +117,15 @@ export const SendMessageRequest = Schema.Struct({
   ...recipient,
   type: MessageType,
   message: MessageBody
-}).pipe(
-  Schema.filter(({ message, type }) => {
+}).check(
+  Schema.makeFilter(({ message, type }) => {
     if (type === "text") {
       return message.text !== undefined && message.text.trim().length > 0
-        || { path: ["message", "text"], message: "is required for type text" }
+        || { path: ["message", "text"], issue: "is required for type text" }
     }
-    if (message.source === undefined) return { path: ["message", "source"], message: `is required for type ${type}` }
+    if (message.source === undefined) return { path: ["message", "source"], issue: `is required for type ${type}` }
     return message.type === undefined || message.type === type
-      || { path: ["message", "type"], message: `must repeat the outer type (${type})` }
+      || { path: ["message", "type"], issue: `must repeat the outer type (${type})` }
   })
 )
 
@@ -143,7 +144,7 @@ export type SendMessageRequest = typeof SendMessageRequest.Type
  */
 export const SendTemplateRequest = Schema.Struct({
   ...recipient,
-  templateId: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must not be empty" })),
+  templateId: Schema.String.check(Schema.isNonEmpty({ message: "must not be empty" })),
   params: Schema.Array(MetaCloud.Component),
   /** The agent (email) to assign the conversation to. */
   assignTo: Schema.optional(Schema.String)
@@ -164,25 +165,36 @@ export type SendTemplateRequest = typeof SendTemplateRequest.Type
  */
 export const MetaSendResponse = MetaCloud.SendResponse
 
-const Id = Schema.Union(
-  Schema.NonEmptyTrimmedString,
-  Schema.transform(Schema.Int, Schema.String, { strict: true, decode: String, encode: Number })
-)
+const Id = Schema.Union([
+  Schema.Trimmed.check(Schema.isNonEmpty()),
+  Schema.Int.pipe(Schema.decodeTo(Schema.String, SchemaTransformation.transform({ decode: String, encode: Number })))
+])
+
+// `{ [key]: <carrier> }`, read as the id the carrier reads.
+const at = (key: string, carrier: Schema.Codec<string, unknown>) =>
+  Schema.Struct({ [key]: carrier }).pipe(
+    Schema.decodeTo(
+      Schema.String,
+      SchemaTransformation.transform({ decode: (body) => body[key]!, encode: (id) => ({ [key]: id }) })
+    )
+  )
 
 // Where a message id may stand, most specific first.
-const direct = Schema.Union(
+const direct = Schema.Union([
   Schema.Struct({ messages: Schema.NonEmptyArray(Schema.Struct({ id: Id })) }).pipe(
-    Schema.pluck("messages"),
-    Schema.transform(Schema.String, {
-      strict: true,
-      decode: (messages) => messages[0].id,
-      encode: (id) => [{ id }] as const
-    })
+    Schema.decodeTo(
+      Schema.String,
+      SchemaTransformation.transform({
+        decode: ({ messages }) => messages[0].id,
+        encode: (id) => ({ messages: [{ id }] as const })
+      })
+    )
   ),
-  ...(["messageId", "message_id", "wamid", "id"] as const).map((key) =>
-    Schema.Struct({ [key]: Id }).pipe(Schema.pluck(key))
-  )
-)
+  at("messageId", Id),
+  at("message_id", Id),
+  at("wamid", Id),
+  at("id", Id)
+])
 
 /**
  * A message id wherever a plausible answer carries one: Meta's `messages[0].id`, or `messageId`,
@@ -191,10 +203,7 @@ const direct = Schema.Union(
  * @since 0.1.0
  * @category responses
  */
-export const MessageIdCarrier = Schema.Union(
-  direct,
-  ...(["data", "result"] as const).map((key) => Schema.Struct({ [key]: direct }).pipe(Schema.pluck(key)))
-)
+export const MessageIdCarrier = Schema.Union([direct, at("data", direct), at("result", direct)])
 
 const findMessageId = Schema.decodeUnknownOption(MessageIdCarrier)
 
@@ -205,14 +214,14 @@ const findMessageId = Schema.decodeUnknownOption(MessageIdCarrier)
  * @since 0.1.0
  * @category responses
  */
-export const SendResponse: Schema.Schema<Option.Option<string>, unknown> = Schema.transform(
-  Schema.Unknown,
-  Schema.OptionFromSelf(Schema.String),
-  {
-    strict: true,
-    decode: (body) => findMessageId(body),
-    encode: Option.match({ onNone: () => ({}), onSome: (id) => ({ messages: [{ id }] }) })
-  }
+export const SendResponse: Schema.Codec<Option.Option<string>, unknown> = Schema.Unknown.pipe(
+  Schema.decodeTo(
+    Schema.Option(Schema.String),
+    SchemaTransformation.transform({
+      decode: (body) => findMessageId(body),
+      encode: Option.match({ onNone: () => ({}), onSome: (id) => ({ messages: [{ id }] }) })
+    })
+  )
 )
 
 /**

@@ -12,13 +12,13 @@
  *
  * @since 0.1.0
  */
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ChatId } from "@parley/core"
 import { Emulator, FakeNetwork, MetaEmulation } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Schema from "effect/Schema"
 import * as Api from "./BotPenguinApi.js"
 
@@ -59,7 +59,7 @@ export interface BotPenguinEmulator extends Emulator.Emulator {
  * @since 0.1.0
  * @category tags
  */
-export const BotPenguinEmulator = Context.GenericTag<BotPenguinEmulator>("@parley/botpenguin/BotPenguinEmulator")
+export const BotPenguinEmulator = Context.Service<BotPenguinEmulator>("@parley/botpenguin/BotPenguinEmulator")
 
 /**
  * Starts the emulator on a free loopback port for the life of the scope.
@@ -95,11 +95,11 @@ export const make: Emulator.Constructor<Options, BotPenguinEmulator> = (options 
       MetaEmulation.error(400, { code: 100, message: "(#100) Invalid parameter", details }).body
 
     const route = <A, I>(
-      schema: Schema.Schema<A, I>,
+      schema: Schema.Codec<A, I>,
       handler: (body: A) => Effect.Effect<HttpServerResponse.HttpServerResponse, Emulator.Reject>
     ) =>
       Emulator.handle(
-        authorize.pipe(Effect.zipRight(Emulator.decodeJson(schema, invalidParameter)), Effect.flatMap(handler))
+        authorize.pipe(Effect.andThen(Emulator.decodeJson(schema, invalidParameter)), Effect.flatMap(handler))
       )
 
     // Records an accepted message on the network and answers with the success body.
@@ -127,7 +127,7 @@ export const make: Emulator.Constructor<Options, BotPenguinEmulator> = (options 
               details: `${input.waId} is not a WhatsApp user`
             }))
         )
-        return HttpServerResponse.unsafeJson(responseBody({ id: message.id, waId: input.waId }))
+        return HttpServerResponse.jsonUnsafe(responseBody({ id: message.id, waId: input.waId }))
       })
 
     const sendMessage = (body: Api.SendMessageRequest) => {
@@ -157,13 +157,13 @@ export const make: Emulator.Constructor<Options, BotPenguinEmulator> = (options 
           })
       )
 
-    const router = HttpRouter.empty.pipe(
-      HttpRouter.post(Api.sendMessagePath, route(Api.SendMessageRequest, sendMessage)),
-      HttpRouter.post(Api.sendTemplatePath, route(Api.SendTemplateRequest, sendTemplate))
-    )
+    const app = yield* Emulator.router([
+      HttpRouter.route("POST", Api.sendMessagePath, route(Api.SendMessageRequest, sendMessage)),
+      HttpRouter.route("POST", Api.sendTemplatePath, route(Api.SendTemplateRequest, sendTemplate))
+    ])
 
     // BotPenguin documents no webhooks: there is nothing to post.
-    const base = yield* Emulator.make({ provider, business, app: router, port: options.port })
+    const base = yield* Emulator.make({ provider, business, app, port: options.port })
     return { ...base, apiKey } satisfies BotPenguinEmulator
   })
 

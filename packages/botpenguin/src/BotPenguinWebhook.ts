@@ -35,8 +35,8 @@ export const reason =
  */
 export const make = (_options: Options = {}): Webhook.WebhookHandler => ({
   provider,
-  verify: () => new Webhook.WebhookError({ provider, status: 401, reason }),
-  decode: () => new Webhook.WebhookError({ provider, status: 400, reason })
+  verify: () => Effect.fail(new Webhook.WebhookError({ provider, status: 401, reason })),
+  decode: () => Effect.fail(new Webhook.WebhookError({ provider, status: 400, reason }))
 })
 
 /**

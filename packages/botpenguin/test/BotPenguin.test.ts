@@ -1,6 +1,4 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import { BotPenguin, BotPenguinWebhook } from "@parley/botpenguin"
 import * as BotPenguinEmulator from "@parley/botpenguin/emulator"
@@ -10,11 +8,13 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 
 const user = ChatId.phone("+31612345678")
 const apiKey = "bp_7c1e0f9a3d5b4e2a8f6c0d1b9e7a5c3f"
@@ -44,6 +44,10 @@ const setup = (
     return { emulator, network, client: Context.get(context, MessagingService.MessagingService) }
   })
 
+// Settings read from these environment variables only.
+const withEnv = (env: Record<string, string>) =>
+  Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
+
 const split = (url: string) => {
   const parsed = new URL(url, "http://emulator")
   return { path: parsed.pathname, query: Object.fromEntries(parsed.searchParams) }
@@ -62,7 +66,7 @@ const recording = (answer: () => Response) => {
 }
 
 describe("BotPenguin client", () => {
-  it.scopedLive("sends each kind to its documented endpoint, with the key in the query and the headers", () =>
+  it.live("sends each kind to its documented endpoint, with the key in the query and the headers", () =>
     Effect.gen(function*() {
       const { client, emulator, network } = yield* setup()
       const receipts = [
@@ -133,7 +137,7 @@ describe("BotPenguin client", () => {
       )
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("userName is the number by default, a fixed name, or one per recipient; tags go with every send", () =>
+  it.live("userName is the number by default, a fixed name, or one per recipient; tags go with every send", () =>
     Effect.gen(function*() {
       const names = new Map([["31612345678", "Ada Lovelace"]])
       const perRecipient = yield* setup({ client: { userName: (to) => names.get(to.id) ?? "Customer" } })
@@ -155,7 +159,7 @@ describe("BotPenguin client", () => {
       })
     }).pipe(Effect.provide(Env)))
 
-  it.scoped("calls api.v7.botpenguin.com unless given a white-label baseUrl", () =>
+  it.effect("calls api.v7.botpenguin.com unless given a white-label baseUrl", () =>
     Effect.gen(function*() {
       const ok = () => new Response(JSON.stringify({ messages: [{ id: "wamid.X" }] }), { status: 200 })
       const public_ = recording(ok)
@@ -172,11 +176,11 @@ describe("BotPenguin client", () => {
       expect(whiteLabel.seen).toEqual(["https://api-v7.express-chat.com/whatsapp-automation/wa/send-message?apiKey=k"])
     }))
 
-  it.scopedLive("groups, channels and LIDs are Unsupported, with no request", () =>
+  it.live("groups, channels and LIDs are Unsupported, with no request", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup()
       for (const to of ["120363025246125486@g.us", "120363144038483540@newsletter", "82818372739202@lid"]) {
-        const error = yield* Effect.flip(client.send(Message.text(Either.getOrThrow(ChatId.parse(to)), "Team update")))
+        const error = yield* Effect.flip(client.send(Message.text(Result.getOrThrow(ChatId.parse(to)), "Team update")))
         expect(error).toMatchObject({ _tag: "Unsupported", provider: "botpenguin" })
         expect(error.message).toContain("chats")
       }
@@ -186,7 +190,7 @@ describe("BotPenguin client", () => {
       expect(yield* emulator.requests).toEqual([])
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("classifies Meta error objects by code before the status", () =>
+  it.live("classifies Meta error objects by code before the status", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup()
       const send = Effect.flip(client.send(Message.text(user, "hi")))
@@ -235,7 +239,7 @@ describe("BotPenguin client", () => {
       expect(yield* send).toMatchObject({ _tag: "InvalidMessage", status: 200 })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("maps the emulator's own refusals: not on WhatsApp, closed window, unknown templates", () =>
+  it.live("maps the emulator's own refusals: not on WhatsApp, closed window, unknown templates", () =>
     Effect.gen(function*() {
       const { client, network } = yield* setup({
         emulator: { enforceWindow: true, templates: { reminder: 1 } }
@@ -261,7 +265,7 @@ describe("BotPenguin client", () => {
         .toMatchObject({ _tag: "RecipientUnavailable", chat: "+31612345678" })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("reads the message id from any plausible answer; without one the receipt carries a local id", () =>
+  it.live("reads the message id from any plausible answer; without one the receipt carries a local id", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup()
       const answers: ReadonlyArray<readonly [unknown, string | undefined]> = [
@@ -284,7 +288,7 @@ describe("BotPenguin client", () => {
       }
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("a configured success body without an id still sends, under a local receipt id", () =>
+  it.live("a configured success body without an id still sends, under a local receipt id", () =>
     Effect.gen(function*() {
       const { client, network } = yield* setup({ emulator: { responseBody: () => ({ success: true }) } })
       const receipt = yield* client.send(Message.text(user, "hi"))
@@ -303,29 +307,25 @@ describe("BotPenguin client", () => {
       expect(options.rateLimit).toEqual({ perSecond: 5, burst: 10 })
       expect(String(options.apiKey)).not.toContain("k")
     }).pipe(
-      Effect.withConfigProvider(
-        ConfigProvider.fromMap(
-          new Map([
-            ["PARLEY_BOTPENGUIN_BASE_URL", "https://api.v7.express-chat.com"],
-            ["PARLEY_BOTPENGUIN_API_KEY", "k"],
-            ["PARLEY_BOTPENGUIN_USER_NAME", "Customer"],
-            ["PARLEY_BOTPENGUIN_TAGS", "parley,notify"],
-            ["PARLEY_BOTPENGUIN_RATE_LIMIT", "5"],
-            ["PARLEY_BOTPENGUIN_RATE_LIMIT_BURST", "10"]
-          ])
-        )
-      )
+      withEnv({
+        PARLEY_BOTPENGUIN_BASE_URL: "https://api.v7.express-chat.com",
+        PARLEY_BOTPENGUIN_API_KEY: "k",
+        PARLEY_BOTPENGUIN_USER_NAME: "Customer",
+        PARLEY_BOTPENGUIN_TAGS: "parley,notify",
+        PARLEY_BOTPENGUIN_RATE_LIMIT: "5",
+        PARLEY_BOTPENGUIN_RATE_LIMIT_BURST: "10"
+      })
     ))
 
   it.effect("layerConfig defaults to the public host and names a missing key", () =>
     Effect.gen(function*() {
       const options = yield* BotPenguin.config.pipe(
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["PARLEY_BOTPENGUIN_API_KEY", "k"]])))
+        withEnv({ PARLEY_BOTPENGUIN_API_KEY: "k" })
       )
       expect(options).toMatchObject({ baseUrl: BotPenguin.defaultBaseUrl, userName: undefined, tags: undefined })
       expect(options.rateLimit).toBeUndefined()
       const error = yield* Effect.flip(BotPenguin.config).pipe(
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+        withEnv({})
       )
       expect(String(error)).toContain("PARLEY_BOTPENGUIN_API_KEY")
     }))
@@ -342,7 +342,7 @@ describe("BotPenguin webhook", () => {
   it.effect("refuses every request: BotPenguin documents no webhooks", () =>
     Effect.gen(function*() {
       const handler = yield* BotPenguinWebhook.makeConfig().pipe(
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+        withEnv({})
       )
       expect(handler.provider).toBe("botpenguin")
       const refused = yield* Effect.flip(handler.verify(request))
@@ -351,7 +351,7 @@ describe("BotPenguin webhook", () => {
       expect(yield* Effect.flip(handler.decode(request))).toMatchObject({ status: 400 })
     }))
 
-  it.scopedLive("a mounted endpoint answers 401 and yields no event", () =>
+  it.live("a mounted endpoint answers 401 and yields no event", () =>
     Effect.gen(function*() {
       const receiver = yield* WebhookReceiver.make(BotPenguinWebhook.make())
       const response = yield* Effect.promise(() =>
@@ -386,7 +386,7 @@ describe("BotPenguin emulator", () => {
     )
   const text = { userName: "Ada", wa_id: "31612345678", type: "text", message: { text: "hi" } }
 
-  it.scopedLive("takes the key from the query or the header, and refuses with Meta's code 190", () =>
+  it.live("takes the key from the query or the header, and refuses with Meta's code 190", () =>
     Effect.gen(function*() {
       const { emulator } = yield* setup()
       const url = `${emulator.url}${sendMessage}`
@@ -401,7 +401,7 @@ describe("BotPenguin emulator", () => {
       })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("validates send-message bodies and answers Meta's #100 naming the field", () =>
+  it.live("validates send-message bodies and answers Meta's #100 naming the field", () =>
     Effect.gen(function*() {
       const { emulator } = yield* setup()
       const url = `${emulator.url}${sendMessage}`
@@ -441,7 +441,7 @@ describe("BotPenguin emulator", () => {
       expect(ok.body.messages[0].id).toMatch(/^wamid\.HBgL/)
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("records templates by id with their body variables, and checks their parameters", () =>
+  it.live("records templates by id with their body variables, and checks their parameters", () =>
     Effect.gen(function*() {
       const { emulator, network } = yield* setup({ emulator: { templates: { "65f1c0ffee": 2 } } })
       const url = `${emulator.url}${sendTemplate}`
@@ -477,7 +477,7 @@ describe("BotPenguin emulator", () => {
       })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("answers Meta 131026 for a number not on WhatsApp, with the configured status", () =>
+  it.live("answers Meta 131026 for a number not on WhatsApp, with the configured status", () =>
     Effect.gen(function*() {
       const { emulator, network } = yield* setup({ emulator: { errorStatus: 422 } })
       yield* network.unregister(user)

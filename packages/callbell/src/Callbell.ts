@@ -19,8 +19,6 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import {
   Capabilities,
   ChatId,
@@ -34,6 +32,8 @@ import { HttpTransport, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { createHash } from "node:crypto"
@@ -91,7 +91,7 @@ export interface Options extends MessagingService.Options {
   /** The channel (number) to send from; the account's main channel when absent. */
   readonly channelUuid?: string | undefined
   /** How long to wait for an answer (default 30 s). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
 }
 
 // The error body is undocumented: recognise the two outcomes other than a bad request by their words.
@@ -198,27 +198,25 @@ export interface StatusReport {
  * @since 0.1.0
  * @category operations
  */
-export const status = (
+export const status: (
   options: Options,
   messageId: string
-): Effect.Effect<StatusReport, MessagingError.MessagingError, HttpClient.HttpClient> =>
-  Effect.flatMap(
-    transport(options),
-    (transport) =>
-      transport.call(Api.messageStatus, undefined, { path: `/messages/status/${encodeURIComponent(messageId)}` })
-  ).pipe(
-    Effect.map(({ message }) => {
-      const delivery = Api.deliveryStatus(message.status)
-      return {
-        messageId: message.uuid,
-        status: message.status,
-        delivery,
-        error: delivery === "failed" ? Api.failureReason(message.messageStatusPayload) : undefined,
-        whatsappMessageId: message.messageStatusPayload?.payload?.whatsappMessageId
-      }
-    }),
-    Effect.withSpan("Callbell.status", { attributes: { "parley.provider": provider } })
-  )
+) => Effect.Effect<StatusReport, MessagingError.MessagingError, HttpClient.HttpClient> = Effect.fn("Callbell.status", {
+  attributes: { "parley.provider": provider }
+})(function*(options: Options, messageId: string) {
+  const api = yield* transport(options)
+  const { message } = yield* api.call(Api.messageStatus, undefined, {
+    path: `/messages/status/${encodeURIComponent(messageId)}`
+  })
+  const delivery = Api.deliveryStatus(message.status)
+  return {
+    messageId: message.uuid,
+    status: message.status,
+    delivery,
+    error: delivery === "failed" ? Api.failureReason(message.messageStatusPayload) : undefined,
+    whatsappMessageId: message.messageStatusPayload?.payload?.whatsappMessageId
+  }
+})
 
 /**
  * The settings `layerConfig` reads by default: `PARLEY_CALLBELL_API_KEY` (required),
@@ -229,9 +227,9 @@ export const status = (
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  apiKey: Config.redacted("PARLEY_CALLBELL_API_KEY"),
-  baseUrl: Config.withDefault(Config.string("PARLEY_CALLBELL_BASE_URL"), defaultBaseUrl),
-  channelUuid: Config.map(Config.option(Config.string("PARLEY_CALLBELL_CHANNEL_UUID")), Option.getOrUndefined),
+  apiKey: Config.Redacted("PARLEY_CALLBELL_API_KEY"),
+  baseUrl: Config.withDefault(Config.String("PARLEY_CALLBELL_BASE_URL"), defaultBaseUrl),
+  channelUuid: Config.map(Config.option(Config.String("PARLEY_CALLBELL_CHANNEL_UUID")), Option.getOrUndefined),
   rateLimit: RateLimit.config("PARLEY_CALLBELL")
 })
 

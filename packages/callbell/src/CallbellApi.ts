@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import type { InboundEvent } from "@parley/core"
-import { HttpTransport, ProviderWebhook } from "@parley/core/provider"
+import { HttpTransport, ProviderWebhook, WireSchema } from "@parley/core/provider"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 
@@ -28,7 +28,7 @@ export const provider = "callbell"
  */
 export const defaultBaseUrl = "https://api.callbell.eu/v1"
 
-const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
+const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
 /**
  * `type` of `POST /messages/send`. `text`, `image` and `document` are documented for every message;
@@ -38,7 +38,7 @@ const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.opti
  * @since 0.1.0
  * @category requests
  */
-export const MessageType = Schema.Literal("text", "image", "document", "video", "audio")
+export const MessageType = Schema.Literals(["text", "image", "document", "video", "audio"])
 
 /**
  * @since 0.1.0
@@ -65,7 +65,7 @@ export const Content = Schema.Struct({
  * @since 0.1.0
  * @category requests
  */
-export const Metadata = Schema.Record({ key: Schema.String, value: Schema.String })
+export const Metadata = Schema.Record(Schema.String, Schema.String)
 
 /**
  * The documented limits of {@link Metadata}.
@@ -107,7 +107,7 @@ export const SendRequest = Schema.Struct({
  * @since 0.1.0
  * @category responses
  */
-export const MessageStatus = Schema.Literal("enqueued", "sent", "delivered", "read", "failed", "mismatch", "deleted")
+export const MessageStatus = Schema.Literals(["enqueued", "sent", "delivered", "read", "failed", "mismatch", "deleted"])
 
 /**
  * @since 0.1.0
@@ -131,7 +131,7 @@ export const MessageStatusPayload = Schema.Struct({
     ts: Schema.optional(Schema.Number),
     type: Schema.optional(Schema.String),
     whatsappMessageId: Schema.optional(Schema.String),
-    code: Schema.optional(Schema.Union(Schema.Number, Schema.String)),
+    code: Schema.optional(Schema.Union([Schema.Number, Schema.String])),
     reason: Schema.optional(Schema.String)
   })),
   /** The recipient's digits. */
@@ -208,16 +208,15 @@ export const Contact = Schema.Struct({
   createdAt: optionalNullable(Schema.String)
 })
 
-const Coordinate = Schema.Union(Schema.Number, Schema.NumberFromString)
-
 /**
- * `messageLocation`: `coordinates.x` is the latitude, `y` the longitude (per the docs' example).
+ * `messageLocation`: `coordinates.x` is the latitude, `y` the longitude (per the docs' example), each a
+ * number or a number written as text (`"52.37"`).
  *
  * @since 0.1.0
  * @category webhooks
  */
 export const MessageLocation = Schema.Struct({
-  coordinates: Schema.Struct({ x: Coordinate, y: Coordinate }),
+  coordinates: Schema.Struct({ x: WireSchema.LooseNumber, y: WireSchema.LooseNumber }),
   googleMapsLocation: optionalNullable(Schema.String)
 })
 
@@ -264,7 +263,7 @@ export const MessageReaction = Schema.Struct({
  * @since 0.1.0
  * @category webhooks
  */
-export const WebhookMetadata = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+export const WebhookMetadata = Schema.Record(Schema.String, Schema.Unknown)
 
 /**
  * The `message_created` payload, for messages received (`status: "received"`) and sent (`"sent"`).

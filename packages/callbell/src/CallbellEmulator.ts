@@ -13,16 +13,16 @@
  *
  * @since 0.1.0
  */
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ChatId, Message } from "@parley/core"
 import { Emulator, FakeNetwork } from "@parley/testing"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { createHash, randomBytes } from "node:crypto"
 import * as Api from "./CallbellApi.js"
@@ -69,7 +69,7 @@ export interface CallbellEmulator extends Emulator.Emulator {
  * @since 0.1.0
  * @category tags
  */
-export const CallbellEmulator = Context.GenericTag<CallbellEmulator>("@parley/callbell/CallbellEmulator")
+export const CallbellEmulator = Context.Service<CallbellEmulator>("@parley/callbell/CallbellEmulator")
 
 const encodeSend = Schema.encodeSync(Api.SendResponse)
 const encodeStatus = Schema.encodeSync(Api.StatusResponse)
@@ -180,9 +180,10 @@ export const make: Emulator.Constructor<Options, CallbellEmulator> = (options = 
         return yield* reject(404, `Channel ${body.channel_uuid} not found`)
       }
       yield* checkMetadata(body.metadata)
-      const chat = yield* Either.match(ChatId.parse(body.to), {
-        onLeft: (e) => Effect.fail(reject(422, `to: ${e.reason}`)),
-        onRight: (c) => c.kind === "phone" ? Effect.succeed(c) : Effect.fail(reject(422, "to: must be a phone number"))
+      const chat = yield* Result.match(ChatId.parse(body.to), {
+        onFailure: (e) => Effect.fail(reject(422, `to: ${e.reason}`)),
+        onSuccess: (c) =>
+          c.kind === "phone" ? Effect.succeed(c) : Effect.fail(reject(422, "to: must be a phone number"))
       })
       const content = yield* contentOf(body)
       const uuid = randomBytes(16).toString("hex")
@@ -195,7 +196,7 @@ export const make: Emulator.Constructor<Options, CallbellEmulator> = (options = 
       const contact = body.fields?.split(",").map((f) => f.trim()).includes("contact")
         ? { contact: { uuid: hexId(chat.toString()), name: null, phone: chat.toString(), email: null } }
         : {}
-      return HttpServerResponse.unsafeJson(encodeSend({ message: { uuid, status: "enqueued", ...contact } }))
+      return HttpServerResponse.jsonUnsafe(encodeSend({ message: { uuid, status: "enqueued", ...contact } }))
     }))
 
     const statusPayload = (
@@ -220,7 +221,7 @@ export const make: Emulator.Constructor<Options, CallbellEmulator> = (options = 
       if (Option.isNone(found)) return yield* reject(404, "Message not found")
       const message = found.value
       const status = callbellStatus(message)
-      return HttpServerResponse.unsafeJson(encodeStatus({
+      return HttpServerResponse.jsonUnsafe(encodeStatus({
         message: {
           uuid,
           status,
@@ -232,10 +233,10 @@ export const make: Emulator.Constructor<Options, CallbellEmulator> = (options = 
       }))
     }))
 
-    const router = HttpRouter.empty.pipe(
-      HttpRouter.post("/v1/messages/send", sendMessage),
-      HttpRouter.get("/v1/messages/status/:uuid", getStatus)
-    )
+    const app = yield* Emulator.router([
+      HttpRouter.route("POST", "/v1/messages/send", sendMessage),
+      HttpRouter.route("GET", "/v1/messages/status/:uuid", getStatus)
+    ])
 
     // The base URL clients get, once the server has a port.
     let url = ""
@@ -345,7 +346,7 @@ export const make: Emulator.Constructor<Options, CallbellEmulator> = (options = 
     const base = yield* Emulator.make({
       provider,
       business,
-      app: router,
+      app,
       port: options.port,
       url: (server) => `${server}/v1`,
       webhookUrl: options.webhookUrl,

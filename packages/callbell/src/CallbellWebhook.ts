@@ -24,9 +24,9 @@ import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { createHash, timingSafeEqual } from "node:crypto"
 import * as Api from "./CallbellApi.js"
@@ -43,7 +43,7 @@ export interface Options {
   /** The webhook signing secret (`whsec_…`): requests must then carry a valid `X-Callbell-Signature`. */
   readonly secret?: Redacted.Redacted | undefined
   /** How far a signature's timestamp may be from now (default 5 minutes, as the docs advise). */
-  readonly tolerance?: Duration.DurationInput | undefined
+  readonly tolerance?: Duration.Input | undefined
 }
 
 const unauthorized = (reason: string) => new Webhook.WebhookError({ provider, status: 401, reason })
@@ -112,10 +112,14 @@ const contentsOf = (p: Created): ReadonlyArray<InboundEvent.Content> => {
   ]
 }
 
-const timeOf = (iso: string | null | undefined, now: number) => {
-  const parsed = iso ? Date.parse(iso) : Number.NaN
-  return new Date(Number.isNaN(parsed) ? now : parsed)
+// A valid date: an event's time is a valid `Date` (its schema refuses `Invalid Date`), now when the
+// payload's is unreadable.
+const dateOf = (millis: number, now: number) => {
+  const date = new Date(millis)
+  return Number.isNaN(date.getTime()) ? new Date(now) : date
 }
+
+const timeOf = (iso: string | null | undefined, now: number) => dateOf(iso ? Date.parse(iso) : Number.NaN, now)
 
 // What a received message needs to be addressed; its content is read separately.
 const CreatedHead = Schema.Struct({
@@ -140,39 +144,41 @@ const decodeStatusHead = ProviderWebhook.decodeShape(StatusHead, ["payload"])
 
 const received = (payload: unknown, now: number): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
   const head = decodeCreatedHead(payload)
-  if (Either.isLeft(head)) return ProviderWebhook.skip(provider, `message_created: ${head.left}`)
-  const { contact, createdAt, from, status, uuid } = head.right
+  if (Result.isFailure(head)) return ProviderWebhook.skip(provider, `message_created: ${head.failure}`)
+  const { contact, createdAt, from, status, uuid } = head.success
   if (status !== "received") return Effect.succeed([])
   const chat = ChatId.parse(from)
-  if (Either.isLeft(chat)) return ProviderWebhook.skip(provider, `message_created: payload.from: ${chat.left.reason}`)
+  if (Result.isFailure(chat)) {
+    return ProviderWebhook.skip(provider, `message_created: payload.from: ${chat.failure.reason}`)
+  }
   const full = decodeCreated(payload)
-  const messageId = uuid ?? (Either.isRight(full) ? derivedId(full.right) : digestOf(payload))
-  const contents = Either.match(full, {
-    onLeft: (reason) => [new InboundEvent.UnavailableContent({ reason })],
-    onRight: contentsOf
+  const messageId = uuid ?? (Result.isSuccess(full) ? derivedId(full.success) : digestOf(payload))
+  const contents = Result.match(full, {
+    onFailure: (reason) => [new InboundEvent.UnavailableContent({ reason })],
+    onSuccess: contentsOf
   })
-  const replyTo = Either.isRight(full)
-    ? (full.right.messageContext ?? full.right.mesageContext)?.target?.uuid ?? undefined
+  const replyTo = Result.isSuccess(full)
+    ? (full.success.messageContext ?? full.success.mesageContext)?.target?.uuid ?? undefined
     : undefined
   return Effect.succeed(contents.map((content, index) =>
     new InboundEvent.MessageReceived({
       provider,
       eventId: contents.length === 1 ? `message_created:${messageId}` : `message_created:${messageId}:${index}`,
       messageId,
-      chat: chat.right,
-      sender: chat.right,
+      chat: chat.success,
+      sender: chat.success,
       senderName: contact?.name,
       content,
       replyTo,
       at: timeOf(createdAt, now)
-    }, true)
+    })
   ))
 }
 
 const statusChanged = (payload: unknown, now: number): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
   const head = decodeStatusHead(payload)
-  if (Either.isLeft(head)) return ProviderWebhook.skip(provider, `message_status_updated: ${head.left}`)
-  const p = head.right
+  if (Result.isFailure(head)) return ProviderWebhook.skip(provider, `message_status_updated: ${head.failure}`)
+  const p = head.success
   const status = deliveryStatus(p.status)
   if (status === undefined) return Effect.succeed([])
   const destination = p.messageStatusPayload?.destination ?? p.contact?.phoneNumber
@@ -182,11 +188,11 @@ const statusChanged = (payload: unknown, now: number): Effect.Effect<ReadonlyArr
       provider,
       eventId: `message_status_updated:${p.uuid}:${p.status}`,
       messageId: p.uuid,
-      chat: destination ? Either.getOrUndefined(ChatId.parse(destination)) : undefined,
+      chat: destination ? Result.getOrUndefined(ChatId.parse(destination)) : undefined,
       status,
       error: status === "failed" ? failureReason(p.messageStatusPayload) : undefined,
-      at: new Date(ts === undefined ? now : ts * 1000)
-    }, true)
+      at: ts === undefined ? new Date(now) : dateOf(ts * 1000, now)
+    })
   ])
 }
 
@@ -201,13 +207,13 @@ const decode = (
 ): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>, Webhook.WebhookError> =>
   isBlank(request.body) ? Effect.succeed([]) : Effect.gen(function*() {
     const envelope = decodeEnvelope(yield* parse(request.body))
-    if (Either.isLeft(envelope)) return yield* ProviderWebhook.skip(provider, envelope.left)
+    if (Result.isFailure(envelope)) return yield* ProviderWebhook.skip(provider, envelope.failure)
     const now = yield* Clock.currentTimeMillis
-    switch (envelope.right.event) {
+    switch (envelope.success.event) {
       case "message_created":
-        return yield* received(envelope.right.payload, now)
+        return yield* received(envelope.success.payload, now)
       case "message_status_updated":
-        return yield* statusChanged(envelope.right.payload, now)
+        return yield* statusChanged(envelope.success.payload, now)
       default:
         return []
     }
@@ -221,7 +227,9 @@ const decode = (
  */
 export const make = (options: Options): Webhook.WebhookHandler => {
   const checks = [
-    ...(options.secret ? [verifySignature(options.secret, Duration.decode(options.tolerance ?? "5 minutes"))] : []),
+    ...(options.secret
+      ? [verifySignature(options.secret, Duration.fromInputUnsafe(options.tolerance ?? "5 minutes"))]
+      : []),
     ...(options.token ? [ProviderWebhook.verifyToken(provider, { token: options.token })] : [])
   ]
   return {
@@ -241,8 +249,8 @@ export const make = (options: Options): Webhook.WebhookHandler => {
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  token: Config.option(Config.redacted("PARLEY_CALLBELL_WEBHOOK_TOKEN")),
-  secret: Config.option(Config.redacted("PARLEY_CALLBELL_WEBHOOK_SECRET"))
+  token: Config.option(Config.Redacted("PARLEY_CALLBELL_WEBHOOK_TOKEN")),
+  secret: Config.option(Config.Redacted("PARLEY_CALLBELL_WEBHOOK_SECRET"))
 }).pipe(Config.map(({ secret, token }) => ({
   token: Option.getOrUndefined(token),
   secret: Option.getOrUndefined(secret)

@@ -17,12 +17,12 @@
  *
  * @since 0.1.0
  */
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Capabilities, ChatId, Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
 import { HttpTransport, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as Redacted from "effect/Redacted"
 import * as Api from "./ChatSendApi.js"
 
@@ -59,7 +59,7 @@ export interface Options extends MessagingService.Options {
   /** The session (linked number) to send from. */
   readonly session: string
   /** How long to wait for an answer (default 30 s). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
 }
 
 // Session trouble is the gateway's, not the message's: another provider may still succeed.
@@ -153,9 +153,9 @@ const driver = (options: Options) =>
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  baseUrl: Config.string("PARLEY_CHATSEND_BASE_URL"),
-  apiKey: Config.redacted("PARLEY_CHATSEND_API_KEY"),
-  session: Config.withDefault(Config.string("PARLEY_CHATSEND_SESSION"), "default"),
+  baseUrl: Config.String("PARLEY_CHATSEND_BASE_URL"),
+  apiKey: Config.Redacted("PARLEY_CHATSEND_API_KEY"),
+  session: Config.String("PARLEY_CHATSEND_SESSION").pipe(Config.withDefault("default")),
   rateLimit: RateLimit.config("PARLEY_CHATSEND")
 })
 

@@ -9,13 +9,12 @@
  *
  * @since 0.1.0
  */
-import * as HttpRouter from "@effect/platform/HttpRouter"
 import { ChatId, Message } from "@parley/core"
 import type { Waha } from "@parley/core/provider"
 import { Emulator, FakeNetwork, WahaEmulation } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Api from "./ChatSendApi.js"
 
 /**
@@ -52,7 +51,7 @@ export interface ChatSendEmulator extends Emulator.Emulator {
  * @since 0.1.0
  * @category tags
  */
-export const ChatSendEmulator = Context.GenericTag<ChatSendEmulator>("@parley/chatsend/ChatSendEmulator")
+export const ChatSendEmulator = Context.Service<ChatSendEmulator>("@parley/chatsend/ChatSendEmulator")
 
 const error = (status: number, message: string) => new Emulator.Reject({ status, body: { message } })
 
@@ -81,9 +80,9 @@ export const make: Emulator.Constructor<Options, ChatSendEmulator> = (options = 
     }
 
     const recipient = (to: string) =>
-      Either.match(ChatId.parse(to), {
-        onLeft: (e) => Effect.fail(error(400, `to: ${e.reason}`)),
-        onRight: Effect.succeed
+      Result.match(ChatId.parse(to), {
+        onFailure: (e) => Effect.fail(error(400, `to: ${e.reason}`)),
+        onSuccess: Effect.succeed
       })
 
     const checkUrl = (url: string | undefined, data: string | undefined, field: string) => {
@@ -159,7 +158,7 @@ export const make: Emulator.Constructor<Options, ChatSendEmulator> = (options = 
         return yield* deliver({ ...body, content: media(kind, body, caption), type: kind })
       })
 
-    const router = HttpRouter.empty.pipe(
+    const app = yield* Emulator.router([
       Emulator.endpoint(Api.sendAny, route, (body) =>
         Effect.gen(function*() {
           yield* checkText(body.text, "text", Message.limits.textLength)
@@ -218,11 +217,11 @@ export const make: Emulator.Constructor<Options, ChatSendEmulator> = (options = 
           }).pipe(Effect.mapError((e) => error(422, e.message)))
           return { id, success: true }
         }))
-    )
+    ])
 
     const base = yield* WahaEmulation.serve({
       ...options,
-      app: router,
+      app,
       engine: options.engine ?? "NOWEB",
       secret: options.webhookSecret,
       provider,

@@ -34,7 +34,7 @@ const setup = (options: { readonly key?: string; readonly engine?: Waha.Engine }
   })
 
 describe("ChatSend client", () => {
-  it.scopedLive("uses each documented endpoint with Bearer auth and the session", () =>
+  it.live("uses each documented endpoint with Bearer auth and the session", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup()
       const text = yield* client.send(Message.text(user, "Hi"))
@@ -80,7 +80,7 @@ describe("ChatSend client", () => {
       expect(requests[7]!.body).toEqual({ session: "clinic", messageId: text.messageId, reaction: "❤️" })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("sends to groups by JID", () =>
+  it.live("sends to groups by JID", () =>
     Effect.gen(function*() {
       const { client, emulator, network } = yield* setup()
       const group = ChatId.group("120363025246125486@g.us")
@@ -89,7 +89,7 @@ describe("ChatSend client", () => {
       expect(Option.map(yield* network.find(receipt.messageId), (m) => m.chat.kind)).toEqual(Option.some("group"))
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("maps ChatSend's error bodies", () =>
+  it.live("maps ChatSend's error bodies", () =>
     Effect.gen(function*() {
       const { client, emulator, network } = yield* setup()
       const send = Effect.flip(client.send(Message.text(user, "hi")))
@@ -113,7 +113,7 @@ describe("ChatSend client", () => {
       expect(yield* send).toMatchObject({ _tag: "RecipientUnavailable", chat: "+31612345678" })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("a 2xx it cannot read is DeliveryUnknown: the message may be out", () =>
+  it.live("a 2xx it cannot read is DeliveryUnknown: the message may be out", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup()
       yield* emulator.faults.next(1, Faults.respond(200, { ok: true }))
@@ -129,15 +129,16 @@ describe("ChatSend client", () => {
       expect(options.rateLimit).toEqual({ perSecond: 5, burst: undefined })
       expect(String(options.apiKey)).not.toContain("k")
     }).pipe(
-      Effect.withConfigProvider(
-        ConfigProvider.fromMap(
-          new Map([
-            ["PARLEY_CHATSEND_BASE_URL", "https://api.wasend.dev"],
-            ["PARLEY_CHATSEND_API_KEY", "k"],
-            ["PARLEY_CHATSEND_SESSION", "main"],
-            ["PARLEY_CHATSEND_RATE_LIMIT", "5"]
-          ])
-        )
+      Effect.provideService(
+        ConfigProvider.ConfigProvider,
+        ConfigProvider.fromEnv({
+          env: {
+            PARLEY_CHATSEND_BASE_URL: "https://api.wasend.dev",
+            PARLEY_CHATSEND_API_KEY: "k",
+            PARLEY_CHATSEND_SESSION: "main",
+            PARLEY_CHATSEND_RATE_LIMIT: "5"
+          }
+        })
       )
     ))
 
@@ -145,11 +146,11 @@ describe("ChatSend client", () => {
     Effect.gen(function*() {
       const error = yield* Effect.flip(ChatSend.config)
       expect(String(error)).toContain("PARLEY_CHATSEND_BASE_URL")
-    }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))))
+    }).pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} }))))
 })
 
 describe("ChatSend emulator", () => {
-  it.scopedLive("enforces auth, session and the documented limits", () =>
+  it.live("enforces auth, session and the documented limits", () =>
     Effect.gen(function*() {
       const { emulator } = yield* setup()
       const post = (path: string, body: unknown, key = apiKey) =>
@@ -206,7 +207,7 @@ describe("ChatSend webhooks from each WAHA engine", () => {
     })
 
   for (const engine of ["NOWEB", "GOWS", "WEBJS"] as const) {
-    it.scopedLive(`${engine}: messages, replies to our messages, group authors, locations and acks keep what they say (issue 14, points 6 and 7)`, () =>
+    it.live(`${engine}: messages, replies to our messages, group authors, locations and acks keep what they say (issue 14, points 6 and 7)`, () =>
       Effect.gen(function*() {
         const { client, emulator, network, next, receiver } = yield* inbound(engine)
         // NOWEB's plain messages carry `replyTo: { body: null }`.

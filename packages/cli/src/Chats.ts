@@ -4,13 +4,13 @@
  *
  * @since 0.1.0
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { ChatId, ConversationStore, Inbox } from "@parley/core"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { CliError, ExitCode } from "./CliError.js"
 import * as Database from "./Database.js"
@@ -21,20 +21,22 @@ const windowMillis = 24 * 3600_000
 const encodePayload = Schema.encodeSync(Inbox.TimerPayload)
 
 const show = Command.make("show", {
-  chat: Args.text({ name: "chat" }).pipe(Args.withDescription("A phone number in international form, or a JID")),
-  messages: Options.integer("messages").pipe(
-    Options.withDescription("How many recent messages to show"),
-    Options.withDefault(10)
+  chat: Argument.String("chat").pipe(
+    Argument.withDescription("The chat: a phone number in international form (+31612345678), or a JID")
+  ),
+  messages: Flag.Int("messages").pipe(
+    Flag.withDescription("How many of the chat's recent messages to show (default 10)"),
+    Flag.withDefault(10)
   ),
   json: Output.json
 }, ({ chat, json, messages }) =>
   Store.withStores(Effect.gen(function*() {
-    const id = yield* Either.mapLeft(ChatId.parse(chat), (error) =>
+    const id = yield* Effect.fromResult(Result.mapError(ChatId.parse(chat), (error) =>
       new CliError({
         problem: `${chat} is not a chat: ${error.reason}`,
         fix: "Write a phone number with its country code (+31612345678) or a JID (…@g.us)",
         exitCode: ExitCode.usage
-      }))
+      })))
     const key = id.toString()
     const store = yield* ConversationStore.ConversationStore
     const [state, timers, recent] = yield* Effect.all([

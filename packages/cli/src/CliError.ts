@@ -4,7 +4,9 @@
  *
  * @since 0.1.0
  */
+import type * as Config from "effect/Config"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 
 /**
  * The exit codes of `parley`.
@@ -35,4 +37,25 @@ export class CliError extends Schema.TaggedError<CliError>()("CliError", {
   override get message(): string {
     return `${this.problem}. ${this.fix}`
   }
+}
+
+const settingIssues = SchemaIssue.makeFormatterStandardSchemaV1({
+  // A setting's value is a string when it is set at all: a leaf of the wrong type is a missing setting.
+  leafHook: (issue) => issue._tag === "InvalidType" ? "is not set" : SchemaIssue.defaultLeafHook(issue)
+})
+
+/**
+ * What is wrong with the settings, on one line: each setting named, e.g. `PARLEY_WAWP_INSTANCE_ID is
+ * not set`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const describeConfigError = (error: Config.ConfigError): string => {
+  if (!Schema.isSchemaError(error.cause)) return error.message.replace(/\s*\n\s*/g, " ")
+  return settingIssues(error.cause.issue).issues.map(({ message, path }) => {
+    const name = (path ?? []).map(String).join("_")
+    const text = message.replace(/\s*\n\s*/g, " ")
+    return name === "" ? text : text === "is not set" ? `${name} ${text}` : `${name}: ${text}`
+  }).join("; ")
 }

@@ -5,10 +5,10 @@
  *
  * @since 0.1.0
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { Inbox } from "@parley/core"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -63,7 +63,9 @@ const notFound = (ids: ReadonlyArray<number>) =>
     exitCode: ExitCode.notFound
   })
 
-const id = Args.integer({ name: "id" }).pipe(Args.withDescription("A dead letter's id, as `list` shows it"))
+const id = Argument.Int("id").pipe(
+  Argument.withDescription("The dead letter's id, as `parley dead-letters list` shows it")
+)
 
 const show = Command.make("show", { id, json: Output.json }, ({ id, json }) =>
   Store.withStores(Effect.gen(function*() {
@@ -83,8 +85,18 @@ const show = Command.make("show", { id, json: Output.json }, ({ id, json }) =>
     ])
   }))).pipe(Command.withDescription("Show a dead letter: its event and the full error"))
 
-const ids = Args.integer({ name: "id" }).pipe(Args.withDescription("Dead letter ids"), Args.repeated)
-const all = Options.boolean("all").pipe(Options.withDescription("Every dead letter"))
+// What `replay` and `drop` take: ids, or --all.
+const input = (verb: "replay" | "drop") => ({
+  ids: Argument.Int("id").pipe(
+    Argument.withDescription(`The ids of the dead letters to ${verb}, as \`parley dead-letters list\` shows them`),
+    Argument.variadic()
+  ),
+  all: Flag.Boolean("all").pipe(
+    Flag.withDescription(`${verb === "replay" ? "Replay" : "Drop"} every dead letter`),
+    Flag.withDefault(false)
+  ),
+  json: Output.json
+})
 
 // Replays and drops go in batches: each is one short transaction beside a running bot.
 const batchSize = 100
@@ -94,7 +106,7 @@ const each = (
   run: (inbox: Inbox.Service, ids: ReadonlyArray<number>) => Effect.Effect<ReadonlyArray<number>, { message: string }>,
   done: (count: number) => string
 ) =>
-  Command.make(verb, { ids, all, json: Output.json }, ({ all, ids, json }) =>
+  Command.make(verb, input(verb), ({ all, ids, json }) =>
     Store.withStores(Effect.gen(function*() {
       const inbox = yield* Inbox.Inbox
       if (ids.length === 0 && !all) {

@@ -5,13 +5,14 @@
  *
  * @since 0.1.0
  */
-import * as Command from "@effect/cli/Command"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { ConversationStore, Inbox } from "@parley/core"
+import * as Command from "effect/cli/Command"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { CliError, ExitCode } from "./CliError.js"
+import * as Result from "effect/Result"
+import * as SqlClient from "effect/sql/SqlClient"
+import { CliError, describeConfigError, ExitCode } from "./CliError.js"
 import * as Database from "./Database.js"
 import * as Output from "./Output.js"
 import * as Providers from "./Providers.js"
@@ -45,17 +46,17 @@ const isHttpUrl = (text: string) => {
 const checkProvider = (provider: Providers.Setup) =>
   Effect.gen(function*() {
     const subject = `provider ${provider.name}`
-    const loaded = yield* Effect.either(provider.load)
-    if (loaded._tag === "Left") {
+    const loaded = yield* Effect.result(provider.load)
+    if (Result.isFailure(loaded)) {
       return [
         problem(
           subject,
-          `settings: ${String(loaded.left)}`,
+          `settings: ${describeConfigError(loaded.failure)}`,
           `Set or correct the setting named (${provider.name} reads ${provider.settings.join(", ")})`
         )
       ]
     }
-    const { baseUrl, probe } = loaded.right
+    const { baseUrl, probe } = loaded.success
     const urlSetting = provider.settings.find((s) => s.endsWith("_BASE_URL"))
     if (!isHttpUrl(baseUrl)) {
       return [
@@ -70,9 +71,9 @@ const checkProvider = (provider: Providers.Setup) =>
     if (Option.isNone(probe)) {
       return [settings, skipped(subject, "credentials not checked: the API has no request that changes nothing")]
     }
-    const answered = yield* Effect.either(Effect.timeout(probe.value, "15 seconds"))
-    if (answered._tag === "Right") return [settings, ok(subject, "credentials accepted")]
-    const error = answered.left
+    const answered = yield* Effect.result(Effect.timeout(probe.value, "15 seconds"))
+    if (Result.isSuccess(answered)) return [settings, ok(subject, "credentials accepted")]
+    const error = answered.failure
     switch (error._tag) {
       case "Unauthorized":
         return [
@@ -81,7 +82,7 @@ const checkProvider = (provider: Providers.Setup) =>
         ]
       case "ProviderUnavailable":
       case "DeliveryUnknown":
-      case "TimeoutException":
+      case "TimeoutError":
         return [settings, problem(subject, `unreachable: ${error.message}`, `Check ${urlSetting} and the network`)]
       default:
         // Any other answer (the probe's message does not exist) came from a provider that took the credentials.
@@ -95,19 +96,23 @@ const checkDatabase = Effect.gen(function*() {
   const reached = yield* Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const [latest] = yield* sql`SELECT name FROM parley_migrations ORDER BY migration_id DESC LIMIT 1`.pipe(
-      Effect.catchAll(() => Effect.succeed([]))
+      Effect.catch(() => Effect.succeed([]))
     )
     if (latest === undefined) return problem(subject, "reachable, not migrated", "Run `parley migrate`")
     // The reads parley and the engine rely on: they fail on tables from an older migration.
     const inbox = yield* Inbox.Inbox
     const store = yield* ConversationStore.ConversationStore
-    const read = yield* Effect.either(
+    const read = yield* Effect.result(
       Effect.all([inbox.pendingCount, store.openDialogs, store.nextTimer, inbox.deadLetters])
     )
-    if (read._tag === "Left") {
-      return problem(subject, `reachable, tables out of date: ${read.left.message}`, "Run `parley migrate`")
+    if (Result.isFailure(read)) {
+      return problem(
+        subject,
+        `reachable, tables out of date: ${Database.describe(read.failure)}`,
+        "Run `parley migrate`"
+      )
     }
-    const [pending, dialogs, , dead] = read.right
+    const [pending, dialogs, , dead] = read.success
     return ok(
       subject,
       `reachable, migrated (${
@@ -117,7 +122,7 @@ const checkDatabase = Effect.gen(function*() {
   }).pipe(
     Effect.provide(Store.layer(database)),
     Effect.scoped,
-    Effect.catchAll((error) => Effect.succeed(problem(subject, error.problem, error.fix)))
+    Effect.catch((error) => Effect.succeed(problem(subject, error.problem, error.fix)))
   )
   return [reached]
 })

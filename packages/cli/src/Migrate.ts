@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import * as Command from "@effect/cli/Command"
 import { Migrations } from "@parley/core"
+import * as Command from "effect/cli/Command"
 import * as Effect from "effect/Effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
@@ -21,8 +21,8 @@ export const command = Command.make("migrate", { json: Output.json }, ({ json })
     const database = yield* Database.fromConfig
     if (database._tag === "Sqlite") mkdirSync(dirname(database.file), { recursive: true })
     const applied = yield* Migrations.run.pipe(
-      Effect.provide(Database.layer(database, { create: true })),
-      Effect.mapError(Database.failed("migrating"))
+      Effect.mapError(Database.failed("migrating")),
+      Effect.provide(Database.layer(database, { create: true }))
     )
     yield* Output.print(
       json,

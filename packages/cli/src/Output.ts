@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import * as Options from "@effect/cli/Options"
+import * as Flag from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 
@@ -11,9 +11,21 @@ import * as Effect from "effect/Effect"
  * `--json`, for the commands whose output scripts read.
  *
  * @since 0.1.0
- * @category options
+ * @category flags
  */
-export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON, for scripts"))
+export const json: Flag.Flag<boolean> = Flag.Boolean("json").pipe(
+  Flag.withDescription("Print JSON, for scripts"),
+  Flag.withDefault(false)
+)
+
+/**
+ * Whether the arguments ask for JSON: then nothing `parley` prints carries colour.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const wantsJson = (args: ReadonlyArray<string>): boolean =>
+  args.some((arg) => arg === "--json" || arg.startsWith("--json="))
 
 /**
  * Prints `value` as JSON, or the text lines.
@@ -31,7 +43,10 @@ export const print = (json: boolean, value: unknown, lines: () => ReadonlyArray<
  * @since 0.1.0
  * @category printing
  */
-export const progress = (label: string, total: number) => {
+export const progress = (label: string, total: number): {
+  readonly update: (done: number) => Effect.Effect<void>
+  readonly end: Effect.Effect<void>
+} => {
   const shown = process.stderr.isTTY === true && total > 0
   const width = 30
   return {

@@ -6,7 +6,6 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import { BotPenguin } from "@parley/botpenguin"
 import { Callbell } from "@parley/callbell"
 import { ChatSend } from "@parley/chatsend"
@@ -15,11 +14,12 @@ import { Meta, MetaApi } from "@parley/meta"
 import { Multisession } from "@parley/multisession"
 import { Wawp } from "@parley/wawp"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { CliError, ExitCode } from "./CliError.js"
+import * as Schema from "effect/Schema"
+import { CliError, describeConfigError, ExitCode } from "./CliError.js"
 
 /**
  * A provider's settings, loaded.
@@ -44,7 +44,7 @@ export interface Setup {
   readonly settings: ReadonlyArray<string>
   /** The settings to check when the credentials are refused. */
   readonly credentials: ReadonlyArray<string>
-  readonly load: Effect.Effect<Loaded, ConfigError.ConfigError>
+  readonly load: Effect.Effect<Loaded, Config.ConfigError>
 }
 
 const setup = <O>(
@@ -65,7 +65,7 @@ const setup = <O>(
   load: Effect.map(config, (loaded) => ({
     baseUrl: options.baseUrl(loaded),
     layer: options.layer(loaded),
-    probe: Option.map(Option.fromNullable(options.probe), (probe) => probe(loaded))
+    probe: Option.map(Option.fromNullishOr(options.probe), (probe) => probe(loaded))
   }))
 })
 
@@ -146,7 +146,7 @@ export const all: ReadonlyArray<Setup> = [
   )
 ]
 
-const isSet = (name: string) => Effect.map(Effect.orDie(Config.option(Config.string(name))), Option.isSome)
+const isSet = (name: string) => Effect.map(Effect.orDie(Config.option(Config.String(name))), Option.isSome)
 
 /**
  * The configured providers, in `PARLEY_PROVIDERS`' order when it is set (a name there that `parley`
@@ -156,7 +156,7 @@ const isSet = (name: string) => Effect.map(Effect.orDie(Config.option(Config.str
  * @category providers
  */
 export const configured: Effect.Effect<ReadonlyArray<Setup>, CliError> = Effect.gen(function*() {
-  const order = yield* Effect.orDie(Config.option(Config.array(Config.string(), "PARLEY_PROVIDERS")))
+  const order = yield* Effect.orDie(Config.option(Config.Array(Schema.String, "PARLEY_PROVIDERS")))
   const names = Option.getOrElse(order, () => all.map((p) => p.name)).map((n) => n.trim()).filter((n) => n !== "")
   const chosen: Array<Setup> = []
   for (const name of names) {
@@ -168,7 +168,8 @@ export const configured: Effect.Effect<ReadonlyArray<Setup>, CliError> = Effect.
         exitCode: ExitCode.usage
       })
     }
-    if (yield* Effect.exists(found.settings, isSet)) chosen.push(found)
+    const set = yield* Effect.forEach(found.settings, isSet)
+    if (set.includes(true)) chosen.push(found)
   }
   return chosen
 })
@@ -179,9 +180,9 @@ const noProvider = new CliError({
   exitCode: ExitCode.usage
 })
 
-const badSettings = (name: string) => (error: ConfigError.ConfigError) =>
+const badSettings = (name: string) => (error: Config.ConfigError) =>
   new CliError({
-    problem: `${name}'s settings are wrong: ${String(error)}`,
+    problem: `${name}'s settings are wrong: ${describeConfigError(error)}`,
     fix: "Fix the setting named (`parley doctor` checks every provider)",
     exitCode: ExitCode.usage
   })

@@ -4,12 +4,12 @@
  *
  * @since 0.1.0
  */
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ChatId, Message, MessagingService } from "@parley/core"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { CliError, ExitCode } from "./CliError.js"
 import * as Output from "./Output.js"
 import * as Providers from "./Providers.js"
@@ -19,21 +19,25 @@ import * as Providers from "./Providers.js"
  * @category commands
  */
 export const command = Command.make("send", {
-  to: Options.text("to").pipe(Options.withDescription("The chat: a phone number in international form, or a JID")),
-  text: Options.text("text").pipe(Options.withDescription("The message")),
-  provider: Options.text("provider").pipe(
-    Options.withDescription("Send through this provider only (default: every configured one, with failover)"),
-    Options.optional
+  to: Flag.String("to").pipe(
+    Flag.withDescription("The chat to write to: a phone number in international form (+31612345678), or a JID")
+  ),
+  text: Flag.String("text").pipe(Flag.withDescription("The text of the message")),
+  provider: Flag.String("provider").pipe(
+    Flag.withDescription(
+      "Send through this provider only, e.g. wawp (default: every configured one, with failover)"
+    ),
+    Flag.optional
   ),
   json: Output.json
 }, ({ json, provider, text, to }) =>
   Effect.gen(function*() {
-    const chat = yield* Either.mapLeft(ChatId.parse(to), (error) =>
+    const chat = yield* Effect.fromResult(Result.mapError(ChatId.parse(to), (error) =>
       new CliError({
         problem: `--to ${to} is not a chat: ${error.reason}`,
         fix: "Write a phone number with its country code (+31612345678) or a JID (…@g.us)",
         exitCode: ExitCode.usage
-      }))
+      })))
     const messaging = yield* Providers.messaging(provider)
     const receipt = yield* MessagingService.send(Message.text(chat, text)).pipe(
       Effect.provide(messaging),

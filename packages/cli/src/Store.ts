@@ -4,11 +4,11 @@
  *
  * @since 0.1.0
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
 import { ConversationStore, Inbox } from "@parley/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { CliError } from "./CliError.js"
 import * as Database from "./Database.js"
 

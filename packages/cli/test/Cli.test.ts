@@ -4,6 +4,7 @@
  * PostgreSQL.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as CallbellEmulator from "@parley/callbell/emulator"
 import {
@@ -18,22 +19,20 @@ import {
   Receipt
 } from "@parley/core"
 import * as MetaEmulator from "@parley/meta/emulator"
-import { SqliteClient } from "@parley/sql-node-sqlite"
-import { FakeNetwork } from "@parley/testing"
+import { FakeNetwork, Postgres } from "@parley/testing"
 import * as WawpEmulator from "@parley/wawp/emulator"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
+import * as References from "effect/References"
 import * as Schedule from "effect/Schedule"
 import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { fileURLToPath } from "node:url"
-import { postgresBin, startPostgres } from "../../core/test/fixtures/databases.js"
 
 const bin = fileURLToPath(new URL("../bin/parley.js", import.meta.url))
 
@@ -45,7 +44,7 @@ interface Run {
 
 /** Runs `parley` with `args` and only the `env` given (besides PATH), from a temp dir. */
 const parley = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-  Effect.async<Run>((resume) => {
+  Effect.callback<Run>((resume) => {
     const child = execFile(process.execPath, [bin, ...args], {
       cwd: tmpdir(),
       env: { PATH: process.env.PATH ?? "", ...env },
@@ -87,8 +86,83 @@ const recorder = Effect.map(Queue.unbounded<Message.Message>(), (sent) => ({
   } satisfies MessagingService.Service
 }))
 
+describe("parley --help and bad arguments", () => {
+  const commands = [
+    ["send"],
+    ["doctor"],
+    ["dead-letters", "list"],
+    ["dead-letters", "show"],
+    ["dead-letters", "replay"],
+    ["dead-letters", "drop"],
+    ["chats", "show"],
+    ["migrate"]
+  ]
+
+  it.live(
+    "every flag and argument has its description, and nothing is coloured when piped or with --json",
+    () =>
+      Effect.gen(function*() {
+        const helps = yield* Effect.forEach(
+          commands,
+          (command) => Effect.map(parley([...command, "--help"], {}), (run) => [command.join(" "), run] as const),
+          { concurrency: 4 }
+        )
+        for (const [command, help] of helps) {
+          expect(help.code, command).toBe(0)
+          expect(help.stdout, command).not.toContain("\x1b[")
+          expect(help.stdout, command).not.toContain("A user-defined piece of text")
+          // Each row of ARGUMENTS and FLAGS: the name (and its type), then a description.
+          const rows = help.stdout.split("\n\n").filter((section) => /^(ARGUMENTS|FLAGS)\n/.test(section))
+            .flatMap((section) => section.split("\n").slice(1))
+          expect(rows.length, command).toBeGreaterThan(0)
+          for (const row of rows) expect(row, command).toMatch(/^ {2}\S.*? {2,}[A-Z]\S* \S+/)
+        }
+        const send = helps.find(([command]) => command === "send")![1].stdout
+        expect(send).toMatch(/--to string +The chat to write to: a phone number/)
+        expect(send).toMatch(/--json +Print JSON, for scripts/)
+        expect(helps.find(([command]) => command === "dead-letters replay")![1].stdout).toMatch(
+          /id\.\.\. integer +The ids of the dead letters to replay/
+        )
+
+        // Colour only where asked for on a terminal, and never with --json.
+        expect((yield* parley(["doctor", "--help"], { FORCE_COLOR: "1" })).stdout).toContain("\x1b[")
+        expect((yield* parley(["doctor", "--json", "--help"], { FORCE_COLOR: "1" })).stdout).not.toContain("\x1b[")
+      }),
+    120_000
+  )
+
+  it.live("a bad argument is one line naming the fix, with exit code 2", () =>
+    Effect.gen(function*() {
+      const missing = yield* parley(["send", "--text", "hi"], {})
+      expect(missing).toEqual({
+        code: 2,
+        stdout: "",
+        stderr: "✖ Missing required flag: --to. Run `parley send --help` for the usage\n"
+      })
+      const unknown = yield* parley(["sned"], {})
+      expect(unknown.code).toBe(2)
+      expect(unknown.stderr).toMatch(/^✖ Unknown subcommand "sned" .*\(did you mean send\?\)\. Run `parley --help`/)
+      expect(unknown.stderr.trim().split("\n")).toHaveLength(1)
+      const notANumber = yield* parley(["dead-letters", "show", "twelve"], {})
+      expect(notANumber.code).toBe(2)
+      expect(notANumber.stderr).toContain("Run `parley dead-letters show --help` for the usage")
+      expect(notANumber.stderr + notANumber.stdout).not.toContain("\x1b[")
+    }), 60_000)
+
+  it.live("a database failure says what the database said, with exit code 1", () =>
+    Effect.gen(function*() {
+      // A SQLite file that is not a bot's: its tables are missing.
+      const file = join(yield* tempDir, "other.db")
+      new DatabaseSync(file).exec("CREATE TABLE notes (text TEXT)")
+      const run = yield* parley(["dead-letters", "list"], { PARLEY_DATABASE_URL: file })
+      expect(run.code).toBe(1)
+      expect(run.stderr).toContain("no such table: parley_dead_letters")
+      expect(run.stderr).toContain("run `parley migrate`")
+    }), 60_000)
+})
+
 describe("parley dead-letters, against the file of a running bot", () => {
-  it.scopedLive(
+  it.live(
     "list shows the dead letters; replay gets them handled (the bot answers); drop removes them",
     () =>
       Effect.gen(function*() {
@@ -101,9 +175,9 @@ describe("parley dead-letters, against the file of a running bot", () => {
           routes: [
             Bot.keyword(
               "book",
-              Effect.zipRight(
+              Effect.andThen(
                 Effect.suspend(() => down ? Effect.fail("the booking service is down") : Effect.void),
-                Effect.zipRight(Conversation.reply("Booked"), Conversation.ask("Anything else?"))
+                Effect.andThen(Conversation.reply("Booked"), Conversation.ask("Anything else?"))
               )
             )
           ]
@@ -167,7 +241,7 @@ describe("parley dead-letters, against the file of a running bot", () => {
         const again = yield* parley(["dead-letters", "replay", String(dead[0]!.id)], env)
         expect(again.code).toBe(3)
         expect(again.stderr).toContain(`✖ no dead letter #${dead[0]!.id}. \`parley dead-letters list\` shows the ids`)
-      }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.None))),
+      }).pipe(Effect.provideService(References.MinimumLogLevel, "None")),
     90_000
   )
 })
@@ -194,7 +268,7 @@ describe("parley send and doctor, against provider emulators", () => {
     }
   }).pipe(Effect.provide(NodeHttpClient.layerUndici))
 
-  it.scopedLive("send prints the receipt of the provider that took the message", () =>
+  it.live("send prints the receipt of the provider that took the message", () =>
     Effect.gen(function*() {
       const network = yield* FakeNetwork.FakeNetwork
       const { env } = yield* emulators
@@ -235,7 +309,7 @@ describe("parley send and doctor, against provider emulators", () => {
       expect(notConfigured.stderr).toContain("Configured: wawp, meta, callbell")
     }).pipe(Effect.provide(FakeNetwork.layer({ autoAck: false }))), 60_000)
 
-  it.scopedLive(
+  it.live(
     "doctor passes a good configuration, and names the fix of each wrong setting with a non-zero exit",
     () =>
       Effect.gen(function*() {
@@ -290,13 +364,13 @@ describe("parley send and doctor, against provider emulators", () => {
   )
 })
 
-if (postgresBin !== undefined) {
+if (Postgres.binaries !== undefined) {
   describe("parley on PostgreSQL", () => {
-    it.scopedLive(
+    it.live(
       "migrate, doctor and dead-letters list work on PARLEY_DATABASE_URL=postgres://…",
       () =>
         Effect.gen(function*() {
-          const server = yield* startPostgres
+          const server = yield* Postgres.start
           const env = { PARLEY_DATABASE_URL: server.url("postgres") }
           expect((yield* parley(["migrate", "--json"], env)).stdout).toContain("parley_engine")
           const doctor = yield* parley(["doctor"], env)

@@ -17,6 +17,12 @@
  * commit checks the hold. On PostgreSQL each chat is held by one instance at a time, with a fencing
  * token the commit checks.
  *
+ * Acknowledged means on disk: on SQLite the store ({@link layerStore}) runs the file with
+ * `synchronous = FULL`, so an event is on disk before its webhook is answered (the commits are grouped:
+ * one fsync per batch, not per event). {@link layerStoreWith} `({ synchronous: "NORMAL" })` trades that for
+ * speed: a committed webhook then survives a process crash but not a power loss or kernel panic, though
+ * the provider was told 200 and will not deliver it again.
+ *
  * @example
  * ```ts
  * const bot = Bot.make({
@@ -29,15 +35,15 @@
  *
  * @since 0.1.0
  */
-import type * as Migrator from "@effect/sql/Migrator"
-import type * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type * as Migrator from "effect/sql/Migrator"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 import { hostname } from "node:os"
 import * as Conversation from "./Conversation.js"
 import * as ConversationStore from "./ConversationStore.js"
@@ -167,13 +173,13 @@ export interface Options {
    */
   readonly concurrency?: number | undefined
   /** How often to look for work from other instances and for due timers (default 1 s). */
-  readonly pollInterval?: Duration.DurationInput | undefined
+  readonly pollInterval?: Duration.Input | undefined
   /** How long an instance holds a chat without renewing (default 1 minute). */
-  readonly leaseTtl?: Duration.DurationInput | undefined
+  readonly leaseTtl?: Duration.Input | undefined
   /** Retries of a failing handler before its event is dead-lettered (default: 3, exponential from 200 ms). */
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
   /** The customer-service window (default 24 hours). */
-  readonly window?: Duration.DurationInput | undefined
+  readonly window?: Duration.Input | undefined
   /**
    * This instance's name in chat leases (default: the host name). A restarted instance takes its own
    * leases back at once; give each instance its own name when several share a host.
@@ -197,14 +203,14 @@ export interface Retention {
    * How long a handled event's dedupe mark is kept (default 7 days: Meta redelivers for up to 7 days).
    * A provider's redelivery inside it is dropped; one after it would be handled again.
    */
-  readonly dedupe?: Duration.DurationInput | undefined
+  readonly dedupe?: Duration.Input | undefined
   /**
    * How long sent messages are kept to match their delivery statuses (default 30 days). A status for an
    * older message still reaches `onStatus`, without the message.
    */
-  readonly sentMessages?: Duration.DurationInput | undefined
+  readonly sentMessages?: Duration.Input | undefined
   /** How often the store is pruned (default 1 minute). */
-  readonly every?: Duration.DurationInput | undefined
+  readonly every?: Duration.Input | undefined
 }
 
 /**
@@ -228,15 +234,15 @@ export const run = <R>(
       context: yield* Effect.context<R>(),
       settings: {
         concurrency: options.concurrency ?? 64,
-        pollInterval: Duration.decode(options.pollInterval ?? "1 second"),
-        lease: Duration.decode(options.leaseTtl ?? "1 minute"),
-        retry: options.retry ?? Schedule.exponential("200 millis").pipe(Schedule.intersect(Schedule.recurs(3))),
-        window: Duration.decode(options.window ?? "24 hours"),
+        pollInterval: Duration.fromInputUnsafe(options.pollInterval ?? "1 second"),
+        lease: Duration.fromInputUnsafe(options.leaseTtl ?? "1 minute"),
+        retry: options.retry ?? Schedule.max([Schedule.exponential("200 millis"), Schedule.recurs(3)]),
+        window: Duration.fromInputUnsafe(options.window ?? "24 hours"),
         owner: options.instanceId ?? hostname(),
         retention: {
-          dedupe: Duration.decode(options.retention?.dedupe ?? "7 days"),
-          sentMessages: Duration.decode(options.retention?.sentMessages ?? "30 days"),
-          every: Duration.decode(options.retention?.every ?? "1 minute")
+          dedupe: Duration.fromInputUnsafe(options.retention?.dedupe ?? "7 days"),
+          sentMessages: Duration.fromInputUnsafe(options.retention?.sentMessages ?? "30 days"),
+          every: Duration.fromInputUnsafe(options.retention?.every ?? "1 minute")
         }
       }
     })
@@ -253,11 +259,63 @@ export const layer = <R>(
   bot: Bot<R>,
   options?: Options
 ): Layer.Layer<never, never, R | MessagingService.MessagingService | Inbox.Inbox> =>
-  Layer.scopedDiscard(run(bot, options))
+  Layer.effectDiscard(run(bot, options))
+
+/**
+ * How the store keeps what it was given (see {@link layerStoreWith}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreOptions {
+  /**
+   * SQLite's `PRAGMA synchronous` for the store's connection (default `"FULL"`; PostgreSQL ignores it).
+   * `"FULL"`: a commit is on disk when it returns, so an event acknowledged to a provider survives a
+   * power loss (one fsync per batch of commits). `"NORMAL"` (WAL): faster, and a committed webhook still
+   * survives a process crash, but not a power loss or kernel panic, though the provider was told 200 and
+   * will not deliver it again.
+   */
+  readonly synchronous?: "FULL" | "NORMAL" | undefined
+}
+
+// SQLite: the client has one connection, so the pragma holds for every statement of the store.
+const durability = (synchronous: "FULL" | "NORMAL"): Layer.Layer<never, SqlError, SqlClient.SqlClient> =>
+  Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.onDialectOrElse({
+      sqlite: () => Effect.asVoid(sql.unsafe(`PRAGMA synchronous = ${synchronous === "NORMAL" ? "NORMAL" : "FULL"}`)),
+      orElse: () => Effect.void
+    })))
 
 /**
  * The stores a bot needs (and the webhook server's inbox), over the `SqlClient` in context, with
- * migrations run first.
+ * migrations run first, and with `options` (on SQLite, how durable a commit is).
+ *
+ * @example
+ * ```ts
+ * // Faster on SQLite; an acknowledged event may be lost to a power loss (see StoreOptions.synchronous).
+ * const stores = Bot.layerStoreWith({ synchronous: "NORMAL" }).pipe(
+ *   Layer.provideMerge(SqliteClient.layer({ filename: "./data/bot.db" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerStoreWith = (options: StoreOptions = {}): Layer.Layer<
+  Inbox.Inbox | ConversationStore.ConversationStore,
+  Migrator.MigrationError | SqlError,
+  SqlClient.SqlClient
+> =>
+  Layer.mergeAll(Inbox.layer, ConversationStore.layer).pipe(
+    Layer.provide(Migrations.layer),
+    // First of all, before a migration or an event is written.
+    Layer.provide(durability(options.synchronous ?? "FULL"))
+  )
+
+/**
+ * The stores a bot needs (and the webhook server's inbox), over the `SqlClient` in context, with
+ * migrations run first. On SQLite the store runs with `synchronous = FULL`: an acknowledged event is on
+ * disk ({@link layerStoreWith} relaxes it).
  *
  * @since 0.1.0
  * @category layers
@@ -266,4 +324,4 @@ export const layerStore: Layer.Layer<
   Inbox.Inbox | ConversationStore.ConversationStore,
   Migrator.MigrationError | SqlError,
   SqlClient.SqlClient
-> = Layer.mergeAll(Inbox.layer, ConversationStore.layer).pipe(Layer.provide(Migrations.layer))
+> = layerStoreWith()

@@ -4,9 +4,11 @@
  *
  * @since 0.1.0
  */
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 
 /**
  * The kinds of chat WhatsApp addresses.
@@ -19,7 +21,7 @@ import * as Schema from "effect/Schema"
  * @since 0.1.0
  * @category models
  */
-export const Kind = Schema.Literal("phone", "group", "newsletter", "lid")
+export const Kind = Schema.Literals(["phone", "group", "newsletter", "lid"])
 
 /**
  * @since 0.1.0
@@ -69,23 +71,23 @@ export class InvalidChatId extends Schema.TaggedError<InvalidChatId>()("InvalidC
 const MIN_PHONE_DIGITS = 7
 const MAX_PHONE_DIGITS = 15
 
-const phoneDigits = (input: string): Either.Either<string, InvalidChatId> => {
+const phoneDigits = (input: string): Result.Result<string, InvalidChatId> => {
   const compact = input.trim().replace(/[\s().-]/g, "")
   const digits = compact.startsWith("+") ? compact.slice(1) : compact.startsWith("00") ? compact.slice(2) : compact
   if (!/^\d+$/.test(digits)) {
-    return Either.left(
+    return Result.fail(
       new InvalidChatId({ input, reason: "a phone number may hold only digits, spaces, ( ) . - and a leading +" })
     )
   }
   if (digits.startsWith("0")) {
-    return Either.left(new InvalidChatId({ input, reason: "a phone number needs its country code (E.164)" }))
+    return Result.fail(new InvalidChatId({ input, reason: "a phone number needs its country code (E.164)" }))
   }
   if (digits.length < MIN_PHONE_DIGITS || digits.length > MAX_PHONE_DIGITS) {
-    return Either.left(
+    return Result.fail(
       new InvalidChatId({ input, reason: `E.164 numbers have ${MIN_PHONE_DIGITS} to ${MAX_PHONE_DIGITS} digits` })
     )
   }
-  return Either.right(digits)
+  return Result.succeed(digits)
 }
 
 /**
@@ -97,34 +99,34 @@ const phoneDigits = (input: string): Either.Either<string, InvalidChatId> => {
  * @since 0.1.0
  * @category constructors
  */
-export const parse = (input: string): Either.Either<ChatId, InvalidChatId> => {
+export const parse = (input: string): Result.Result<ChatId, InvalidChatId> => {
   const at = input.lastIndexOf("@")
-  if (at === -1) return Either.map(phoneDigits(input), (id) => new ChatId({ kind: "phone", id }))
+  if (at === -1) return Result.map(phoneDigits(input), (id) => new ChatId({ kind: "phone", id }))
   const local = input.slice(0, at).trim()
   const domain = input.slice(at + 1).trim().toLowerCase()
   switch (domain) {
     case "c.us":
     case "s.whatsapp.net": {
       const user = local.split(":")[0]!.split(".")[0]!
-      return Either.map(phoneDigits(user), (id) => new ChatId({ kind: "phone", id }))
+      return Result.map(phoneDigits(user), (id) => new ChatId({ kind: "phone", id }))
     }
     case "g.us":
       return /^\d+(-\d+)?$/.test(local)
-        ? Either.right(new ChatId({ kind: "group", id: local }))
-        : Either.left(new InvalidChatId({ input, reason: "a group id is digits (or digits-digits) before @g.us" }))
+        ? Result.succeed(new ChatId({ kind: "group", id: local }))
+        : Result.fail(new InvalidChatId({ input, reason: "a group id is digits (or digits-digits) before @g.us" }))
     case "newsletter":
       return /^\d+$/.test(local)
-        ? Either.right(new ChatId({ kind: domain, id: local }))
-        : Either.left(new InvalidChatId({ input, reason: `a ${domain} id is digits before @${domain}` }))
+        ? Result.succeed(new ChatId({ kind: domain, id: local }))
+        : Result.fail(new InvalidChatId({ input, reason: `a ${domain} id is digits before @${domain}` }))
     case "lid": {
       // A sender's device may follow (`…:12@lid`), as it does on phone JIDs.
       const user = local.split(":")[0]!.split(".")[0]!
       return /^\d+$/.test(user)
-        ? Either.right(new ChatId({ kind: domain, id: user }))
-        : Either.left(new InvalidChatId({ input, reason: `a ${domain} id is digits before @${domain}` }))
+        ? Result.succeed(new ChatId({ kind: domain, id: user }))
+        : Result.fail(new InvalidChatId({ input, reason: `a ${domain} id is digits before @${domain}` }))
     }
     default:
-      return Either.left(
+      return Result.fail(
         new InvalidChatId({
           input,
           reason: `unknown JID domain "@${domain}" (c.us, s.whatsapp.net, g.us, newsletter, lid)`
@@ -150,8 +152,8 @@ export const isBroadcast = (jid: string): boolean => jid.trim().toLowerCase().en
  * @category constructors
  */
 export const phone = (number: string): ChatId =>
-  Either.getOrThrowWith(
-    Either.map(phoneDigits(number), (id) => new ChatId({ kind: "phone", id })),
+  Result.getOrThrowWith(
+    Result.map(phoneDigits(number), (id) => new ChatId({ kind: "phone", id })),
     (error) => error
   )
 
@@ -162,7 +164,7 @@ export const phone = (number: string): ChatId =>
  * @category constructors
  */
 export const group = (jid: string): ChatId => {
-  const chat = Either.getOrThrowWith(parse(jid.includes("@") ? jid : `${jid}@g.us`), (error) => error)
+  const chat = Result.getOrThrowWith(parse(jid.includes("@") ? jid : `${jid}@g.us`), (error) => error)
   if (chat.kind !== "group") throw new InvalidChatId({ input: jid, reason: "not a group JID (…@g.us)" })
   return chat
 }
@@ -198,12 +200,16 @@ export const toJid = (chat: ChatId, userDomain: "c.us" | "s.whatsapp.net"): stri
  * @since 0.1.0
  * @category schemas
  */
-export const FromString: Schema.Schema<ChatId, string> = Schema.transformOrFail(
-  Schema.String,
-  Schema.typeSchema(ChatId),
-  {
-    strict: true,
-    decode: (input, _, ast) => Either.mapLeft(parse(input), (error) => new ParseResult.Type(ast, input, error.reason)),
-    encode: (chat) => ParseResult.succeed(chat.toString())
-  }
+export const FromString: Schema.Codec<ChatId, string> = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.toType(ChatId),
+    SchemaTransformation.transformEffect({
+      decode: (input, options) =>
+        Result.match(parse(input), {
+          onSuccess: Effect.succeed,
+          onFailure: (error) => Effect.fail(new SchemaIssue.InvalidValue({ message: error.reason }, input, options))
+        }),
+      encode: (chat) => Effect.succeed(chat.toString())
+    })
+  )
 )

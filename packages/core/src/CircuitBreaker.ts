@@ -46,7 +46,7 @@ export interface Options {
     }
     | undefined
   /** How long the breaker stays open before a probe (default 30 s). */
-  readonly cooldown?: Duration.DurationInput | undefined
+  readonly cooldown?: Duration.Input | undefined
 }
 
 /**
@@ -111,7 +111,7 @@ interface Internal {
 export const make = (options: Options = {}): Effect.Effect<CircuitBreaker> =>
   Effect.gen(function*() {
     const consecutiveLimit = options.consecutiveFailures ?? 5
-    const cooldown = Duration.toMillis(Duration.decode(options.cooldown ?? "30 seconds"))
+    const cooldown = Duration.toMillis(options.cooldown ?? "30 seconds")
     const rate = options.failureRate
     const ref = yield* SubscriptionRef.make<Internal>({
       state: { _tag: "Closed" },
@@ -187,10 +187,10 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker> =>
           const now = yield* Clock.currentTimeMillis
           if (Exit.isSuccess(exit)) {
             yield* record(false, probe, now)
-          } else if (Cause.isInterruptedOnly(exit.cause)) {
+          } else if (Cause.hasInterruptsOnly(exit.cause)) {
             if (probe) yield* releaseProbe
           } else {
-            const failed = Option.match(Cause.failureOption(exit.cause), { onNone: () => true, onSome: isFailure })
+            const failed = Option.match(Cause.findErrorOption(exit.cause), { onNone: () => true, onSome: isFailure })
             yield* record(failed, probe, now)
           }
           return yield* exit
@@ -199,7 +199,7 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker> =>
 
     return {
       state: Effect.zipWith(SubscriptionRef.get(ref), Clock.currentTimeMillis, view),
-      changes: ref.changes.pipe(
+      changes: SubscriptionRef.changes(ref).pipe(
         Stream.map((s) => s.probing ? { _tag: "HalfOpen" as const } : s.state),
         Stream.changesWith((a, b) => a._tag === b._tag)
       ),

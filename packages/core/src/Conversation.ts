@@ -71,10 +71,10 @@ export class DialogChanged extends Schema.TaggedError<DialogChanged>()("DialogCh
  * @since 0.1.0
  * @category models
  */
-export const TimerPayload = Schema.Union(
+export const TimerPayload = Schema.Union([
   Schema.TaggedStruct("DialogTimer", { dialogId: Schema.String, step: Schema.Number }),
   Schema.TaggedStruct("Reminder", { message: Message.Message })
-)
+])
 
 /**
  * @since 0.1.0
@@ -87,12 +87,15 @@ export type TimerPayload = typeof TimerPayload.Type
  * @category models
  */
 export interface AskOptions<A> {
-  /** Decodes the answer's text; a failure re-prompts. */
-  readonly schema?: Schema.Schema<A, string> | undefined
+  /**
+   * Decodes the answer's text; a failure re-prompts. (For a number, `Schema.FiniteFromString`:
+   * `Schema.NumberFromString` reads any text, `"abc"` as `NaN`.)
+   */
+  readonly schema?: Schema.Codec<A, string> | undefined
   /** Sent when the answer does not decode (default: the reason and the prompt again). */
   readonly retryPrompt?: string | undefined
   /** Fails the ask with `AskTimeout` when no answer comes in time (durable: survives restarts). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
 }
 
 /**
@@ -108,19 +111,19 @@ export interface Service {
   readonly choose: <const O extends string>(
     prompt: string,
     options: ReadonlyArray<O>,
-    settings?: { readonly retryPrompt?: string | undefined; readonly timeout?: Duration.DurationInput | undefined }
+    settings?: { readonly retryPrompt?: string | undefined; readonly timeout?: Duration.Input | undefined }
   ) => Effect.Effect<O, AskTimeout>
   readonly reply: (message: string | Message.Message) => Effect.Effect<Receipt, MessagingError.MessagingError>
   readonly step: <A, E, R>(
     name: string,
     effect: Effect.Effect<A, E, R>,
-    schema?: Schema.Schema<A, any>
+    schema?: Schema.Codec<A, any>
   ) => Effect.Effect<A, E, R>
   readonly waitFor: (
     predicate: (event: InboundEvent.MessageReceived) => boolean,
-    options?: { readonly timeout?: Duration.DurationInput | undefined; readonly description?: string | undefined }
+    options?: { readonly timeout?: Duration.Input | undefined; readonly description?: string | undefined }
   ) => Effect.Effect<InboundEvent.MessageReceived, AskTimeout>
-  readonly sleep: (duration: Duration.DurationInput) => Effect.Effect<void>
+  readonly sleep: (duration: Duration.Input) => Effect.Effect<void>
   readonly remindAt: (at: Date, message: string | Message.Message) => Effect.Effect<void>
   readonly getState: (key: string) => Effect.Effect<Option.Option<unknown>>
   readonly setState: (key: string, value: unknown) => Effect.Effect<void>
@@ -130,7 +133,7 @@ export interface Service {
  * @since 0.1.0
  * @category tags
  */
-export class Conversation extends Context.Tag("@parley/core/Conversation")<Conversation, Service>() {}
+export class Conversation extends Context.Service<Conversation, Service>()("@parley/core/Conversation") {}
 
 /**
  * Sends `prompt` and waits for the answer's text, decoded by `schema` when given (a bad answer gets
@@ -142,7 +145,7 @@ export class Conversation extends Context.Tag("@parley/core/Conversation")<Conve
 export const ask = <A = string>(
   prompt: string | Message.Message,
   options?: AskOptions<A>
-): Effect.Effect<A, AskTimeout, Conversation> => Effect.flatMap(Conversation, (c) => c.ask(prompt, options))
+): Effect.Effect<A, AskTimeout, Conversation> => Conversation.use((c) => c.ask(prompt, options))
 
 /**
  * Sends a numbered list and waits for one of `options`, by number or by text.
@@ -153,9 +156,8 @@ export const ask = <A = string>(
 export const choose = <const O extends string>(
   prompt: string,
   options: ReadonlyArray<O>,
-  settings?: { readonly retryPrompt?: string | undefined; readonly timeout?: Duration.DurationInput | undefined }
-): Effect.Effect<O, AskTimeout, Conversation> =>
-  Effect.flatMap(Conversation, (c) => c.choose(prompt, options, settings))
+  settings?: { readonly retryPrompt?: string | undefined; readonly timeout?: Duration.Input | undefined }
+): Effect.Effect<O, AskTimeout, Conversation> => Conversation.use((c) => c.choose(prompt, options, settings))
 
 /**
  * Sends a message to the chat (text, or any `Message`), once.
@@ -165,8 +167,7 @@ export const choose = <const O extends string>(
  */
 export const reply = (
   message: string | Message.Message
-): Effect.Effect<Receipt, MessagingError.MessagingError, Conversation> =>
-  Effect.flatMap(Conversation, (c) => c.reply(message))
+): Effect.Effect<Receipt, MessagingError.MessagingError, Conversation> => Conversation.use((c) => c.reply(message))
 
 /**
  * Runs a side effect once per dialog, even across restarts: its result is recorded (as JSON, or
@@ -178,8 +179,8 @@ export const reply = (
 export const step = <A, E, R>(
   name: string,
   effect: Effect.Effect<A, E, R>,
-  schema?: Schema.Schema<A, any>
-): Effect.Effect<A, E, R | Conversation> => Effect.flatMap(Conversation, (c) => c.step(name, effect, schema))
+  schema?: Schema.Codec<A, any>
+): Effect.Effect<A, E, R | Conversation> => Conversation.use((c) => c.step(name, effect, schema))
 
 /**
  * Waits for the next message that satisfies `predicate`.
@@ -189,9 +190,9 @@ export const step = <A, E, R>(
  */
 export const waitFor = (
   predicate: (event: InboundEvent.MessageReceived) => boolean,
-  options?: { readonly timeout?: Duration.DurationInput | undefined; readonly description?: string | undefined }
+  options?: { readonly timeout?: Duration.Input | undefined; readonly description?: string | undefined }
 ): Effect.Effect<InboundEvent.MessageReceived, AskTimeout, Conversation> =>
-  Effect.flatMap(Conversation, (c) => c.waitFor(predicate, options))
+  Conversation.use((c) => c.waitFor(predicate, options))
 
 /**
  * Pauses the dialog durably: it holds no fiber meanwhile and resumes after a restart.
@@ -199,8 +200,8 @@ export const waitFor = (
  * @since 0.1.0
  * @category dialogs
  */
-export const sleep = (duration: Duration.DurationInput): Effect.Effect<void, never, Conversation> =>
-  Effect.flatMap(Conversation, (c) => c.sleep(duration))
+export const sleep = (duration: Duration.Input): Effect.Effect<void, never, Conversation> =>
+  Conversation.use((c) => c.sleep(duration))
 
 /**
  * Sends `message` to the chat at `at` (durably), whatever the dialog does meanwhile. Outside the
@@ -210,7 +211,7 @@ export const sleep = (duration: Duration.DurationInput): Effect.Effect<void, nev
  * @category dialogs
  */
 export const remindAt = (at: Date, message: string | Message.Message): Effect.Effect<void, never, Conversation> =>
-  Effect.flatMap(Conversation, (c) => c.remindAt(at, message))
+  Conversation.use((c) => c.remindAt(at, message))
 
 /**
  * The chat this dialog runs in.
@@ -218,7 +219,7 @@ export const remindAt = (at: Date, message: string | Message.Message): Effect.Ef
  * @since 0.1.0
  * @category accessors
  */
-export const chat: Effect.Effect<ChatId.ChatId, never, Conversation> = Effect.map(Conversation, (c) => c.chat)
+export const chat: Effect.Effect<ChatId.ChatId, never, Conversation> = Conversation.useSync((c) => c.chat)
 
 /**
  * The message that started the dialog.
@@ -226,8 +227,7 @@ export const chat: Effect.Effect<ChatId.ChatId, never, Conversation> = Effect.ma
  * @since 0.1.0
  * @category accessors
  */
-export const trigger: Effect.Effect<InboundEvent.MessageReceived, never, Conversation> = Effect.map(
-  Conversation,
+export const trigger: Effect.Effect<InboundEvent.MessageReceived, never, Conversation> = Conversation.useSync(
   (c) => c.trigger
 )
 
@@ -238,22 +238,17 @@ export const trigger: Effect.Effect<InboundEvent.MessageReceived, never, Convers
  * @since 0.1.0
  * @category state
  */
-export const State = <A, I>(key: string, schema: Schema.Schema<A, I>, initial: A) => {
-  const decode = Schema.decodeUnknown(schema)
-  const encode = Schema.encode(schema)
-  const get: Effect.Effect<A, never, Conversation> = Effect.flatMap(
-    Conversation,
-    (c) =>
-      Effect.flatMap(
-        c.getState(key),
-        Option.match({ onNone: () => Effect.succeed(initial), onSome: (u) => Effect.orDie(decode(u)) })
-      )
+export const State = <A, I>(key: string, schema: Schema.Codec<A, I>, initial: A) => {
+  const decode = Schema.decodeUnknownEffect(schema)
+  const encode = Schema.encodeEffect(schema)
+  const get: Effect.Effect<A, never, Conversation> = Conversation.use((c) =>
+    Effect.flatMap(
+      c.getState(key),
+      Option.match({ onNone: () => Effect.succeed(initial), onSome: (u) => Effect.orDie(decode(u)) })
+    )
   )
   const set = (value: A): Effect.Effect<void, never, Conversation> =>
-    Effect.flatMap(
-      Conversation,
-      (c) => Effect.flatMap(Effect.orDie(encode(value)), (encoded) => c.setState(key, encoded))
-    )
+    Conversation.use((c) => Effect.flatMap(Effect.orDie(encode(value)), (encoded) => c.setState(key, encoded)))
   return { key, get, set, update: (f: (a: A) => A) => Effect.flatMap(get, (a) => set(f(a))) }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Where conversations live between events, over `@effect/sql` (SQLite by default, PostgreSQL for
+ * Where conversations live between events, over `effect/sql` (SQLite by default, PostgreSQL for
  * several instances): each chat's open dialog (its journal), typed state, provider and 24 h window,
  * and the messages we sent with their delivery statuses. The engine writes them (one commit per
  * event); this module reads them for operations tooling, and gives a durable `IdempotencyStore`.
@@ -8,8 +8,6 @@
  *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -17,6 +15,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 import * as Conversation from "./Conversation.js"
 import * as Idempotency from "./Idempotency.js"
 import * as rows from "./internal/engine/rows.js"
@@ -125,10 +125,14 @@ export interface Service {
  * @since 0.1.0
  * @category tags
  */
-export class ConversationStore extends Context.Tag("@parley/core/ConversationStore")<ConversationStore, Service>() {}
+export class ConversationStore
+  extends Context.Service<ConversationStore, Service>()("@parley/core/ConversationStore")
+{}
 
-const ReceiptJson = Schema.parseJson(Receipt)
-const decodeTimerPayload = Schema.decodeUnknownSync(Schema.parseJson(Conversation.TimerPayload))
+const ReceiptJson = Schema.fromJsonString(Receipt)
+const decodeReceiptJson = Schema.decodeUnknownEffect(ReceiptJson)
+const encodeReceiptJson = Schema.encodeEffect(ReceiptJson)
+const decodeTimerPayload = Schema.decodeUnknownSync(Schema.fromJsonString(Conversation.TimerPayload))
 
 /**
  * The store over the `SqlClient` in context (tables from `Migrations`).
@@ -178,7 +182,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
     }),
     nextTimer: Effect.map(
       sql`SELECT MIN(fire_at) AS at FROM parley_timers WHERE state = 'pending'`,
-      (found) => Option.map(Option.fromNullable(rows.optionalInt(found[0]?.at)), (at) => new Date(at))
+      (found) => Option.map(Option.fromNullishOr(rows.optionalInt(found[0]?.at)), (at) => new Date(at))
     ),
     openDialogs: Effect.map(
       sql`SELECT COUNT(*) AS n FROM parley_conversations WHERE dialog IS NOT NULL`,
@@ -199,7 +203,7 @@ export const layer: Layer.Layer<ConversationStore, never, SqlClient.SqlClient> =
  * @since 0.1.0
  * @category constructors
  */
-export const makeIdempotencyStore: Effect.Effect<Idempotency.IdempotencyStore["Type"], never, SqlClient.SqlClient> =
+export const makeIdempotencyStore: Effect.Effect<Idempotency.IdempotencyStore["Service"], never, SqlClient.SqlClient> =
   Effect
     .gen(function*() {
       const sql = yield* SqlClient.SqlClient
@@ -209,12 +213,12 @@ export const makeIdempotencyStore: Effect.Effect<Idempotency.IdempotencyStore["T
             const now = yield* Clock.currentTimeMillis
             const rows = yield* sql`SELECT receipt FROM parley_idempotency WHERE key = ${key} AND expires_at > ${now}`
             if (rows.length === 0) return Option.none()
-            return Option.some(yield* Effect.orDie(Schema.decodeUnknown(ReceiptJson)(rows[0]!.receipt)))
+            return Option.some(yield* Effect.orDie(decodeReceiptJson(rows[0]!.receipt)))
           }).pipe(Effect.orDie),
         set: (key, receipt, ttl) =>
           Effect.gen(function*() {
             const now = yield* Clock.currentTimeMillis
-            const json = yield* Effect.orDie(Schema.encode(ReceiptJson)(receipt))
+            const json = yield* Effect.orDie(encodeReceiptJson(receipt))
             const expires = now + Duration.toMillis(ttl)
             yield* sql`INSERT INTO parley_idempotency (key, receipt, expires_at) VALUES (${key}, ${json}, ${expires})
             ON CONFLICT (key) DO UPDATE SET receipt = ${json}, expires_at = ${expires}`

@@ -12,11 +12,11 @@
 import type * as Array from "effect/Array"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as ExecutionPlan from "effect/ExecutionPlan"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Capabilities from "./Capabilities.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
@@ -56,9 +56,9 @@ export interface Member {
  * @since 0.1.0
  * @category tags
  */
-export class Failover extends Context.Tag("@parley/core/Failover")<Failover, {
+export class Failover extends Context.Service<Failover, {
   readonly members: ReadonlyArray<Member>
-}>() {}
+}>()("@parley/core/Failover") {}
 
 type Plan = ExecutionPlan.ExecutionPlan<{
   provides: CurrentMember
@@ -67,7 +67,7 @@ type Plan = ExecutionPlan.ExecutionPlan<{
   requirements: never
 }>
 
-class CurrentMember extends Context.Tag("@parley/core/Failover/CurrentMember")<CurrentMember, Member>() {}
+class CurrentMember extends Context.Service<CurrentMember, Member>()("@parley/core/Failover/CurrentMember") {}
 
 /**
  * @since 0.1.0
@@ -93,7 +93,7 @@ export const make = (
     const countFailover = (kind: string) => {
       let counter = failedOver.get(kind)
       if (counter === undefined) {
-        counter = Metric.increment(Metrics.tagged(Metrics.failedOver, provider, kind))
+        counter = Metric.update(Metrics.tagged(Metrics.failedOver, provider, kind), 1)
         failedOver.set(kind, counter)
       }
       return counter
@@ -125,20 +125,18 @@ export const make = (
           })
         }
         const log: Array<string> = []
-        const attempt = Effect.flatMap(
-          CurrentMember,
-          ({ breaker, service }) =>
-            breaker.protect(service.send(message, sendOptions), MessagingError.isProviderFault).pipe(
-              Effect.catchTag(
-                "CircuitOpen",
-                () =>
+        const attempt = CurrentMember.use(({ breaker, service }) =>
+          breaker.protect(service.send(message, sendOptions), MessagingError.isProviderFault).pipe(
+            Effect.catchTag(
+              "CircuitOpen",
+              () =>
+                Effect.fail(
                   new MessagingError.ProviderUnavailable({ provider: service.provider, reason: "circuit breaker open" })
-              ),
-              Effect.tapBoth({
-                onSuccess: () => Effect.sync(() => log.push(`${service.provider}:ok`)),
-                onFailure: (error) => Effect.sync(() => log.push(`${service.provider}:${error._tag}`))
-              })
-            )
+                )
+            ),
+            Effect.tap(() => Effect.sync(() => log.push(`${service.provider}:ok`))),
+            Effect.tapError((error) => Effect.sync(() => log.push(`${service.provider}:${error._tag}`)))
+          )
         )
         const failover = (error: MessagingError.MessagingError) =>
           MessagingError.canFailover(error)
@@ -159,7 +157,7 @@ export const make = (
       function*(message: Message.Message, sendOptions?: MessagingService.SendOptions) {
         yield* Effect.annotateCurrentSpan({ "parley.provider": provider, "parley.kind": Message.kind(message) })
         const valid = Message.validate(message, provider)
-        if (Either.isLeft(valid)) return yield* valid.left
+        if (Result.isFailure(valid)) return yield* valid.failure
         const key = sendOptions?.idempotencyKey
         const receipt: Receipt = yield* key === undefined
           ? run(message, sendOptions)
@@ -189,7 +187,7 @@ export const layer = <E, R>(
   layers: Array.NonEmptyReadonlyArray<Layer.Layer<MessagingService.MessagingService, E, R>>,
   options: Options = {}
 ): Layer.Layer<MessagingService.MessagingService | Failover, E, R> =>
-  Layer.scopedContext(Effect.gen(function*() {
+  Layer.effectContext(Effect.gen(function*() {
     const [head, ...tail] = yield* Effect.forEach(
       layers,
       (layer) => Effect.map(Layer.build(layer), Context.get(MessagingService.MessagingService))

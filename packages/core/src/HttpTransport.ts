@@ -18,13 +18,13 @@
  *
  * @since 0.1.0
  */
-import type * as HttpBody from "@effect/platform/HttpBody"
-import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpMethod from "@effect/platform/HttpMethod"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type * as HttpBody from "effect/http/HttpBody"
+import type * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientError from "effect/http/HttpClientError"
+import type * as HttpClientRequest from "effect/http/HttpClientRequest"
+import type * as HttpMethod from "effect/http/HttpMethod"
 import type * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import * as internal from "./internal/httpTransport.js"
@@ -71,8 +71,8 @@ export type Classifier = (answer: Answer) => MessagingError.MessagingError | und
 export interface Endpoint<A = void, I = void, R = unknown, RI = unknown> {
   readonly method: HttpMethod.HttpMethod
   readonly path: `/${string}`
-  readonly request?: Schema.Schema<A, I> | undefined
-  readonly response: Schema.Schema<R, RI>
+  readonly request?: Schema.Codec<A, I> | undefined
+  readonly response: Schema.Codec<R, RI>
 }
 
 /**
@@ -98,8 +98,8 @@ export const endpoint: <A = void, I = void, R = unknown, RI = unknown>(
  */
 export const post = <A, I, R, RI>(
   path: `/${string}`,
-  request: Schema.Schema<A, I>,
-  response: Schema.Schema<R, RI>
+  request: Schema.Codec<A, I>,
+  response: Schema.Codec<R, RI>
 ): Endpoint<A, I, R, RI> => internal.endpoint({ method: "POST", path, request, response })
 
 /**
@@ -110,8 +110,8 @@ export const post = <A, I, R, RI>(
  */
 export const put = <A, I, R, RI>(
   path: `/${string}`,
-  request: Schema.Schema<A, I>,
-  response: Schema.Schema<R, RI>
+  request: Schema.Codec<A, I>,
+  response: Schema.Codec<R, RI>
 ): Endpoint<A, I, R, RI> => internal.endpoint({ method: "PUT", path, request, response })
 
 /**
@@ -120,7 +120,7 @@ export const put = <A, I, R, RI>(
  * @since 0.1.0
  * @category constructors
  */
-export const get = <R, RI>(path: `/${string}`, response: Schema.Schema<R, RI>): Endpoint<void, void, R, RI> =>
+export const get = <R, RI>(path: `/${string}`, response: Schema.Codec<R, RI>): Endpoint<void, void, R, RI> =>
   internal.endpoint({ method: "GET", path, response })
 
 /**
@@ -149,7 +149,7 @@ export interface Options {
     | undefined
   readonly classify?: Classifier | undefined
   /** How long to wait for an answer before `DeliveryUnknown` (default 30 s). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
 }
 
 /**
@@ -169,7 +169,7 @@ export interface HttpTransport {
   /** Sends a request built by hand (a multipart upload, say), its path relative to the base URL. */
   readonly execute: <A, I>(
     request: HttpClientRequest.HttpClientRequest,
-    success: Schema.Schema<A, I>,
+    success: Schema.Codec<A, I>,
     context?: CallContext
   ) => Effect.Effect<A, MessagingError.MessagingError>
 }
@@ -211,8 +211,9 @@ export const classifyStatus: (answer: Answer) => MessagingError.MessagingError =
 export const notOnWhatsApp: RegExp = internal.notOnWhatsApp
 
 /**
- * Maps a transport failure: connection refused (and friends) → `ProviderUnavailable`; a reset or
- * close after connecting → `DeliveryUnknown`, as the request may have been written.
+ * Maps a transport failure (the `reason` of an `HttpClientError` that failed the request): connection
+ * refused (and friends) → `ProviderUnavailable`; a reset or close after connecting → `DeliveryUnknown`,
+ * as the request may have been written.
  *
  * @since 0.1.0
  * @category classification
@@ -241,7 +242,7 @@ export interface FetchOptions {
   /** The most bytes accepted. */
   readonly limit: number
   /** How long the download may take (default 30 s). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
   /**
    * The error for media over `limit`: `size` is the size when `exact`, else the limit it passed;
    * `described` says so in words (`is 9000000 bytes`), `at` is the URL without its query string.
@@ -270,9 +271,9 @@ export const fetchMedia: (
 ) => Effect.Effect<Uint8Array, MessagingError.MessagingError> = internal.fetchMedia
 
 /**
- * A `multipart/form-data` body of text fields and one file, encoded to its bytes. Encoding here (by the
- * platform's own `Response`) rather than handing a `FormData` to the `HttpClient` sends it correctly
- * over any client: a `FormData` object is read only by a client of the same undici realm.
+ * A `multipart/form-data` body of text fields and one file, encoded to its bytes (by the platform's own
+ * `Response`), so that every `HttpClient` (`NodeHttpClient.layerUndici`, `layerNodeHttp`, fetch) sends it
+ * alike and with a `Content-Length`, where a `FormData` body is streamed in each client's own way.
  *
  * @since 0.1.0
  * @category media

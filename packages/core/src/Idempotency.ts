@@ -20,12 +20,12 @@ import type { Receipt } from "./Receipt.js"
  * @since 0.1.0
  * @category services
  */
-export class IdempotencyStore extends Context.Tag("@parley/core/IdempotencyStore")<IdempotencyStore, {
+export class IdempotencyStore extends Context.Service<IdempotencyStore, {
   /** The receipt stored under `key`, unless absent or expired. */
   readonly get: (key: string) => Effect.Effect<Option.Option<Receipt>>
   /** Stores `receipt` under `key` for `ttl`. */
   readonly set: (key: string, receipt: Receipt, ttl: Duration.Duration) => Effect.Effect<void>
-}>() {}
+}>()("@parley/core/IdempotencyStore") {}
 
 /**
  * An in-process store: a map with expiry, swept as it grows.
@@ -33,7 +33,7 @@ export class IdempotencyStore extends Context.Tag("@parley/core/IdempotencyStore
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory: Effect.Effect<IdempotencyStore["Type"]> = Effect.sync(() => {
+export const makeMemory: Effect.Effect<IdempotencyStore["Service"]> = Effect.sync(() => {
   const entries = new Map<string, { readonly receipt: Receipt; readonly expires: number }>()
   let sweepAt = 1024
   return IdempotencyStore.of({
@@ -81,12 +81,12 @@ export interface Guard {
  * @category constructors
  */
 export const makeGuard = (options: {
-  readonly store: IdempotencyStore["Type"]
+  readonly store: IdempotencyStore["Service"]
   readonly namespace: string
-  readonly window: Duration.DurationInput
+  readonly window: Duration.Input
 }): Effect.Effect<Guard> =>
   Effect.sync(() => {
-    const window = Duration.decode(options.window)
+    const window = Duration.fromInputUnsafe(options.window)
     // Waiters share the first caller's outcome, whatever its error type.
     const inFlight = new Map<string, Deferred.Deferred<Receipt, any>>()
     const run = <E, R>(key: string, send: Effect.Effect<Receipt, E, R>): Effect.Effect<Receipt, E, R> => {

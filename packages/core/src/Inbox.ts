@@ -14,8 +14,6 @@
  *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -23,6 +21,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 import * as Conversation from "./Conversation.js"
 import * as InboundEvent from "./InboundEvent.js"
 import * as EngineStore from "./internal/engine/store.js"
@@ -51,7 +51,7 @@ export class TimerFired extends Schema.TaggedClass<TimerFired>()("TimerFired", {
   timerId: Schema.Number,
   chat: Schema.String,
   payload: TimerPayload,
-  at: Schema.DateFromNumber
+  at: Schema.DateFromMillis
 }) {}
 
 /**
@@ -60,7 +60,7 @@ export class TimerFired extends Schema.TaggedClass<TimerFired>()("TimerFired", {
  * @since 0.1.0
  * @category models
  */
-export const Event = Schema.Union(InboundEvent.MessageReceived, InboundEvent.StatusChanged, TimerFired)
+export const Event = Schema.Union([InboundEvent.MessageReceived, InboundEvent.StatusChanged, TimerFired])
 
 /**
  * @since 0.1.0
@@ -131,9 +131,9 @@ export interface Service {
  * @since 0.1.0
  * @category tags
  */
-export class Inbox extends Context.Tag("@parley/core/Inbox")<Inbox, Service>() {}
+export class Inbox extends Context.Service<Inbox, Service>()("@parley/core/Inbox") {}
 
-const EventJson = Schema.parseJson(Event)
+const EventJson = Schema.fromJsonString(Event)
 const encodeEvent = Schema.encodeSync(EventJson)
 const decodeEvent = Schema.decodeSync(EventJson)
 
@@ -187,7 +187,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient | Scope.Sco
   const sql = yield* SqlClient.SqlClient
   const store = yield* EngineStore.make({
     eventCodec: { encode: encodeEvent, decode: decodeEvent },
-    timerFired: (fields) => new TimerFired(fields, true),
+    timerFired: (fields) => new TimerFired(fields),
     chatKey
   })
   const service: Service = {
@@ -199,7 +199,7 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient | Scope.Sco
     deadLetter: Effect.fn("Inbox.deadLetter")(function*(id: number) {
       const found = yield* sql`SELECT id, inbox_id, chat, event, error, attempts, failed_at FROM parley_dead_letters
         WHERE id = ${id}`
-      return Option.map(Option.fromNullable(found[0]), toDeadLetter)
+      return Option.map(Option.fromUndefinedOr(found[0]), toDeadLetter)
     }),
     replay: Effect.fn("Inbox.replay")(function*(ids: ReadonlyArray<number>) {
       if (ids.length === 0) return []
@@ -223,4 +223,4 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient | Scope.Sco
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Inbox, never, SqlClient.SqlClient> = Layer.scoped(Inbox, make)
+export const layer: Layer.Layer<Inbox, never, SqlClient.SqlClient> = Layer.effect(Inbox, make)

@@ -1,12 +1,14 @@
 /**
  * Outbound messages: one tagged shape per kind WhatsApp carries, with the limits WhatsApp enforces
- * written as `Schema` filters, so a bad message is caught before any I/O.
+ * written as `Schema` checks, so a bad message is caught before any I/O.
  *
  * @since 0.1.0
  */
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaParser from "effect/SchemaParser"
 import * as ChatId from "./ChatId.js"
 import { InvalidMessage } from "./MessagingError.js"
 
@@ -25,12 +27,12 @@ export const limits = {
   mediaBytes: 16 * 1024 * 1024
 } as const
 
-const MessageId = Schema.String.pipe(
-  Schema.filter((s) => s.trim().length > 0 || "must be a provider message id (a non-empty string)")
+const MessageId = Schema.String.check(
+  Schema.makeFilter((s) => s.trim().length > 0 || "must be a provider message id (a non-empty string)")
 )
 
-const Text = Schema.String.pipe(
-  Schema.filter((s) =>
+const Text = Schema.String.check(
+  Schema.makeFilter((s) =>
     s.trim().length === 0
       ? "must not be empty"
       : s.length > limits.textLength
@@ -39,16 +41,16 @@ const Text = Schema.String.pipe(
   )
 )
 
-const Caption = Schema.String.pipe(
-  Schema.filter((s) =>
+const Caption = Schema.String.check(
+  Schema.makeFilter((s) =>
     s.length > limits.captionLength
       ? `is ${s.length} characters; WhatsApp allows at most ${limits.captionLength}`
       : undefined
   )
 )
 
-const MediaUrl = Schema.String.pipe(
-  Schema.filter((s) => {
+const MediaUrl = Schema.String.check(
+  Schema.makeFilter((s) => {
     try {
       const url = new URL(s)
       return url.protocol === "http:" || url.protocol === "https:"
@@ -60,8 +62,8 @@ const MediaUrl = Schema.String.pipe(
   })
 )
 
-const MediaSize = Schema.Number.pipe(
-  Schema.filter((n) =>
+const MediaSize = Schema.Number.check(
+  Schema.makeFilter((n) =>
     !Number.isInteger(n) || n < 0
       ? "must be a whole number of bytes"
       : n > limits.mediaBytes
@@ -70,12 +72,14 @@ const MediaSize = Schema.Number.pipe(
   )
 )
 
-const Latitude = Schema.Number.pipe(
-  Schema.filter((n) => Number.isFinite(n) && n >= -90 && n <= 90 ? undefined : "must be between -90 and 90")
+const Latitude = Schema.Number.check(
+  Schema.makeFilter((n) => Number.isFinite(n) && n >= -90 && n <= 90 ? undefined : "must be between -90 and 90")
 )
-const Longitude = Schema.Number.pipe(
-  Schema.filter((n) => Number.isFinite(n) && n >= -180 && n <= 180 ? undefined : "must be between -180 and 180")
+const Longitude = Schema.Number.check(
+  Schema.makeFilter((n) => Number.isFinite(n) && n >= -180 && n <= 180 ? undefined : "must be between -180 and 180")
 )
+
+const NonEmptyTrimmedString = Schema.Trimmed.check(Schema.isNonEmpty())
 
 const Reply = { replyTo: Schema.optional(MessageId) }
 const Media = {
@@ -131,7 +135,7 @@ export class AudioMessage extends Schema.TaggedClass<AudioMessage>()("Audio", Me
 export class DocumentMessage extends Schema.TaggedClass<DocumentMessage>()("Document", {
   ...Media,
   caption: Schema.optional(Caption),
-  filename: Schema.optional(Schema.NonEmptyTrimmedString)
+  filename: Schema.optional(NonEmptyTrimmedString)
 }) {}
 
 /**
@@ -164,7 +168,7 @@ export class LocationMessage extends Schema.TaggedClass<LocationMessage>()("Loca
 export class ReactionMessage extends Schema.TaggedClass<ReactionMessage>()("Reaction", {
   to: ChatId.FromString,
   messageId: MessageId,
-  emoji: Schema.String.pipe(Schema.maxLength(16, { message: () => "must be one emoji (or empty to remove)" }))
+  emoji: Schema.String.check(Schema.isMaxLength(16, { message: "must be one emoji (or empty to remove)" }))
 }) {}
 
 /**
@@ -174,7 +178,7 @@ export class ReactionMessage extends Schema.TaggedClass<ReactionMessage>()("Reac
  * @category models
  */
 export const TemplateHeaderMedia = Schema.Struct({
-  kind: Schema.Literal("image", "video", "document"),
+  kind: Schema.Literals(["image", "video", "document"]),
   url: MediaUrl,
   filename: Schema.optional(Schema.String)
 })
@@ -189,16 +193,19 @@ export const TemplateHeaderMedia = Schema.Struct({
  */
 export class TemplateMessage extends Schema.TaggedClass<TemplateMessage>()("Template", {
   to: ChatId.FromString,
-  name: Schema.NonEmptyTrimmedString,
+  name: NonEmptyTrimmedString,
   language: Schema.optional(Schema.String),
-  variables: Schema.optionalWith(Schema.Array(Schema.NonEmptyString), { default: () => [] }),
+  variables: Schema.Array(Schema.NonEmptyString).pipe(
+    Schema.withConstructorDefault(Effect.succeed([])),
+    Schema.withDecodingDefault(Effect.succeed([]))
+  ),
   headerMedia: Schema.optional(TemplateHeaderMedia)
 }) {}
 
 const ChoiceOptions = Schema.NonEmptyArray(
-  Schema.String.pipe(Schema.filter((s) => s.trim().length > 0 || "must not be empty"))
-).pipe(
-  Schema.filter((options) =>
+  Schema.String.check(Schema.makeFilter((s) => s.trim().length > 0 || "must not be empty"))
+).check(
+  Schema.makeFilter((options) =>
     new Set(options.map((o) => o.trim().toLowerCase())).size === options.length ||
     "must differ from each other (an answer names one of them)"
   )
@@ -226,7 +233,7 @@ export class ButtonsMessage extends Schema.TaggedClass<ButtonsMessage>()("Button
  * @since 0.1.0
  * @category models
  */
-export const Message = Schema.Union(
+export const Message = Schema.Union([
   TextMessage,
   ImageMessage,
   VideoMessage,
@@ -237,7 +244,7 @@ export const Message = Schema.Union(
   ReactionMessage,
   TemplateMessage,
   ButtonsMessage
-)
+])
 
 /**
  * @since 0.1.0
@@ -251,7 +258,7 @@ export type Message = typeof Message.Type
  * @since 0.1.0
  * @category models
  */
-export const Kind = Schema.Literal(
+export const Kind = Schema.Literals([
   "text",
   "image",
   "video",
@@ -262,7 +269,7 @@ export const Kind = Schema.Literal(
   "reaction",
   "template",
   "buttons"
-)
+])
 
 /**
  * @since 0.1.0
@@ -311,7 +318,9 @@ export const kind = (message: Message): Kind => message._tag.toLowerCase() as Ki
  */
 export const replyTo = (message: Message): string | undefined => "replyTo" in message ? message.replyTo : undefined
 
-const build = { disableValidation: true } as const
+// The constructors' arguments are checked by `validate` before any I/O (so a bad message is a typed
+// `InvalidMessage`, not a throw); building one skips the checks.
+const build = { disableChecks: true } as const
 
 /**
  * A text message, optionally quoting an earlier message.
@@ -458,9 +467,16 @@ export const choiceText = (body: string, options: ReadonlyArray<string>): string
 export const asText = (message: ButtonsMessage): TextMessage =>
   text(message.to, choiceText(message.body, message.options), { replyTo: message.replyTo })
 
+// One parser per kind, derived once: each checks a message's fields (a class's own type only checks that
+// it is an instance).
 const validators = Object.fromEntries(
-  Message.members.map((member) => [member._tag, Schema.validateEither(Schema.typeSchema(Schema.Struct(member.fields)))])
-) as unknown as Record<Message["_tag"], (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>
+  Message.members.map((member) => [
+    member.identifier,
+    SchemaParser.decodeUnknownResult(Schema.toType(Schema.Struct(member.fields)))
+  ])
+) as unknown as Record<Message["_tag"], (u: unknown) => Result.Result<unknown, SchemaIssue.Issue>>
+
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /**
  * Checks a message against WhatsApp's limits before any I/O. The error names the field and the limit,
@@ -469,15 +485,16 @@ const validators = Object.fromEntries(
  * @since 0.1.0
  * @category validation
  */
-export const validate = (message: Message, provider: string): Either.Either<Message, InvalidMessage> =>
-  Either.match(validators[message._tag](message), {
-    onRight: () => Either.right(message),
-    onLeft: (error) => {
-      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-      return Either.left(
+export const validate = (message: Message, provider: string): Result.Result<Message, InvalidMessage> =>
+  Result.match(validators[message._tag](message), {
+    onSuccess: () => Result.succeed(message),
+    onFailure: (error) => {
+      const [issue] = formatIssues(error).issues
+      const path = issue?.path ?? []
+      return Result.fail(
         new InvalidMessage({
           provider,
-          field: issue && issue.path.length > 0 ? issue.path.join(".") : "message",
+          field: path.length > 0 ? path.join(".") : "message",
           reason: issue?.message ?? String(error)
         })
       )

@@ -167,7 +167,7 @@ export type MessagingError =
  * @since 0.1.0
  * @category schemas
  */
-export const MessagingError = Schema.Union(
+export const MessagingError = Schema.Union([
   InvalidMessage,
   Unsupported,
   Unauthorized,
@@ -176,9 +176,10 @@ export const MessagingError = Schema.Union(
   RecipientUnavailable,
   ProviderUnavailable,
   DeliveryUnknown
-)
+])
 
-const tags: ReadonlySet<string> = new Set(MessagingError.members.map((member) => member._tag))
+// Each member's identifier is its tag.
+const tags: ReadonlySet<string> = new Set(MessagingError.members.map((member) => member.identifier))
 
 /**
  * @since 0.1.0

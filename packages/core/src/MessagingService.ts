@@ -7,7 +7,7 @@
  */
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -50,7 +50,7 @@ export interface Service {
  * @since 0.1.0
  * @category tags
  */
-export class MessagingService extends Context.Tag("@parley/core/MessagingService")<MessagingService, Service>() {}
+export class MessagingService extends Context.Service<MessagingService, Service>()("@parley/core/MessagingService") {}
 
 /**
  * Sends a message through the `MessagingService` in context.
@@ -62,7 +62,7 @@ export const send = (
   message: Message.Message,
   options?: SendOptions
 ): Effect.Effect<Receipt, MessagingError.MessagingError, MessagingService> =>
-  Effect.flatMap(MessagingService, (service) => service.send(message, options))
+  MessagingService.use((service) => service.send(message, options))
 
 /**
  * What a provider's driver is told about one attempt.
@@ -118,7 +118,7 @@ export interface Options {
   /** Messages per second to this provider, queued beyond; `false` or absent: no limit. */
   readonly rateLimit?: RateLimit.Options | false | undefined
   /** How long a receipt answers repeated sends with the same idempotency key (default 24 hours). */
-  readonly idempotencyWindow?: Duration.DurationInput | undefined
+  readonly idempotencyWindow?: Duration.Input | undefined
 }
 
 /**

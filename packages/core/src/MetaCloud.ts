@@ -15,8 +15,8 @@ import type * as Message from "./Message.js"
  * @since 0.1.0
  * @category schemas
  */
-export const Link = Schema.String.pipe(
-  Schema.filter((s) => /^https?:\/\/[^\s/]+/i.test(s) || "must be an http(s) URL")
+export const Link = Schema.String.check(
+  Schema.makeFilter((s) => /^https?:\/\/[^\s/]+/i.test(s) || "must be an http(s) URL")
 )
 
 /**
@@ -64,7 +64,7 @@ export const DocumentParameter = Schema.Struct({
  * @since 0.1.0
  * @category schemas
  */
-export const Parameter = Schema.Union(TextParameter, ImageParameter, VideoParameter, DocumentParameter)
+export const Parameter = Schema.Union([TextParameter, ImageParameter, VideoParameter, DocumentParameter])
 
 /**
  * @since 0.1.0
@@ -79,9 +79,9 @@ export type Parameter = typeof Parameter.Type
  * @category schemas
  */
 export const Component = Schema.Struct({
-  type: Schema.Literal("header", "body", "button"),
+  type: Schema.Literals(["header", "body", "button"]),
   sub_type: Schema.optional(Schema.String),
-  index: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
+  index: Schema.optional(Schema.Union([Schema.String, Schema.Number])),
   parameters: Schema.Array(Parameter)
 })
 

@@ -43,7 +43,7 @@ const decodeBody = Schema.decodeUnknownOption(ErrorBody)
 export const fromBody = (body: unknown): Option.Option<typeof ErrorObject.Type> => {
   const direct = decodeBody(body)
   if (Option.isSome(direct)) return Option.some(direct.value.error)
-  if (Predicate.isRecord(body) && Array.isArray(body.errors) && body.errors.length > 0) {
+  if (Predicate.isObject(body) && Array.isArray(body.errors) && body.errors.length > 0) {
     return Schema.decodeUnknownOption(ErrorObject)(body.errors[0])
   }
   return Schema.decodeUnknownOption(ErrorObject)(body)

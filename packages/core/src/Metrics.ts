@@ -5,17 +5,13 @@
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
-import * as MetricBoundaries from "effect/MetricBoundaries"
-import * as MetricKey from "effect/MetricKey"
-import * as MetricLabel from "effect/MetricLabel"
 
-// Each counter's key, so `tagged` can bake the tags into a key once: a metric tagged with
-// `Metric.tagged` builds a new key (and hashes its labels) on every update.
-const keys = new WeakMap<object, MetricKey.MetricKey.Counter<number>>()
-const counter = (name: string, description: string): Metric.Metric.Counter<number> => {
-  const key = MetricKey.counter(name, { description })
-  const metric = Metric.fromMetricKey(key)
-  keys.set(metric, key)
+// This module's counters, whose attributes `tagged` can bake into a new counter of the same series once:
+// `Metric.withAttributes` adds the attributes to the context on every update.
+const counters = new WeakSet<Metric.Counter<number>>()
+const counter = (name: string, description: string): Metric.Counter<number> => {
+  const metric = Metric.counter(name, { description })
+  counters.add(metric)
   return metric
 }
 
@@ -52,26 +48,27 @@ export const retried = counter("parley_messages_retried_total", "Send attempts r
 export const failedOver = counter("parley_messages_failed_over_total", "Sends moved to the next provider")
 
 /**
- * Tags a metric with the provider and message kind. For this module's counters the tags go into the
- * metric's key once, so updating the tagged metric costs no more than updating the counter.
+ * Tags a metric with the provider and message kind (its `provider` and `kind` attributes). For this
+ * module's counters the attributes go into a counter of the same series once, so updating the tagged
+ * metric costs no more than updating the counter.
  *
  * @since 0.1.0
  * @category metrics
  */
 export const tagged = (
-  metric: Metric.Metric.Counter<number>,
+  metric: Metric.Counter<number>,
   provider: string,
   kind: string
-): Metric.Metric.Counter<number> => {
-  const labels = [MetricLabel.make("provider", provider), MetricLabel.make("kind", kind)]
-  const key = keys.get(metric)
-  return key === undefined
-    ? Metric.taggedWithLabels(metric, labels)
-    : Metric.fromMetricKey(MetricKey.taggedWithLabels(key, labels))
-}
+): Metric.Counter<number> =>
+  counters.has(metric)
+    ? Metric.counter(metric.id, {
+      description: metric.description,
+      attributes: { ...metric.attributes, provider, kind }
+    })
+    : Metric.withAttributes(metric, { provider, kind })
 
 /**
- * Events the engine handled and committed (tagged `event`: MessageReceived, StatusChanged, TimerFired;
+ * Events the engine handled and committed (attributes `event`: MessageReceived, StatusChanged, TimerFired;
  * and `outcome`: handled or dead-lettered).
  *
  * @since 0.1.0
@@ -101,7 +98,7 @@ export const statements = Metric.counter("parley_store_statements_total", {
 })
 
 /**
- * Rows per table of the engine's store (tagged `table`), as of the last retention pass.
+ * Rows per table of the engine's store (attribute `table`), as of the last retention pass.
  *
  * @since 0.1.0
  * @category metrics
@@ -141,7 +138,7 @@ export const inboxDepth = Metric.gauge("parley_inbox_depth", { description: "Eve
 export const openDialogs = Metric.gauge("parley_open_dialogs", { description: "Chats with a dialog open" })
 
 /**
- * Each failover member's circuit breaker (tagged `provider`): 0 closed, 1 half-open, 2 open; sampled by
+ * Each failover member's circuit breaker (attribute `provider`): 0 closed, 1 half-open, 2 open; sampled by
  * `Telemetry.layerGauges`.
  *
  * @since 0.1.0
@@ -152,13 +149,12 @@ export const breakerState = Metric.gauge("parley_breaker_state", {
 })
 
 /**
- * How long the engine took to handle an event and commit it, in milliseconds (tagged `event`).
+ * How long the engine took to handle an event and commit it, in milliseconds (attribute `event`).
  *
  * @since 0.1.0
  * @category metrics
  */
-export const handlerLatency = Metric.histogram(
-  "parley_handler_latency_ms",
-  MetricBoundaries.exponential({ start: 1, factor: 2, count: 16 }),
-  "How long the engine took to handle and commit an event, in milliseconds"
-)
+export const handlerLatency = Metric.histogram("parley_handler_latency_ms", {
+  boundaries: Metric.exponentialBoundaries({ start: 1, factor: 2, count: 16 }),
+  description: "How long the engine took to handle and commit an event, in milliseconds"
+})

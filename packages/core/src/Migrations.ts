@@ -1,15 +1,15 @@
 /**
  * The tables Parley keeps in the app's SQL database (SQLite by default, PostgreSQL for several
- * instances), created by `@effect/sql`'s migrator under the `parley_migrations` table.
+ * instances), created by `effect/sql`'s migrator under the `parley_migrations` table.
  *
  * @since 0.1.0
  */
-import * as Migrator from "@effect/sql/Migrator"
-import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import * as Migrator from "effect/sql/Migrator"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 
 const initial = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -126,19 +126,21 @@ export const run: Effect.Effect<
   table: "parley_migrations"
 }).pipe(
   // Instances starting together: the migrator locks its table for the migrations themselves, but two
-  // may race to create that table (PostgreSQL refuses the second `CREATE TABLE IF NOT EXISTS` at
-  // commit). The loser runs again, and finds the work done or waits on the lock.
+  // may race to create that table (both find it missing; PostgreSQL refuses the second `CREATE TABLE`,
+  // and the loser may look again before the winner has committed it). The loser runs again, and finds
+  // the work done or waits on the lock.
   Effect.retry(Schedule.recurs(3))
 )
 
 /**
  * Runs the migrations when the layer is built.
  *
- * Durability is the database's: on SQLite, Parley's client runs WAL with SQLite's default
- * `synchronous = FULL`, so an event acknowledged to a provider is on disk (the engine commits in
- * groups, so this costs one fsync per batch, not per event). `SqliteClient.layer({ synchronous:
- * "NORMAL" })` trades that for speed: a committed webhook then survives a process crash but not a power
- * loss or kernel panic, though the provider was told 200 and will not deliver it again.
+ * Durability is set by the store, not here: on SQLite, `Bot.layerStore` runs the connection with
+ * `synchronous = FULL` (the client, `@effect/sql-sqlite-node`, runs WAL and leaves `synchronous` as it
+ * is), so an event acknowledged to a provider is on disk (the engine commits in groups, so this costs
+ * one fsync per batch, not per event). `Bot.layerStoreWith({ synchronous: "NORMAL" })` trades that for
+ * speed: a committed webhook then survives a process crash but not a power loss or kernel panic, though
+ * the provider was told 200 and will not deliver it again.
  *
  * @since 0.1.0
  * @category layers

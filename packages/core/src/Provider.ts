@@ -15,10 +15,9 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Message from "./Message.js"
@@ -52,7 +51,7 @@ export interface Kit<Options extends MessagingService.Options> {
   /** The layer, with options from `Config` (by default the provider's own). */
   readonly layerConfig: (
     options?: Config.Config<Options>
-  ) => Layer.Layer<MessagingService.MessagingService, ConfigError.ConfigError, HttpClient.HttpClient>
+  ) => Layer.Layer<MessagingService.MessagingService, Config.ConfigError, HttpClient.HttpClient>
 }
 
 /**
@@ -64,8 +63,7 @@ export const define = <Options extends MessagingService.Options, K extends Messa
 ): Kit<Options> => {
   const make = (options: Options) =>
     Effect.flatMap(definition.driver(options), (driver) => MessagingService.make(driver, options))
-  const layer = (options: Options) => Layer.scoped(MessagingService.MessagingService, make(options))
-  const layerConfig = (options: Config.Config<Options> = definition.config) =>
-    Layer.unwrapEffect(Effect.map(options, layer))
+  const layer = (options: Options) => Layer.effect(MessagingService.MessagingService, make(options))
+  const layerConfig = (options: Config.Config<Options> = definition.config) => Layer.unwrap(Effect.map(options, layer))
   return { make, layer, layerConfig }
 }

@@ -8,8 +8,8 @@
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
 import type * as Redacted from "effect/Redacted"
+import type * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type { InboundEvent } from "./InboundEvent.js"
 import * as internal from "./internal/webhook.js"
@@ -94,29 +94,29 @@ export const parseJson: (provider: string) => (body: Uint8Array) => Effect.Effec
 
 /**
  * Decodes a verified delivery's JSON (or part of it) with `schema`, naming the first problem
- * (`unexpected shape at payload.from: is missing`) instead of failing. Decoders keep what they can read
- * and {@link skip} the rest: a 4xx would make the provider deliver again, then drop the event.
+ * (`unexpected shape at payload.from: is missing`, `unexpected shape at payload.body: Expected string,
+ * actual 42`) instead of failing. Decoders keep what they can read and {@link skip} the rest: a 4xx
+ * would make the provider deliver again, then drop the event.
  *
  * @since 0.1.0
  * @category decoding
  */
 export const decodeShape: <A, I>(
-  schema: Schema.Schema<A, I>,
+  schema: Schema.Codec<A, I, never, unknown>,
   at?: ReadonlyArray<PropertyKey>
-) => (input: unknown) => Either.Either<A, string> = internal.decodeShape
+) => (input: unknown) => Result.Result<A, string> = internal.decodeShape
 
 /**
- * An optional field a decoder can do without: `schema` when the value matches it, else absent. For
- * the fields around what a decoder needs (a timestamp, a display name), so that one odd value does not
- * cost the whole event.
+ * An optional field a decoder can do without: `schema` when the value matches it, else absent (the
+ * key is left out of the decoded value). For the fields around what a decoder needs (a timestamp, a
+ * display name), so that one odd value does not cost the whole event.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const lenient: <S extends Schema.Schema.Any>(
+export const lenient: <S extends Schema.Top>(
   schema: S
-) => Schema.optional<Schema.Union<[S, Schema.transform<typeof Schema.Unknown, typeof Schema.Undefined>]>> =
-  internal.lenient
+) => Schema.optional<Schema.middlewareDecoding<S, S["DecodingServices"]>> = internal.lenient
 
 /**
  * Records a part of a verified delivery that could not be turned into an event (no chat to address it

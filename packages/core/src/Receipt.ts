@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
  * @since 0.1.0
  * @category models
  */
-export const ReceiptStatus = Schema.Literal("accepted", "sent")
+export const ReceiptStatus = Schema.Literals(["accepted", "sent"])
 
 /**
  * @since 0.1.0
@@ -23,5 +23,5 @@ export class Receipt extends Schema.Class<Receipt>("@parley/core/Receipt")({
   messageId: Schema.String,
   status: ReceiptStatus,
   /** When the provider answered. */
-  at: Schema.DateFromNumber
+  at: Schema.DateFromMillis
 }) {}

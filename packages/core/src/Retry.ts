@@ -2,11 +2,14 @@
  * When to try a provider again: exponential backoff with jitter, bounded in attempts and in total
  * time, that never waits less than the provider's `Retry-After`.
  *
- * `HttpClient.retryTransient` ignores `Retry-After`, which is why sends use this schedule instead.
+ * Sends are retried on the `MessagingError` a provider's answer was classified as (a `Retry-After` is
+ * read into `RateLimited.retryAfter`, whichever status or error body signalled the limit), which is why
+ * they use this schedule rather than `HttpClient.retryTransient`, which sees only HTTP answers.
  *
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { MessagingError } from "./MessagingError.js"
@@ -17,16 +20,16 @@ import type { MessagingError } from "./MessagingError.js"
  */
 export interface Options {
   /** The first backoff (default 200 ms). */
-  readonly base?: Duration.DurationInput | undefined
+  readonly base?: Duration.Input | undefined
   /** The growth factor between backoffs (default 2). */
   readonly factor?: number | undefined
   /** The longest single backoff (default 10 s); a longer `Retry-After` still wins. */
-  readonly maxDelay?: Duration.DurationInput | undefined
+  readonly maxDelay?: Duration.Input | undefined
   /** Retries after the first attempt (default 4). */
   readonly maxRetries?: number | undefined
   /** Total time across retries (default 30 s). A `Retry-After` longer than this stops retrying at once. */
-  readonly maxElapsed?: Duration.DurationInput | undefined
-  /** Randomise each backoff by ±50% to spread retries from many callers (default true). */
+  readonly maxElapsed?: Duration.Input | undefined
+  /** Randomise each backoff (0.8 to 1.2 times) to spread retries from many callers (default true). */
   readonly jitter?: boolean | undefined
 }
 
@@ -37,7 +40,7 @@ export interface Options {
  * @category accessors
  */
 export const retryAfter = (error: MessagingError): Option.Option<Duration.Duration> =>
-  error._tag === "RateLimited" ? Option.fromNullable(error.retryAfter) : Option.none()
+  error._tag === "RateLimited" ? Option.fromNullishOr(error.retryAfter) : Option.none()
 
 /**
  * A retry schedule for sends. Its input is the error of the failed attempt; each delay is
@@ -48,22 +51,31 @@ export const retryAfter = (error: MessagingError): Option.Option<Duration.Durati
  * @category constructors
  */
 export const schedule = (options: Options = {}): Schedule.Schedule<MessagingError, MessagingError> => {
-  const maxElapsed = Duration.decode(options.maxElapsed ?? "30 seconds")
-  const backoff = Schedule.exponential(options.base ?? "200 millis", options.factor ?? 2).pipe(
-    Schedule.union(Schedule.spaced(options.maxDelay ?? "10 seconds")),
-    (s) => options.jitter === false ? s : Schedule.jittered(s),
-    Schedule.intersect(Schedule.recurs(options.maxRetries ?? 4)),
-    Schedule.upTo(maxElapsed)
+  const maxElapsed = Duration.fromInputUnsafe(options.maxElapsed ?? "30 seconds")
+  // The shorter of the exponential backoff and `maxDelay`, jittered, at most `maxRetries` times within
+  // `maxElapsed`.
+  const capped = Schedule.min([
+    Schedule.exponential(options.base ?? "200 millis", options.factor ?? 2),
+    Schedule.spaced(options.maxDelay ?? "10 seconds")
+  ])
+  const backoff: Schedule.Schedule<Duration.Duration, MessagingError> = Schedule.upTo(
+    options.jitter === false ? capped : Schedule.jittered(capped),
+    {
+      times: options.maxRetries ?? 4,
+      duration: maxElapsed
+    }
   )
-  return Schedule.passthrough(backoff as Schedule.Schedule<unknown, MessagingError>).pipe(
-    Schedule.whileInput((error: MessagingError) =>
-      Option.match(retryAfter(error), {
+  return Schedule.passthrough(backoff).pipe(
+    Schedule.while(({ input }) =>
+      Option.match(retryAfter(input), {
         onNone: () => true,
-        onSome: (wait) => Duration.lessThanOrEqualTo(wait, maxElapsed)
+        onSome: (wait) => Duration.isLessThanOrEqualTo(wait, maxElapsed)
       })
     ),
-    Schedule.modifyDelay((error, delay) =>
-      Option.match(retryAfter(error), { onNone: () => delay, onSome: (wait) => Duration.max(delay, wait) })
+    Schedule.modifyDelay(({ duration, input }) =>
+      Effect.succeed(
+        Option.match(retryAfter(input), { onNone: () => duration, onSome: (wait) => Duration.max(duration, wait) })
+      )
     )
   )
 }

@@ -1,6 +1,6 @@
 /**
- * OpenTelemetry export over OTLP/HTTP (through `@effect/opentelemetry`'s `Otlp` module, without the
- * OpenTelemetry SDK): the spans Parley records (the webhook request, the engine's `Bot.handle`, which
+ * OpenTelemetry export over OTLP/HTTP (through Effect's own `effect/observability/Otlp` module, without
+ * the OpenTelemetry SDK): the spans Parley records (the webhook request, the engine's `Bot.handle`, which
  * links to the request that brought its event, and the provider's HTTP send inside it), its metrics
  * (`Metrics`) and the logs, to any collector or vendor that takes OTLP.
  *
@@ -23,16 +23,16 @@
  *
  * @since 0.1.0
  */
-import * as Otlp from "@effect/opentelemetry/Otlp"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Otlp from "effect/observability/Otlp"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ConversationStore from "./ConversationStore.js"
 import * as Failover from "./Failover.js"
@@ -54,9 +54,9 @@ export interface Options {
   /** Headers for the collector (a vendor's API key, say): never logged or exported. */
   readonly headers?: Redacted.Redacted<Record<string, string>> | undefined
   /** How often metrics are exported (default 60 s, as the OpenTelemetry SDKs do). */
-  readonly metricsInterval?: Duration.DurationInput | undefined
+  readonly metricsInterval?: Duration.Input | undefined
   /** How often finished spans and logs are exported (default 5 s). */
-  readonly tracesInterval?: Duration.DurationInput | undefined
+  readonly tracesInterval?: Duration.Input | undefined
 }
 
 /**
@@ -87,7 +87,7 @@ const parseHeaders = (text: string): Record<string, string> =>
     })
   )
 
-const millis = (name: string) => Config.option(Config.map(Config.integer(name), Duration.millis))
+const millis = (name: string) => Config.option(Config.map(Config.Int(name), Duration.millis))
 
 /**
  * The standard OpenTelemetry settings: `OTEL_EXPORTER_OTLP_ENDPOINT` (none: no export),
@@ -99,15 +99,15 @@ const millis = (name: string) => Config.option(Config.map(Config.integer(name), 
  * @category config
  */
 export const config: Config.Config<Option.Option<Options>> = Config.all({
-  endpoint: Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_ENDPOINT")),
-  serviceName: Config.option(Config.nonEmptyString("OTEL_SERVICE_NAME")),
-  serviceVersion: Config.option(Config.nonEmptyString("OTEL_SERVICE_VERSION")),
+  endpoint: Config.option(Config.NonEmptyString("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  serviceName: Config.option(Config.NonEmptyString("OTEL_SERVICE_NAME")),
+  serviceVersion: Config.option(Config.NonEmptyString("OTEL_SERVICE_VERSION")),
   protocol: Config.withDefault(
-    Config.literal("http/protobuf", "http/json")("OTEL_EXPORTER_OTLP_PROTOCOL"),
+    Config.Literals(["http/protobuf", "http/json"], "OTEL_EXPORTER_OTLP_PROTOCOL"),
     "http/protobuf"
   ),
   headers: Config.option(
-    Config.map(Config.redacted("OTEL_EXPORTER_OTLP_HEADERS"), (r) => Redacted.make(parseHeaders(Redacted.value(r))))
+    Config.map(Config.Redacted("OTEL_EXPORTER_OTLP_HEADERS"), (r) => Redacted.make(parseHeaders(Redacted.value(r))))
   ),
   metricsInterval: millis("OTEL_METRIC_EXPORT_INTERVAL"),
   tracesInterval: millis("OTEL_BSP_SCHEDULE_DELAY")
@@ -132,8 +132,8 @@ export const config: Config.Config<Option.Option<Options>> = Config.all({
  */
 export const layerConfig = (
   options: Config.Config<Option.Option<Options>> = config
-): Layer.Layer<never, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(options, Option.match({ onNone: () => Layer.empty, onSome: layer })))
+): Layer.Layer<never, Config.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrap(Effect.map(options, Option.match({ onNone: () => Layer.empty, onSome: layer })))
 
 const breakerCode = (state: CircuitBreaker.State): number =>
   state._tag === "Closed" ? 0 : state._tag === "HalfOpen" ? 1 : 2
@@ -147,9 +147,9 @@ const breakerCode = (state: CircuitBreaker.State): number =>
  * @category layers
  */
 export const layerGauges = (
-  options: { readonly every?: Duration.DurationInput | undefined } = {}
+  options: { readonly every?: Duration.Input | undefined } = {}
 ): Layer.Layer<never, never, Inbox.Inbox | ConversationStore.ConversationStore> =>
-  Layer.scopedDiscard(Effect.gen(function*() {
+  Layer.effectDiscard(Effect.gen(function*() {
     const inbox = yield* Inbox.Inbox
     const store = yield* ConversationStore.ConversationStore
     const failover = yield* Effect.serviceOption(Failover.Failover)
@@ -158,24 +158,23 @@ export const layerGauges = (
       onSome: ({ members }) =>
         members.map((member) => ({
           breaker: member.breaker,
-          gauge: Metrics.breakerState.pipe(Metric.tagged("provider", member.service.provider))
+          gauge: Metric.withAttributes(Metrics.breakerState, { provider: member.service.provider })
         }))
     })
     const sample = Effect.all([
-      Effect.flatMap(inbox.pendingCount, (n) => Metric.set(Metrics.inboxDepth, n)),
-      Effect.flatMap(store.openDialogs, (n) => Metric.set(Metrics.openDialogs, n)),
+      Effect.flatMap(inbox.pendingCount, (n) => Metric.update(Metrics.inboxDepth, n)),
+      Effect.flatMap(store.openDialogs, (n) => Metric.update(Metrics.openDialogs, n)),
       Effect.forEach(
         breakers,
-        ({ breaker, gauge }) => Effect.flatMap(breaker.state, (state) => Metric.set(gauge, breakerCode(state))),
+        ({ breaker, gauge }) => Effect.flatMap(breaker.state, (state) => Metric.update(gauge, breakerCode(state))),
         { discard: true }
       )
     ], { discard: true }).pipe(
-      Effect.catchAllCause((cause) => Effect.logDebug("sampling the engine's gauges failed", cause)),
+      Effect.catchCause((cause) => Effect.logDebug("sampling the engine's gauges failed", cause)),
       Effect.withTracerEnabled(false)
     )
     yield* sample.pipe(
-      Effect.zipRight(Effect.sleep(options.every ?? "10 seconds")),
-      Effect.forever,
+      Effect.repeat(Schedule.spaced(options.every ?? "10 seconds")),
       Effect.forkScoped
     )
   }))

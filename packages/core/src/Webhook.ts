@@ -42,7 +42,7 @@ export interface WebhookRequest {
  */
 export class WebhookError extends Schema.TaggedError<WebhookError>()("WebhookError", {
   provider: Schema.String,
-  status: Schema.Literal(400, 401, 403, 413, 503),
+  status: Schema.Literals([400, 401, 403, 413, 503]),
   reason: Schema.String
 }) {
   override get message(): string {

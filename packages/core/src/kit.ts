@@ -18,3 +18,5 @@ export * as Provider from "./Provider.js"
 export * as ProviderWebhook from "./ProviderWebhook.js"
 /** @since 0.1.0 */
 export * as Waha from "./Waha.js"
+/** @since 0.1.0 */
+export * as WireSchema from "./WireSchema.js"

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Bot, Capabilities, ChatId, Conversation, InboundEvent, Message, MessagingService, Metrics } from "@parley/core"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -8,13 +9,14 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import * as TestClock from "effect/TestClock"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as TestClock from "effect/testing/TestClock"
 import { join } from "node:path"
 import { tempDir } from "./fixtures/databases.js"
 import { recorder, says, settled, start, user } from "./fixtures/engine.js"
 
-const IsoDate = Schema.String.pipe(
-  Schema.pattern(/^\d{4}-\d{2}-\d{2}$/, { message: () => "Expected a date like 2026-12-01" })
+const IsoDate = Schema.String.check(
+  Schema.isPattern(/^\d{4}-\d{2}-\d{2}$/, { message: "Expected a date like 2026-12-01" })
 )
 
 const booking = Effect.gen(function*() {
@@ -33,7 +35,7 @@ const database = Effect.map(tempDir("parley-bot-"), (dir) => join(dir, "bot.db")
 // The engine commits an event after its handler ran, on its own (real) time: a test lets it settle before
 // moving the test clock, or the clock may pass a timer the engine has not written yet.
 describe("Bot", () => {
-  it.scoped("runs a dialog: asks, re-prompts a bad answer with retryPrompt, chooses, replies", () =>
+  it.effect("runs a dialog: asks, re-prompts a bad answer with retryPrompt, chooses, replies", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const { inbox } = yield* start({
@@ -55,7 +57,7 @@ describe("Bot", () => {
       expect(yield* out.next).toBe("Booked Ada on 2026-12-01 at 11:00 (ref B-311)")
     }))
 
-  it.scoped("reads a chat once and commits an event once: a handful of statements per event", () =>
+  it.effect("reads a chat once and commits an event once: a handful of statements per event", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const { inbox } = yield* start({
@@ -78,7 +80,7 @@ describe("Bot", () => {
       expect(used).toBeLessThanOrEqual(answers.length * 9 + 1)
     }))
 
-  it.scoped("a chat whose next event is waiting does not keep its worker while another chat waits", () =>
+  it.effect("a chat whose next event is waiting does not keep its worker while another chat waits", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const handled: Array<string> = []
@@ -99,7 +101,7 @@ describe("Bot", () => {
       expect(handled).toEqual(["a:1", "b:1", "a:2", "a:3"])
     }))
 
-  it.scoped("choose sends a choice as buttons where the provider has them, numbered text where not", () =>
+  it.effect("choose sends a choice as buttons where the provider has them, numbered text where not", () =>
     Effect.gen(function*() {
       const pick = Effect.gen(function*() {
         const slot = yield* Conversation.choose("Pick a time", ["09:00", "11:00"])
@@ -136,7 +138,7 @@ describe("Bot", () => {
       expect(received.at(-1)).toEqual(Message.text(user, "You picked 09:00"))
     }))
 
-  it.scoped("a dialog torn down after its second question resumes on a new runtime, without repeating prompts", () =>
+  it.effect("a dialog torn down after its second question resumes on a new runtime, without repeating prompts", () =>
     Effect.gen(function*() {
       const file = yield* database
       const out = yield* recorder
@@ -184,7 +186,7 @@ describe("Bot", () => {
     yield* Conversation.reply(`Result: ${answer}`)
   })
 
-  it.scoped("an ask's timeout fires with no new message, under the test clock", () =>
+  it.effect("an ask's timeout fires with no new message, under the test clock", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const { inbox } = yield* start({
@@ -201,7 +203,7 @@ describe("Bot", () => {
       expect(yield* out.next).toBe("Result: timed out")
     }))
 
-  it.scoped("an ask's timeout also fires after a restart", () =>
+  it.effect("an ask's timeout also fires after a restart", () =>
     Effect.gen(function*() {
       const file = yield* database
       const out = yield* recorder
@@ -216,7 +218,7 @@ describe("Bot", () => {
       expect(out.texts()).toEqual(["Still there?", "Result: timed out"])
     }))
 
-  it.scoped("an answer before the timeout cancels it", () =>
+  it.effect("an answer before the timeout cancels it", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const { inbox } = yield* start({
@@ -233,7 +235,7 @@ describe("Bot", () => {
       expect(out.texts()).toEqual(["Still there?", "Result: yes"])
     }))
 
-  it.scoped("cancel words end the open dialog; the next message is routed afresh", () =>
+  it.effect("cancel words end the open dialog; the next message is routed afresh", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const { inbox } = yield* start({
@@ -254,7 +256,7 @@ describe("Bot", () => {
       expect(yield* out.next).toBe("Type book to book")
     }))
 
-  it.scoped("replies go through the provider the chat came in on, with a key when it takes idempotency keys", () =>
+  it.effect("replies go through the provider the chat came in on, with a key when it takes idempotency keys", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const file = yield* database
@@ -273,7 +275,7 @@ describe("Bot", () => {
       expect((yield* out.nextSent).options?.idempotencyKey).toBeDefined()
     }))
 
-  it.scoped("a failing handler is retried, then its event is dead-lettered and the chat goes on", () =>
+  it.effect("a failing handler is retried, then its event is dead-lettered and the chat goes on", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const attempts = { count: 0 }
@@ -299,7 +301,7 @@ describe("Bot", () => {
       expect(dead?.attempts).toBe(3)
     }))
 
-  it.scoped("statuses update the stored message and reach onStatus", () =>
+  it.effect("statuses update the stored message and reach onStatus", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const statuses = yield* Queue.unbounded<readonly [string, string]>()
@@ -337,7 +339,7 @@ describe("Bot", () => {
       ]])
     }))
 
-  it.scoped("a status only moves a message forward, and one for a message we never sent reaches onStatus alone", () =>
+  it.effect("a status only moves a message forward, and one for a message we never sent reaches onStatus alone", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const seen = yield* Queue.unbounded<readonly [string, string]>()
@@ -377,7 +379,7 @@ describe("Bot", () => {
       expect((yield* store.sentMessages(user.toString())).map((m) => m.status)).toEqual(["read"])
     }))
 
-  it.scoped("outside the 24 h window a free-form reminder becomes the template fallback", () =>
+  it.effect("outside the 24 h window a free-form reminder becomes the template fallback", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const remind = Effect.gen(function*() {
@@ -403,14 +405,14 @@ describe("Bot", () => {
       expect(reminder.message).toEqual(Message.template(user, { name: "appointment_reminder", variables: ["09:00"] }))
     }))
 
-  it.scoped("outside the window, with no template fallback, a free-form send fails with WindowClosed", () =>
+  it.effect("outside the window, with no template fallback, a free-form send fails with WindowClosed", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const result = yield* Deferred.make<string>()
       const late = Effect.gen(function*() {
         yield* Conversation.sleep("25 hours")
-        const outcome = yield* Effect.either(Conversation.reply("Are you still there?"))
-        yield* Deferred.succeed(result, outcome._tag === "Left" ? outcome.left._tag : "sent")
+        const outcome = yield* Effect.result(Conversation.reply("Are you still there?"))
+        yield* Deferred.succeed(result, outcome._tag === "Failure" ? outcome.failure._tag : "sent")
       })
       const { inbox } = yield* start({
         file: yield* database,
@@ -424,7 +426,7 @@ describe("Bot", () => {
       expect(out.all).toEqual([])
     }))
 
-  it.scoped("typed per-chat state outlives dialogs", () =>
+  it.effect("typed per-chat state outlives dialogs", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const Visits = Conversation.State("visits", Schema.Number, 0)
@@ -443,7 +445,42 @@ describe("Bot", () => {
       expect(yield* out.next).toBe("Visit 2")
     }))
 
-  it.scoped("a dialog whose code changed under it is ended, and the chat is routed afresh", () =>
+  it.effect("a dialog journaled before the move to Effect 4 resumes at its step, with no media reply sent again", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const image = Message.image(user, { url: "https://example.test/menu.png", caption: "Menu" })
+      const bot = Bot.make({
+        routes: [
+          Bot.keyword(
+            "menu",
+            Effect.gen(function*() {
+              yield* Conversation.reply(image)
+              const name = yield* Conversation.ask("Your name?")
+              yield* Conversation.reply(`Hi ${name}`)
+            }),
+            { name: "menu" }
+          )
+        ],
+        fallback: Conversation.reply("Type menu")
+      })
+      const { context, inbox } = yield* start({ file: yield* database, bot, messaging: out.service })
+      // The chat's row as Effect 3 wrote it: keys in its order (`_tag` last), the image's step keyed so.
+      const event = `{"provider":"wawp","eventId":"e0","messageId":"m0","chat":"${user}","sender":"${user}",` +
+        `"content":{"text":"menu","_tag":"Text"},"at":1700000000000,"_tag":"MessageReceived"}`
+      const imageKey = `Image:{"to":"${user}","url":"https://example.test/menu.png","caption":"Menu","_tag":"Image"}`
+      const dialog = `{"id":"d0","route":"menu","trigger":1000,"event":${event},"journal":[` +
+        `{"kind":"reply","key":${JSON.stringify(imageKey)},"done":true,` +
+        `"value":{"provider":"wawp","messageId":"w0","status":"sent","at":1700000000500}},` +
+        `{"kind":"ask","key":"Your name?","done":false}],"startedAt":1700000000000}`
+      const sql = Context.get(context, SqlClient.SqlClient)
+      yield* sql`INSERT INTO parley_conversations (chat, provider, last_inbound_at, dialog, data, updated_at)
+        VALUES (${user.toString()}, 'wawp', ${Date.now()}, ${dialog}, '{}', 0)`
+      yield* inbox.enqueue([says("Ada")])
+      expect(yield* out.next).toBe("Hi Ada")
+      expect(out.texts()).toEqual(["Hi Ada"])
+    }))
+
+  it.effect("a dialog whose code changed under it is ended, and the chat is routed afresh", () =>
     Effect.gen(function*() {
       const file = yield* database
       const out = yield* recorder
@@ -471,7 +508,7 @@ describe("Bot", () => {
 })
 
 describe("Bot concurrency", () => {
-  it.scopedLive("messages to one chat are handled one at a time, in arrival order, each once", () =>
+  it.live("messages to one chat are handled one at a time, in arrival order, each once", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const seen: Array<string> = []
@@ -480,7 +517,7 @@ describe("Bot concurrency", () => {
       const record = Effect.gen(function*() {
         const trigger = yield* Conversation.trigger
         if (++inFlight > 1) overlap = true
-        yield* Effect.yieldNow()
+        yield* Effect.yieldNow
         seen.push(Conversation.textOf(trigger) ?? "")
         inFlight--
         if (seen.length === 50) yield* Conversation.reply("done")
@@ -497,7 +534,7 @@ describe("Bot concurrency", () => {
       expect(overlap).toBe(false)
     }))
 
-  it.scopedLive("different chats are handled in parallel", () =>
+  it.live("different chats are handled in parallel", () =>
     Effect.gen(function*() {
       const out = yield* recorder
       const chats = 200

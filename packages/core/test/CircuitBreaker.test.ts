@@ -1,11 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { CircuitBreaker } from "@parley/core"
-import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 
 const fail = Effect.fail("boom" as const)
 const ok = Effect.succeed("ok" as const)
@@ -20,7 +19,7 @@ describe("CircuitBreaker", () => {
         Stream.tap(() => Deferred.succeed(subscribed, undefined)),
         Stream.take(4),
         Stream.runCollect,
-        Effect.fork
+        Effect.forkChild
       )
       yield* Deferred.await(subscribed)
       for (let i = 0; i < 3; i++) yield* Effect.flip(breaker.protect(fail, always))
@@ -36,7 +35,7 @@ describe("CircuitBreaker", () => {
       expect(yield* breaker.protect(ok, always)).toBe("ok")
       expect((yield* breaker.state)._tag).toBe("Closed")
       expect(yield* breaker.counts).toEqual({ successes: 1, failures: 3, rejected: 1 })
-      expect(Chunk.toReadonlyArray(yield* Fiber.join(changes)).map((s) => s._tag)).toEqual([
+      expect((yield* Fiber.join(changes)).map((s) => s._tag)).toEqual([
         "Closed",
         "Open",
         "HalfOpen",
@@ -50,7 +49,7 @@ describe("CircuitBreaker", () => {
       yield* Effect.flip(breaker.protect(fail, always))
       yield* TestClock.adjust("5 seconds")
 
-      const slowProbe = yield* Effect.fork(breaker.protect(Effect.zipRight(Effect.sleep("1 second"), fail), always))
+      const slowProbe = yield* Effect.forkChild(breaker.protect(Effect.andThen(Effect.sleep("1 second"), fail), always))
       yield* TestClock.adjust("1 millis")
       expect((yield* Effect.flip(breaker.protect(ok, always)))._tag).toBe("CircuitOpen")
       yield* TestClock.adjust("1 second")
@@ -69,9 +68,9 @@ describe("CircuitBreaker", () => {
         consecutiveFailures: 100,
         failureRate: { threshold: 0.5, window: 10, minimumCalls: 10 }
       })
-      for (let i = 0; i < 9; i++) yield* Effect.either(breaker.protect(i % 2 === 0 ? fail : ok, always))
+      for (let i = 0; i < 9; i++) yield* Effect.result(breaker.protect(i % 2 === 0 ? fail : ok, always))
       expect((yield* breaker.state)._tag).toBe("Closed") // 5 of 9: below the minimum of 10 calls
-      yield* Effect.either(breaker.protect(ok, always))
+      yield* Effect.result(breaker.protect(ok, always))
       expect((yield* breaker.state)._tag).toBe("Open") // 5 of 10 failed
     }))
 
@@ -87,7 +86,7 @@ describe("CircuitBreaker", () => {
       const breaker = yield* CircuitBreaker.make({ consecutiveFailures: 1, cooldown: "1 second" })
       yield* Effect.flip(breaker.protect(fail, always))
       yield* TestClock.adjust("1 second")
-      const probe = yield* Effect.fork(breaker.protect(Effect.never, always))
+      const probe = yield* Effect.forkChild(breaker.protect(Effect.never, always))
       yield* TestClock.adjust("1 millis")
       expect(yield* breaker.isCallPermitted).toBe(false)
       yield* Fiber.interrupt(probe)

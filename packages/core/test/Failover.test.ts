@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Capabilities, ChatId, Failover, Message, MessagingError, MessagingService } from "@parley/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { scriptedDriver } from "./fixtures/drivers.js"
 
 const to = ChatId.phone("+14155550123")
@@ -15,7 +15,7 @@ const group = (drivers: ReadonlyArray<MessagingService.Driver>, options?: Failov
   )
 
 describe("Failover", () => {
-  it.scoped("tries providers in order and returns the receipt of the one that succeeded", () =>
+  it.effect("tries providers in order and returns the receipt of the one that succeeded", () =>
     Effect.gen(function*() {
       const a = scriptedDriver("a", [down("a")])
       const b = scriptedDriver("b")
@@ -26,7 +26,7 @@ describe("Failover", () => {
       expect([a.calls.length, b.calls.length, c.calls.length]).toEqual([1, 1, 0])
     }))
 
-  it.scoped("fails over on Unauthorized and RateLimited, and fails with the last error when all fail", () =>
+  it.effect("fails over on Unauthorized and RateLimited, and fails with the last error when all fail", () =>
     Effect.gen(function*() {
       const a = scriptedDriver("a", [
         new MessagingError.Unauthorized({ provider: "a", status: 401, reason: "bad key" })
@@ -38,7 +38,7 @@ describe("Failover", () => {
       expect(error.provider).toBe("b")
     }))
 
-  it.scoped("skips providers that cannot carry the message, without calling them", () =>
+  it.effect("skips providers that cannot carry the message, without calling them", () =>
     Effect.gen(function*() {
       const textOnly = scriptedDriver("text-only", [], Capabilities.make({ kinds: ["text"] }))
       const full = scriptedDriver("full")
@@ -48,7 +48,7 @@ describe("Failover", () => {
       expect(textOnly.calls.length).toBe(0)
     }))
 
-  it.scoped("is Unsupported when no member can carry the message", () =>
+  it.effect("is Unsupported when no member can carry the message", () =>
     Effect.gen(function*() {
       const a = scriptedDriver("a", [], Capabilities.make({ kinds: ["text"] }))
       const service = yield* group([a.driver])
@@ -65,7 +65,7 @@ describe("Failover", () => {
       new MessagingError.RecipientUnavailable({ provider: "a", reason: "not on WhatsApp" })
     ]
   ) {
-    it.scoped(`does not fail over on ${error._tag}`, () =>
+    it.effect(`does not fail over on ${error._tag}`, () =>
       Effect.gen(function*() {
         const a = scriptedDriver("a", [error])
         const b = scriptedDriver("b")
@@ -75,7 +75,7 @@ describe("Failover", () => {
       }))
   }
 
-  it.scoped("skips a provider whose breaker is open, then probes it after the cool-down", () =>
+  it.effect("skips a provider whose breaker is open, then probes it after the cool-down", () =>
     Effect.gen(function*() {
       const a = scriptedDriver("a", [down("a"), down("a")])
       const b = scriptedDriver("b")
@@ -91,7 +91,7 @@ describe("Failover", () => {
       expect((yield* service.members[0]!.breaker.state)._tag).toBe("Closed")
     }))
 
-  it.scoped("with every breaker open it fails fast with ProviderUnavailable", () =>
+  it.effect("with every breaker open it fails fast with ProviderUnavailable", () =>
     Effect.gen(function*() {
       const a = scriptedDriver("a", [down("a")])
       const service = yield* group([a.driver], { breaker: { consecutiveFailures: 1 } })
@@ -102,7 +102,7 @@ describe("Failover", () => {
       expect(a.calls.length).toBe(1)
     }))
 
-  it.scoped("preferProvider puts the chat's own provider first", () =>
+  it.effect("preferProvider puts the chat's own provider first", () =>
     Effect.gen(function*() {
       const a = scriptedDriver("a")
       const b = scriptedDriver("b")
@@ -111,7 +111,7 @@ describe("Failover", () => {
       expect(a.calls.length).toBe(0)
     }))
 
-  it.scoped("an idempotent resend returns the first receipt even after the provider changed", () =>
+  it.effect("an idempotent resend returns the first receipt even after the provider changed", () =>
     Effect.gen(function*() {
       const a = scriptedDriver("a", ["ok", down("a")])
       const b = scriptedDriver("b")
@@ -122,7 +122,7 @@ describe("Failover", () => {
       expect(a.calls.length + b.calls.length).toBe(1)
     }))
 
-  it.scoped("validates before trying anyone", () =>
+  it.effect("validates before trying anyone", () =>
     Effect.gen(function*() {
       const a = scriptedDriver("a")
       const service = yield* group([a.driver])
@@ -135,7 +135,7 @@ describe("Failover", () => {
       const a = scriptedDriver("a", [down("a")])
       const b = scriptedDriver("b")
       const layerOf = (driver: MessagingService.Driver) =>
-        Layer.scoped(MessagingService.MessagingService, MessagingService.make(driver, { retry: false }))
+        Layer.effect(MessagingService.MessagingService, MessagingService.make(driver, { retry: false }))
       const program = Effect.gen(function*() {
         const receipt = yield* MessagingService.send(Message.text(to, "hi"))
         const { members } = yield* Failover.Failover

@@ -17,8 +17,8 @@ import * as Scope from "effect/Scope"
 import { postgresBin, startPostgres } from "./fixtures/databases.js"
 import { recorder, says, settled } from "./fixtures/engine.js"
 
-class PgServer extends Context.Tag("PgServer")<PgServer, Postgres.Server>() {}
-class Instance extends Context.Tag("Instance")<Instance, string>() {}
+class PgServer extends Context.Service<PgServer, Postgres.Server>()("PgServer") {}
+class Instance extends Context.Service<Instance, string>()("Instance") {}
 
 interface Handling {
   readonly chat: string
@@ -28,10 +28,10 @@ interface Handling {
 }
 
 if (postgresBin !== undefined) {
-  layer(Layer.scoped(PgServer, startPostgres), { timeout: "60 seconds", excludeTestServices: true })(
+  layer(Layer.effect(PgServer, startPostgres), { timeout: "60 seconds", excludeTestServices: true })(
     "several instances on PostgreSQL",
     (it) => {
-      it.scoped(
+      it.effect(
         "two instances, webhooks alternating between them: each chat in order, by one instance at a time",
         () =>
           Effect.gen(function*() {
@@ -75,7 +75,7 @@ if (postgresBin !== undefined) {
               )
             // The instances live in a scope of their own, closed before the database's statistics are read.
             const instances = yield* Scope.make()
-            const inboxes = yield* Scope.extend(Effect.all([instance("a"), instance("b")]), instances)
+            const inboxes = yield* Scope.provide(Effect.all([instance("a"), instance("b")]), instances)
             const users = 120
             const chat = (user: number) => ChatId.phone(`+3162${String(user).padStart(7, "0")}`)
             const replies = new Map<string, Array<string>>()
@@ -91,12 +91,12 @@ if (postgresBin !== undefined) {
             const say = (user: number, text: string) => inboxes[webhook++ % 2]!.enqueue([says(text, chat(user))])
             const awaitReply = (user: number) => Queue.take(repliesTo(user))
             for (let user = 0; user < users; user++) repliesTo(user)
-            yield* Effect.fork(Effect.forever(Effect.map(out.nextSent, (sent) => {
+            yield* Effect.forkChild(Effect.forever(Effect.map(out.nextSent, (sent) => {
               const to = sent.message.to.toString()
               const text = sent.message._tag === "Text" ? sent.message.text : "?"
               replies.set(to, [...(replies.get(to) ?? []), text])
               const queue = inboxOf.get(to)
-              if (queue !== undefined) Queue.unsafeOffer(queue, text)
+              if (queue !== undefined) Queue.offerUnsafe(queue, text)
             })))
             yield* Effect.forEach(Array.from({ length: users }, (_, u) => u), (user) =>
               Effect.gen(function*() {
@@ -129,7 +129,7 @@ if (postgresBin !== undefined) {
         60_000
       )
 
-      it.scoped(
+      it.effect(
         "one worker: a chat whose next event is waiting hands it back while another chat waits",
         () =>
           Effect.gen(function*() {

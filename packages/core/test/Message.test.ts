@@ -1,14 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ChatId, Message } from "@parley/core"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 
 const to = ChatId.phone("+14155550123")
 
 const invalid = (message: Message.Message) => {
   const result = Message.validate(message, "test")
-  if (Either.isRight(result)) throw new Error("expected InvalidMessage")
-  return result.left
+  if (Result.isSuccess(result)) throw new Error("expected InvalidMessage")
+  return result.failure
 }
 
 describe("Message.validate", () => {
@@ -28,7 +28,7 @@ describe("Message.validate", () => {
         headerMedia: { kind: "image", url: "https://e.com/h.png" }
       })
     ]
-    for (const message of valid) expect(Either.isRight(Message.validate(message, "test"))).toBe(true)
+    for (const message of valid) expect(Result.isSuccess(Message.validate(message, "test"))).toBe(true)
   })
 
   it.each([
@@ -85,7 +85,7 @@ describe("Message choices", () => {
     expect(Message.kind(choice)).toBe("buttons")
     expect(Message.choiceText("Pick a time", ["09:00", "11:00"])).toBe("Pick a time\n1. 09:00\n2. 11:00")
     expect(Message.asText(choice)).toEqual(Message.text(to, "Pick a time\n1. 09:00\n2. 11:00", { replyTo: "m1" }))
-    expect(Either.isRight(Message.validate(choice, "test"))).toBe(true)
+    expect(Result.isSuccess(Message.validate(choice, "test"))).toBe(true)
   })
 })
 

@@ -2,13 +2,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Capabilities, ChatId, Idempotency, Message, MessagingError, MessagingService } from "@parley/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { scriptedDriver } from "./fixtures/drivers.js"
 
 const to = ChatId.phone("+14155550123")
 
 describe("MessagingService.make", () => {
-  it.scoped("validates before any I/O", () =>
+  it.effect("validates before any I/O", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p")
       const service = yield* MessagingService.make(driver)
@@ -17,7 +17,7 @@ describe("MessagingService.make", () => {
       expect(calls.length).toBe(0)
     }))
 
-  it.scoped("refuses kinds and replies the provider cannot carry, with no I/O", () =>
+  it.effect("refuses kinds and replies the provider cannot carry, with no I/O", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p", [], Capabilities.make({ kinds: ["text", "image"] }))
       const service = yield* MessagingService.make(driver)
@@ -28,7 +28,7 @@ describe("MessagingService.make", () => {
       expect(calls.length).toBe(0)
     }))
 
-  it.scoped("returns a receipt with the provider's message id", () =>
+  it.effect("returns a receipt with the provider's message id", () =>
     Effect.gen(function*() {
       const { driver } = scriptedDriver("p")
       const receipt = yield* MessagingService.send(Message.text(to, "hi")).pipe(
@@ -39,7 +39,7 @@ describe("MessagingService.make", () => {
       expect(receipt.status).toBe("sent")
     }))
 
-  it.scoped("the same idempotency key within the window returns the first receipt without sending", () =>
+  it.effect("the same idempotency key within the window returns the first receipt without sending", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p")
       const service = yield* MessagingService.make(driver, { idempotencyWindow: "1 hour" })
@@ -56,16 +56,16 @@ describe("MessagingService.make", () => {
       expect(calls.length).toBe(3)
     }))
 
-  it.scoped("concurrent sends with one key wait for the first instead of racing it", () =>
+  it.effect("concurrent sends with one key wait for the first instead of racing it", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p")
       const slow: MessagingService.Driver = {
         ...driver,
-        send: (m, c) => Effect.zipRight(Effect.sleep("1 second"), driver.send(m, c))
+        send: (m, c) => Effect.andThen(Effect.sleep("1 second"), driver.send(m, c))
       }
       const service = yield* MessagingService.make(slow)
       const fibers = yield* Effect.forEach([1, 2, 3], () =>
-        Effect.fork(service.send(Message.text(to, "x"), { idempotencyKey: "k" })))
+        Effect.forkChild(service.send(Message.text(to, "x"), { idempotencyKey: "k" })))
       yield* TestClock.adjust("1 second")
       const receipts = yield* Effect.forEach(fibers, Fiber.join)
       expect(
@@ -76,7 +76,7 @@ describe("MessagingService.make", () => {
       expect(calls.length).toBe(1)
     }))
 
-  it.scoped("failed sends are not remembered under their key", () =>
+  it.effect("failed sends are not remembered under their key", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p", [new MessagingError.Unauthorized({ provider: "p", reason: "x" })])
       const service = yield* MessagingService.make(driver)
@@ -85,7 +85,7 @@ describe("MessagingService.make", () => {
       expect(calls.length).toBe(2)
     }))
 
-  it.scoped("uses the IdempotencyStore in context when there is one", () =>
+  it.effect("uses the IdempotencyStore in context when there is one", () =>
     Effect.gen(function*() {
       const store = yield* Idempotency.makeMemory
       const a = scriptedDriver("p")
@@ -103,11 +103,11 @@ describe("MessagingService.make", () => {
       expect(b.calls.length).toBe(0)
     }))
 
-  it.scoped("a rate limit queues sends instead of failing them", () =>
+  it.effect("a rate limit queues sends instead of failing them", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p")
       const service = yield* MessagingService.make(driver, { rateLimit: { perSecond: 2, burst: 2 }, retry: false })
-      const fiber = yield* Effect.fork(
+      const fiber = yield* Effect.forkChild(
         Effect.forEach([1, 2, 3, 4, 5], (i) => service.send(Message.text(to, `${i}`)), { concurrency: "unbounded" })
       )
       yield* TestClock.adjust("1 millis")
@@ -120,7 +120,7 @@ describe("MessagingService.make", () => {
       expect(calls.length).toBe(5)
     }))
 
-  it.scoped("a choice reaches a driver without buttons as its numbered text, and one with them as it is", () =>
+  it.effect("a choice reaches a driver without buttons as its numbered text, and one with them as it is", () =>
     Effect.gen(function*() {
       const choice = Message.buttons(to, { body: "Pick", options: ["09:00", "11:00"] })
       const plain = scriptedDriver("plain", [], Capabilities.make({ kinds: ["text"] }))
@@ -135,7 +135,7 @@ describe("MessagingService.make", () => {
       expect(error).toMatchObject({ _tag: "Unsupported", feature: "text messages" })
     }))
 
-  it.scoped("refuses chats the provider cannot address, with no I/O", () =>
+  it.effect("refuses chats the provider cannot address, with no I/O", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p", [], Capabilities.make({ kinds: ["text"], chats: ["phone"] }))
       const service = yield* MessagingService.make(driver)

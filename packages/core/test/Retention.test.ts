@@ -16,7 +16,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { join } from "node:path"
 import * as Retention from "../src/internal/engine/retention.js"
 import { tempDir } from "./fixtures/databases.js"
@@ -28,15 +28,15 @@ const settings = { dedupe: Duration.hours(1), sentMessages: Duration.hours(2), e
 // A retention pass runs on its own (real) time once the clock reaches it: wait for it to finish.
 const nextPass = (before: number) =>
   Effect.repeat(
-    Effect.zipRight(
-      Effect.async<void>((resume) => void setImmediate(() => resume(Effect.void))),
+    Effect.andThen(
+      Effect.callback<void>((resume) => void setImmediate(() => resume(Effect.void))),
       Metric.value(Metrics.pruneRuns)
     ),
     { until: (runs) => runs.count > before }
   )
 
 describe("retention", () => {
-  it.scoped(
+  it.effect(
     "under steady traffic across many windows each table levels off; dedupe marks and idempotency keys hold inside their windows",
     () =>
       Effect.gen(function*() {

@@ -4,7 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import * as Tracer from "effect/Tracer"
 import { scriptedDriver } from "./fixtures/drivers.js"
 
@@ -31,11 +31,11 @@ describe("Retry.parseRetryAfter", () => {
 })
 
 describe("retry schedule", () => {
-  it.scoped("waits max(backoff, Retry-After) between attempts", () =>
+  it.effect("waits max(backoff, Retry-After) between attempts", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p", [rateLimited(5), "ok"])
       const service = yield* MessagingService.make(driver, { retry: Retry.schedule({ jitter: false }) })
-      const fiber = yield* Effect.fork(service.send(Message.text(to, "hi")))
+      const fiber = yield* Effect.forkChild(service.send(Message.text(to, "hi")))
       yield* TestClock.adjust("4999 millis")
       expect(calls.length).toBe(1)
       yield* TestClock.adjust("1 millis")
@@ -44,13 +44,13 @@ describe("retry schedule", () => {
       expect(receipt.messageId).toBe("p-2")
     }))
 
-  it.scoped("the send's span says how many attempts it took", () =>
+  it.effect("the send's span says how many attempts it took", () =>
     Effect.gen(function*() {
       const native = yield* Effect.tracer
       const spans: Array<Tracer.Span> = []
       const tracer = Tracer.make({
-        span: (...args) => {
-          const span = native.span(...args)
+        span: (options) => {
+          const span = native.span(options)
           spans.push(span)
           return span
         },
@@ -60,20 +60,20 @@ describe("retry schedule", () => {
         spans.filter((s) => s.name === "MessagingService.send").map((s) => s.attributes.get("parley.attempts"))
       const { driver } = scriptedDriver("p", [down, down, "ok", "ok"])
       const service = yield* MessagingService.make(driver, { retry: Retry.schedule({ jitter: false }) })
-      const retried = yield* Effect.fork(Effect.withTracer(service.send(Message.text(to, "hi")), tracer))
+      const retried = yield* Effect.forkChild(Effect.withTracer(service.send(Message.text(to, "hi")), tracer))
       yield* TestClock.adjust("1 minute")
       yield* Fiber.join(retried)
       yield* Effect.withTracer(service.send(Message.text(to, "again")), tracer)
       expect(attempts()).toEqual([3, 1])
     }))
 
-  it.scoped("uses the backoff when it is longer than Retry-After", () =>
+  it.effect("uses the backoff when it is longer than Retry-After", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p", [down, down, rateLimited(0), "ok"])
       const service = yield* MessagingService.make(driver, {
         retry: Retry.schedule({ base: "1 second", jitter: false })
       })
-      const fiber = yield* Effect.fork(service.send(Message.text(to, "hi")))
+      const fiber = yield* Effect.forkChild(service.send(Message.text(to, "hi")))
       yield* TestClock.adjust("999 millis")
       expect(calls.length).toBe(1)
       yield* TestClock.adjust("1 millis") // 1 s
@@ -87,18 +87,18 @@ describe("retry schedule", () => {
       expect(calls.length).toBe(4)
     }))
 
-  it.scoped("gives up after maxRetries with the last error", () =>
+  it.effect("gives up after maxRetries with the last error", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p", [down, down, down, down])
       const service = yield* MessagingService.make(driver, { retry: Retry.schedule({ maxRetries: 2, jitter: false }) })
-      const fiber = yield* Effect.fork(Effect.flip(service.send(Message.text(to, "hi"))))
+      const fiber = yield* Effect.forkChild(Effect.flip(service.send(Message.text(to, "hi"))))
       yield* TestClock.adjust("1 minute")
       const error = yield* Fiber.join(fiber)
       expect(error._tag).toBe("ProviderUnavailable")
       expect(calls.length).toBe(3)
     }))
 
-  it.scoped("does not wait for a Retry-After longer than maxElapsed", () =>
+  it.effect("does not wait for a Retry-After longer than maxElapsed", () =>
     Effect.gen(function*() {
       const { calls, driver } = scriptedDriver("p", [rateLimited(3600)])
       const service = yield* MessagingService.make(driver, { retry: Retry.schedule({ maxElapsed: "30 seconds" }) })
@@ -107,7 +107,7 @@ describe("retry schedule", () => {
       expect(calls.length).toBe(1)
     }))
 
-  it.scoped("never retries errors that are not retryable", () =>
+  it.effect("never retries errors that are not retryable", () =>
     Effect.gen(function*() {
       for (
         const error of [
@@ -125,7 +125,7 @@ describe("retry schedule", () => {
       }
     }))
 
-  it.scoped("retries DeliveryUnknown only with an idempotency key the provider honours", () =>
+  it.effect("retries DeliveryUnknown only with an idempotency key the provider honours", () =>
     Effect.gen(function*() {
       const unknown = new MessagingError.DeliveryUnknown({ provider: "p", reason: "reset" })
       const honouring = scriptedDriver("p", [unknown, "ok"])
@@ -133,7 +133,7 @@ describe("retry schedule", () => {
         { ...honouring.driver, capabilities: { ...honouring.driver.capabilities, idempotencyKeys: true } },
         { retry: Retry.schedule({ jitter: false }) }
       )
-      const fiber = yield* Effect.fork(service.send(Message.text(to, "hi"), { idempotencyKey: "k1" }))
+      const fiber = yield* Effect.forkChild(service.send(Message.text(to, "hi"), { idempotencyKey: "k1" }))
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(fiber)
       expect(honouring.calls.map((c) => c.key)).toEqual(["k1", "k1"])

@@ -1,4 +1,3 @@
-import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Bot, ChatId, ConversationStore, InboundEvent, Inbox, Message, Receipt } from "@parley/core"
 import type { Postgres } from "@parley/testing"
@@ -9,8 +8,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as TestClock from "effect/TestClock"
-import type * as TestServices from "effect/TestServices"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as TestClock from "effect/testing/TestClock"
 import { join } from "node:path"
 import type * as EngineStore from "../src/internal/engine/store.js"
 import { type Backend, postgres, postgresBin, sqlite, sqliteAt, startPostgres, tempDir } from "./fixtures/databases.js"
@@ -38,7 +37,7 @@ const breakInboxInserts = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* sql.onDialectOrElse({
     pg: () =>
-      Effect.zipRight(
+      Effect.andThen(
         sql.unsafe(
           `CREATE FUNCTION parley_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'crash'; END $$ LANGUAGE plpgsql`
         ),
@@ -54,13 +53,13 @@ const repairInboxInserts = Effect.flatMap(
   SqlClient.SqlClient,
   (sql) =>
     sql.unsafe(`DROP TRIGGER parley_fail ON parley_inbox`).pipe(
-      Effect.catchAll(() => sql.unsafe(`DROP TRIGGER parley_fail`))
+      Effect.catch(() => sql.unsafe(`DROP TRIGGER parley_fail`))
     )
 )
 
 type Register<R> = (
   name: string,
-  self: () => Effect.Effect<unknown, unknown, R | Scope.Scope | TestServices.TestServices>
+  self: () => Effect.Effect<unknown, unknown, R | Scope.Scope>
 ) => void
 
 const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never, R>) => {
@@ -84,8 +83,8 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
     Effect.gen(function*() {
       const inbox = yield* Inbox.Inbox
       yield* breakInboxInserts
-      const failed = yield* Effect.either(inbox.enqueue([received("m1", "hello")]))
-      expect(failed._tag).toBe("Left")
+      const failed = yield* Effect.result(inbox.enqueue([received("m1", "hello")]))
+      expect(failed._tag).toBe("Failure")
       yield* repairInboxInserts
       // The provider delivers again: the event is accepted, since its dedupe mark was not kept.
       expect(yield* inbox.enqueue([received("m1", "hello")])).toEqual({ accepted: 1, duplicates: 0 })
@@ -323,9 +322,9 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
 }
 
 describe("store on SQLite", () => {
-  suite<never>((name, self) => it.scoped(name, self), Effect.succeed(sqlite))
+  suite<never>((name, self) => it.effect(name, self), Effect.succeed(sqlite))
 
-  it.scoped("serves one engine: a second waits for the hold to lapse, and the first can then commit nothing", () =>
+  it.effect("serves one engine: a second waits for the hold to lapse, and the first can then commit nothing", () =>
     Effect.gen(function*() {
       const file = join(yield* tempDir("parley-hold-"), "parley.db")
       const open = Effect.map(
@@ -360,7 +359,7 @@ describe("store on SQLite", () => {
       expect(left).toEqual([])
     }))
 
-  it.scoped("runs SQLite in WAL mode with synchronous = FULL: an acknowledged event is on disk", () =>
+  it.effect("runs SQLite in WAL mode with synchronous = FULL: an acknowledged event is on disk", () =>
     withStore(
       sqlite,
       Effect.gen(function*() {
@@ -369,9 +368,20 @@ describe("store on SQLite", () => {
         expect(yield* sql`PRAGMA synchronous`).toEqual([{ synchronous: 2 }])
       })
     ))
+
+  it.effect("relaxes SQLite to synchronous = NORMAL when the store is told to", () =>
+    Effect.flatMap(sqlite.fresh, (database) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        expect(yield* sql`PRAGMA journal_mode`).toEqual([{ journal_mode: "wal" }])
+        expect(yield* sql`PRAGMA synchronous`).toEqual([{ synchronous: 1 }])
+        // The store works as ever.
+        const inbox = yield* Inbox.Inbox
+        expect(yield* inbox.enqueue([received("m1", "hello")])).toEqual({ accepted: 1, duplicates: 0 })
+      }).pipe(Effect.provide(Layer.provideMerge(Bot.layerStoreWith({ synchronous: "NORMAL" }), database)))))
 })
 
-class PgServer extends Context.Tag("PgServer")<PgServer, Postgres.Server>() {}
+class PgServer extends Context.Service<PgServer, Postgres.Server>()("PgServer") {}
 
 if (postgresBin === undefined) {
   // `.ci/run` installs PostgreSQL, so CI never gets here without failing; elsewhere, say what did not run.
@@ -383,10 +393,10 @@ if (postgresBin === undefined) {
     console.warn("!!! PostgreSQL binaries not found: the PostgreSQL store suite did not run. `.ci/run` installs them.")
   }
 } else {
-  layer(Layer.scoped(PgServer, startPostgres), { timeout: "60 seconds" })("store on PostgreSQL", (it) => {
-    suite<PgServer>((name, self) => it.scoped(name, self), Effect.map(PgServer, postgres))
+  layer(Layer.effect(PgServer, startPostgres), { timeout: "60 seconds" })("store on PostgreSQL", (it) => {
+    suite<PgServer>((name, self) => it.effect(name, self), Effect.map(PgServer, postgres))
 
-    it.scoped("holds each chat for one instance at a time, and fences the commits of one that lost it", () =>
+    it.effect("holds each chat for one instance at a time, and fences the commits of one that lost it", () =>
       Effect.flatMap(Effect.map(PgServer, postgres), (backend) =>
         withStore(
           backend,

@@ -15,15 +15,14 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import type * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { sqlite } from "./fixtures/databases.js"
 import { scriptedDriver } from "./fixtures/drivers.js"
 
 const withEnv = (env: Record<string, string>) =>
-  Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+  Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
 describe("Telemetry", () => {
   it.effect("exports nothing unless OTEL_EXPORTER_OTLP_ENDPOINT is set", () =>
@@ -56,14 +55,14 @@ describe("Telemetry", () => {
       expect(String(wrong)).toContain("OTEL_EXPORTER_OTLP_PROTOCOL")
     }))
 
-  it.scoped("layerGauges samples the inbox depth, the open dialogs and each failover member's breaker", () =>
+  it.effect("layerGauges samples the inbox depth, the open dialogs and each failover member's breaker", () =>
     Effect.gen(function*() {
       const database = yield* sqlite.fresh
       const down = new MessagingError.ProviderUnavailable({ provider: "gauge-primary", status: 503, reason: "down" })
       const primary = scriptedDriver("gauge-primary", [down, down])
       const secondary = scriptedDriver("gauge-secondary")
       const member = (driver: MessagingService.Driver) =>
-        Layer.scoped(MessagingService.MessagingService, MessagingService.make(driver, { retry: false }))
+        Layer.effect(MessagingService.MessagingService, MessagingService.make(driver, { retry: false }))
       const context = yield* Layer.build(
         Telemetry.layerGauges({ every: "1 minute" }).pipe(
           Layer.provideMerge(Bot.layerStore),
@@ -92,19 +91,19 @@ describe("Telemetry", () => {
         // Two failures open the primary's breaker.
         for (let i = 0; i < 2; i++) yield* MessagingService.send(Message.text(chat, "hello"))
       }).pipe(Effect.provide(context))
-      const gauge = (metric: Metric.Metric.Gauge<number>) =>
-        Effect.map(Metric.value(metric), (state: MetricState.MetricState.Gauge<number>) => state.value)
-      const primaryBreaker = Metrics.breakerState.pipe(Metric.tagged("provider", "gauge-primary"))
+      const gauge = (metric: Metric.Gauge<number>) =>
+        Effect.map(Metric.value(metric), (state: Metric.GaugeState<number>) => state.value)
+      const primaryBreaker = Metrics.breakerState.pipe(Metric.withAttributes({ provider: "gauge-primary" }))
       // The first sample ran as the layer was built; the next one, a minute on, sees the event and the breaker.
       expect(yield* gauge(primaryBreaker)).toBe(0)
       yield* TestClock.adjust("1 minute")
       yield* gauge(primaryBreaker).pipe(
-        Effect.zipLeft(Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))),
+        Effect.tap(() => Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))),
         Effect.repeat({ until: (state) => state === 2, times: 1_000 })
       )
       expect(yield* gauge(Metrics.inboxDepth)).toBe(1)
       expect(yield* gauge(Metrics.openDialogs)).toBe(0)
       expect(yield* gauge(primaryBreaker)).toBe(2)
-      expect(yield* gauge(Metrics.breakerState.pipe(Metric.tagged("provider", "gauge-secondary")))).toBe(0)
+      expect(yield* gauge(Metrics.breakerState.pipe(Metric.withAttributes({ provider: "gauge-secondary" })))).toBe(0)
     }))
 })

@@ -33,13 +33,13 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Capabilities, ChatId, Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
 import { HttpTransport, MetaCloud, MetaError, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Api from "./MetaApi.js"
@@ -82,7 +82,7 @@ export interface Options extends MessagingService.Options {
   /** The Graph API version (default {@link Api.defaultApiVersion}). */
   readonly apiVersion?: string | undefined
   /** How long to wait for an answer (default 30 s). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
   /**
    * Fetch each message's media and upload it to `/media`, then send it by id (default: send the link,
    * which Meta fetches itself). Media over Meta's limit for its kind (images 5 MB) is `Unsupported`.
@@ -287,13 +287,13 @@ export const markAsRead = Effect.fn("Meta.markAsRead")(function*(options: Option
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  phoneNumberId: Config.string("PARLEY_META_PHONE_NUMBER_ID"),
-  accessToken: Config.redacted("PARLEY_META_ACCESS_TOKEN"),
-  baseUrl: Config.withDefault(Config.string("PARLEY_META_BASE_URL"), Api.defaultBaseUrl),
-  apiVersion: Config.withDefault(Config.string("PARLEY_META_API_VERSION"), Api.defaultApiVersion),
-  uploadMedia: Config.withDefault(Config.boolean("PARLEY_META_UPLOAD_MEDIA"), false),
-  templateLanguage: Config.withDefault(Config.string("PARLEY_META_TEMPLATE_LANGUAGE"), "en_US"),
-  listButton: Config.withDefault(Config.string("PARLEY_META_LIST_BUTTON"), "Options"),
+  phoneNumberId: Config.String("PARLEY_META_PHONE_NUMBER_ID"),
+  accessToken: Config.Redacted("PARLEY_META_ACCESS_TOKEN"),
+  baseUrl: Config.withDefault(Config.String("PARLEY_META_BASE_URL"), Api.defaultBaseUrl),
+  apiVersion: Config.withDefault(Config.String("PARLEY_META_API_VERSION"), Api.defaultApiVersion),
+  uploadMedia: Config.withDefault(Config.Boolean("PARLEY_META_UPLOAD_MEDIA"), false),
+  templateLanguage: Config.withDefault(Config.String("PARLEY_META_TEMPLATE_LANGUAGE"), "en_US"),
+  listButton: Config.withDefault(Config.String("PARLEY_META_LIST_BUTTON"), "Options"),
   rateLimit: RateLimit.config("PARLEY_META")
 })
 

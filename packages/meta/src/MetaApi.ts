@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { HttpTransport, MetaCloud, MetaError, type ProviderWebhook } from "@parley/core/provider"
+import { HttpTransport, MetaCloud, MetaError, type ProviderWebhook, WireSchema } from "@parley/core/provider"
 import * as Schema from "effect/Schema"
 
 /**
@@ -70,7 +70,7 @@ export const mediaLimits = {
 } as const
 
 const upTo = (limit: number) =>
-  Schema.String.pipe(Schema.maxLength(limit, { message: () => `must be at most ${limit} characters` }))
+  Schema.String.check(Schema.isMaxLength(limit, { message: `must be at most ${limit} characters` }))
 
 /**
  * `/{version}/{phone-number-id}/messages`.
@@ -129,8 +129,8 @@ export const MediaObject = Schema.Struct({
   caption: Schema.optional(upTo(1024)),
   /** Documents only. */
   filename: Schema.optional(Schema.String)
-}).pipe(
-  Schema.filter((media) => (media.link === undefined) !== (media.id === undefined) || "must have a link or an id")
+}).check(
+  Schema.makeFilter((media) => (media.link === undefined) !== (media.id === undefined) || "must have a link or an id")
 )
 
 /**
@@ -232,7 +232,7 @@ export const ButtonInteractive = Schema.Struct({
     buttons: Schema.Array(Schema.Struct({
       type: Schema.Literal("reply"),
       reply: Schema.Struct({ id: upTo(256), title: upTo(interactiveLimits.buttonTitle) })
-    })).pipe(Schema.minItems(1), Schema.maxItems(interactiveLimits.buttons))
+    })).check(Schema.isMinLength(1), Schema.isMaxLength(interactiveLimits.buttons))
   })
 })
 
@@ -255,9 +255,9 @@ export const ListInteractive = Schema.Struct({
         title: upTo(interactiveLimits.rowTitle),
         description: Schema.optional(upTo(72))
       }))
-    })).pipe(
-      Schema.minItems(1),
-      Schema.filter((sections) =>
+    })).check(
+      Schema.isMinLength(1),
+      Schema.makeFilter((sections) =>
         sections.reduce((rows, section) => rows + section.rows.length, 0) <= interactiveLimits.rows ||
         `must have at most ${interactiveLimits.rows} rows in all`
       )
@@ -272,7 +272,7 @@ export const ListInteractive = Schema.Struct({
 export const InteractiveRequest = Schema.Struct({
   ...envelope,
   type: Schema.Literal("interactive"),
-  interactive: Schema.Union(ButtonInteractive, ListInteractive)
+  interactive: Schema.Union([ButtonInteractive, ListInteractive])
 })
 
 /**
@@ -281,7 +281,7 @@ export const InteractiveRequest = Schema.Struct({
  * @since 0.1.0
  * @category requests
  */
-export const SendRequest = Schema.Union(
+export const SendRequest = Schema.Union([
   TextRequest,
   ImageRequest,
   VideoRequest,
@@ -292,7 +292,7 @@ export const SendRequest = Schema.Union(
   ReactionRequest,
   TemplateRequest,
   InteractiveRequest
-)
+])
 
 /**
  * @since 0.1.0
@@ -338,7 +338,7 @@ export const MediaInfo = Schema.Struct({
   url: Schema.String,
   mime_type: Schema.String,
   sha256: Schema.optional(Schema.String),
-  file_size: Schema.optional(Schema.Union(Schema.Number, Schema.NumberFromString)),
+  file_size: Schema.optional(WireSchema.LooseNumber),
   id: Schema.String
 })
 
@@ -487,20 +487,18 @@ export type WebhookError = typeof WebhookError.Type
  * @since 0.1.0
  * @category webhooks
  */
-export const InboundMedia = Schema.extend(
-  Schema.Struct({ id: Schema.String }),
-  Schema.partial(Schema.Struct({
-    mime_type: Schema.String,
-    sha256: Schema.String,
-    caption: Schema.String,
-    /** Documents. */
-    filename: Schema.String,
-    /** Stickers. */
-    animated: Schema.Boolean,
-    /** Audio recorded as a voice note. */
-    voice: Schema.Boolean
-  }))
-)
+export const InboundMedia = Schema.Struct({
+  id: Schema.String,
+  mime_type: Schema.optional(Schema.String),
+  sha256: Schema.optional(Schema.String),
+  caption: Schema.optional(Schema.String),
+  /** Documents. */
+  filename: Schema.optional(Schema.String),
+  /** Stickers. */
+  animated: Schema.optional(Schema.Boolean),
+  /** Audio recorded as a voice note. */
+  voice: Schema.optional(Schema.Boolean)
+})
 
 /**
  * A tapped reply button or list row: the `id` and `title` the business gave it.

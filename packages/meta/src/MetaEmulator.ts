@@ -15,19 +15,19 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ChatId } from "@parley/core"
 import { ProviderWebhook } from "@parley/core/provider"
 import { Emulator, FakeNetwork, type Faults, MetaEmulation } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { createHash, randomBytes } from "node:crypto"
 import * as Api from "./MetaApi.js"
@@ -88,7 +88,7 @@ export interface MetaEmulator extends Emulator.Emulator {
  * @since 0.1.0
  * @category tags
  */
-export const MetaEmulator = Context.GenericTag<MetaEmulator>("@parley/meta/MetaEmulator")
+export const MetaEmulator = Context.Service<MetaEmulator>("@parley/meta/MetaEmulator")
 
 /**
  * A fault that answers the next request(s) with a Meta error of `code` (status 400, or `status`).
@@ -111,7 +111,9 @@ const encodeValue = Schema.encodeSync(Api.Value)
 const encodeBody = Schema.encodeSync(Api.WebhookBody)
 const encodeInfo = Schema.encodeSync(Api.MediaInfo)
 const encodePhoneNumber = Schema.encodeSync(Api.PhoneNumber)
-const decodeMessage = Schema.decodeUnknown(Schema.Union(Api.SendRequest, Api.MarkReadRequest), { errors: "first" })
+const decodeMessage = Schema.decodeUnknownEffect(Schema.Union([Api.SendRequest, Api.MarkReadRequest]), {
+  errors: "first"
+})
 
 const mediaKinds = ["image", "video", "audio", "document", "sticker"] as const
 type MediaKind = typeof mediaKinds[number]
@@ -191,8 +193,8 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
 
     const recipient = (to: string) => {
       const chat = ChatId.parse(to)
-      return Either.isRight(chat) && chat.right.kind === "phone"
-        ? Effect.succeed(chat.right)
+      return Result.isSuccess(chat) && chat.success.kind === "phone"
+        ? Effect.succeed(chat.success)
         : Effect.fail(invalid(`to: ${to} is not a WhatsApp user's phone number`, 131009))
     }
 
@@ -309,7 +311,7 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
       yield* record(json)
       if (json === undefined) return yield* invalid("the body must be JSON")
       const body = yield* decodeMessage(json).pipe(Effect.mapError((error) => invalid(error.message)))
-      return HttpServerResponse.unsafeJson("status" in body ? yield* markRead(body) : yield* send(body))
+      return HttpServerResponse.jsonUnsafe("status" in body ? yield* markRead(body) : yield* send(body))
     }))
 
     const upload = Emulator.handle(Effect.gen(function*() {
@@ -332,7 +334,7 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
       }
       const id = digits()
       media.set(id, { content: file.content, mimeType: type })
-      return HttpServerResponse.unsafeJson(Schema.encodeSync(Api.UploadResponse)({ id }))
+      return HttpServerResponse.jsonUnsafe(Schema.encodeSync(Api.UploadResponse)({ id }))
     }))
 
     const info = (id: string, stored: StoredMedia) =>
@@ -352,7 +354,7 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
       yield* record(undefined)
       const { mediaId = "" } = yield* HttpRouter.params
       if (mediaId === phoneNumberId) {
-        return HttpServerResponse.unsafeJson(encodePhoneNumber({
+        return HttpServerResponse.jsonUnsafe(encodePhoneNumber({
           verified_name: "Parley Emulator",
           display_phone_number: ChatId.toDigits(business),
           id: phoneNumberId,
@@ -361,7 +363,7 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
       }
       const stored = media.get(mediaId)
       if (stored === undefined) return yield* invalid(`media ${mediaId} does not exist`)
-      return HttpServerResponse.unsafeJson(info(mediaId, stored))
+      return HttpServerResponse.jsonUnsafe(info(mediaId, stored))
     }))
 
     const download = Emulator.handle(Effect.gen(function*() {
@@ -375,12 +377,12 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
         : HttpServerResponse.uint8Array(stored.content, { contentType: stored.mimeType })
     }))
 
-    const router = HttpRouter.empty.pipe(
-      HttpRouter.post("/:version/:phoneNumberId/messages", messages),
-      HttpRouter.post("/:version/:phoneNumberId/media", upload),
-      HttpRouter.get("/lookaside/whatsapp_business/attachments", download),
-      HttpRouter.get("/:version/:mediaId", lookup)
-    )
+    const app = yield* Emulator.router([
+      HttpRouter.route("POST", "/:version/:phoneNumberId/messages", messages),
+      HttpRouter.route("POST", "/:version/:phoneNumberId/media", upload),
+      HttpRouter.route("GET", "/lookaside/whatsapp_business/attachments", download),
+      HttpRouter.route("GET", "/:version/:mediaId", lookup)
+    ])
 
     // ---------------------------------------------------------------------------------------------
     // webhooks
@@ -528,7 +530,7 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
     const emulator = yield* Emulator.make({
       provider,
       business,
-      app: router,
+      app,
       port: options.port,
       log,
       webhookUrl: options.webhookUrl,
@@ -547,7 +549,7 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
         const response = yield* client.execute(request)
         const body = yield* response.text
         return { status: response.status, body, verified: response.status === 200 && body === challenge }
-      }).pipe(Effect.scoped, Effect.orDie)
+      }).pipe(Effect.orDie)
 
     return { ...emulator, accessToken, phoneNumberId, appSecret, verifyToken, verifyWebhook } satisfies MetaEmulator
   })

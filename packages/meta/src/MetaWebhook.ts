@@ -19,16 +19,16 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { ChatId, InboundEvent, Webhook } from "@parley/core"
-import { HttpTransport, ProviderWebhook } from "@parley/core/provider"
+import { HttpTransport, ProviderWebhook, WireSchema } from "@parley/core/provider"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Api from "./MetaApi.js"
 
@@ -83,7 +83,7 @@ export const mediaResolver = (options: {
       })
         .pipe(
           Effect.map((info) => Option.some({ url: info.url, mimeType: info.mime_type })),
-          Effect.catchAll((error) =>
+          Effect.catch((error) =>
             Effect.as(Effect.logWarning(`meta webhook: media ${mediaId} not resolved: ${error.message}`), Option.none())
           ),
           Effect.withSpan("MetaWebhook.resolveMedia", { attributes: { "parley.provider": provider } })
@@ -120,7 +120,7 @@ const decodeValue = ProviderWebhook.decodeShape(
 const decodeHead = ProviderWebhook.decodeShape(Schema.Struct({
   from: Schema.String,
   id: Schema.String,
-  timestamp: ProviderWebhook.lenient(Schema.NumberFromString),
+  timestamp: ProviderWebhook.lenient(WireSchema.NumberFromString),
   type: Schema.String,
   context: ProviderWebhook.lenient(Api.Context)
 }))
@@ -209,7 +209,12 @@ const contentOf = (
   }
 }
 
-const now = Effect.map(Effect.clock, (clock) => clock.unsafeCurrentTimeMillis())
+// Meta's unix seconds as a `Date`, unless they are not a usable time: an event's schema refuses an
+// `Invalid Date`, so such an event is dated when it arrives.
+const dateAt = (seconds: number): Date | undefined => {
+  const date = new Date(seconds * 1000)
+  return Number.isNaN(date.getTime()) ? undefined : date
+}
 
 const messageEvents = (
   raw: unknown,
@@ -218,48 +223,52 @@ const messageEvents = (
   resolve: Resolve
 ): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
   const head = decodeHead(raw)
-  if (Either.isLeft(head)) return ProviderWebhook.skip(provider, `${at}: ${head.left}`)
-  const { context, from, id, timestamp } = head.right
+  if (Result.isFailure(head)) return ProviderWebhook.skip(provider, `${at}: ${head.failure}`)
+  const { context, from, id, timestamp } = head.success
   const chat = ChatId.parse(from)
-  if (Either.isLeft(chat)) return ProviderWebhook.skip(provider, `${at}.from: ${chat.left.reason}`)
+  if (Result.isFailure(chat)) return ProviderWebhook.skip(provider, `${at}.from: ${chat.failure.reason}`)
   const message = decodeMessage(raw)
-  const content = Either.match(message, {
-    onLeft: (reason) => Effect.succeed<InboundEvent.Content>(new InboundEvent.UnavailableContent({ reason })),
-    onRight: (message) => contentOf(message, resolve)
+  const content = Result.match(message, {
+    onFailure: (reason) => Effect.succeed<InboundEvent.Content>(new InboundEvent.UnavailableContent({ reason })),
+    onSuccess: (message) => contentOf(message, resolve)
   })
-  return Effect.zipWith(content, now, (content, millis) => [
+  return Effect.zipWith(content, Clock.currentTimeMillis, (content, now) => [
     new InboundEvent.MessageReceived({
       provider,
       eventId: `message:${id}`,
       messageId: id,
-      chat: chat.right,
-      sender: chat.right,
+      chat: chat.success,
+      sender: chat.success,
       senderName: names.get(from),
       content,
       replyTo: context?.id,
-      at: new Date(timestamp === undefined ? millis : timestamp * 1000)
-    }, true)
+      at: (timestamp === undefined ? undefined : dateAt(timestamp)) ?? new Date(now)
+    })
   ])
 }
 
 const statusEvents = (raw: unknown, at: string): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
   const decoded = decodeStatus(raw)
-  if (Either.isLeft(decoded)) return ProviderWebhook.skip(provider, `${at}: ${decoded.left}`)
-  const status = decoded.right
+  if (Result.isFailure(decoded)) return ProviderWebhook.skip(provider, `${at}: ${decoded.failure}`)
+  const status = decoded.success
   const delivery = deliveryStatuses[status.status]
   if (delivery === undefined) return Effect.succeed([])
   const [error] = status.errors ?? []
-  return Effect.succeed([
+  const events = (time: Date) => [
     new InboundEvent.StatusChanged({
       provider,
       eventId: `status:${status.id}:${status.status}`,
       messageId: status.id,
-      chat: Either.getOrUndefined(ChatId.parse(status.recipient_id)),
+      chat: Result.getOrUndefined(ChatId.parse(status.recipient_id)),
       status: delivery,
       error: delivery === "failed" ? (error ? describeError(error) : "failed") : undefined,
-      at: new Date(Number(status.timestamp) * 1000)
-    }, true)
-  ])
+      at: time
+    })
+  ]
+  const time = dateAt(Number(status.timestamp))
+  return time === undefined
+    ? Effect.map(Clock.currentTimeMillis, (now) => events(new Date(now)))
+    : Effect.succeed(events(time))
 }
 
 const changeEvents = (
@@ -268,14 +277,16 @@ const changeEvents = (
   resolve: Resolve
 ): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
   const decoded = decodeValue(value)
-  if (Either.isLeft(decoded)) return ProviderWebhook.skip(provider, `${at}: ${decoded.left}`)
-  const { contacts, errors, messages, statuses } = decoded.right
+  if (Result.isFailure(decoded)) return ProviderWebhook.skip(provider, `${at}: ${decoded.failure}`)
+  const { contacts, errors, messages, statuses } = decoded.success
   const names = new Map((contacts ?? []).flatMap((c) => c.profile?.name ? [[c.wa_id, c.profile.name] as const] : []))
   // Errors of the whole delivery concern no message: logged, nothing to hand on.
   const reported = Effect.forEach(errors ?? [], (raw, i) =>
     ProviderWebhook.skip(
       provider,
-      `${at}.errors.${i}: ${Either.match(decodeError(raw), { onLeft: (reason) => reason, onRight: describeError })}`
+      `${at}.errors.${i}: ${
+        Result.match(decodeError(raw), { onFailure: (reason) => reason, onSuccess: describeError })
+      }`
     ))
   return Effect.zipWith(
     reported,
@@ -305,9 +316,9 @@ export const make = (options: Options): Webhook.WebhookHandler => {
     decode: (request) =>
       Effect.flatMap(parse(request.body), (json) => {
         const body = decodeBody(json)
-        if (Either.isLeft(body)) return ProviderWebhook.skip(provider, body.left)
+        if (Result.isFailure(body)) return ProviderWebhook.skip(provider, body.failure)
         return Effect.map(
-          Effect.forEach(body.right.entry, (entry, e) =>
+          Effect.forEach(body.success.entry, (entry, e) =>
             Effect.forEach(
               entry.changes,
               (change, c) =>
@@ -341,12 +352,12 @@ export interface Settings {
  * @category config
  */
 export const config: Config.Config<Settings> = Config.all({
-  appSecret: Config.redacted("PARLEY_META_APP_SECRET"),
-  verifyToken: Config.redacted("PARLEY_META_VERIFY_TOKEN"),
+  appSecret: Config.Redacted("PARLEY_META_APP_SECRET"),
+  verifyToken: Config.Redacted("PARLEY_META_VERIFY_TOKEN"),
   media: Config.option(Config.all({
-    accessToken: Config.redacted("PARLEY_META_ACCESS_TOKEN"),
-    baseUrl: Config.withDefault(Config.string("PARLEY_META_BASE_URL"), Api.defaultBaseUrl),
-    apiVersion: Config.withDefault(Config.string("PARLEY_META_API_VERSION"), Api.defaultApiVersion)
+    accessToken: Config.Redacted("PARLEY_META_ACCESS_TOKEN"),
+    baseUrl: Config.withDefault(Config.String("PARLEY_META_BASE_URL"), Api.defaultBaseUrl),
+    apiVersion: Config.withDefault(Config.String("PARLEY_META_API_VERSION"), Api.defaultApiVersion)
   }))
 })
 
@@ -359,7 +370,7 @@ export const config: Config.Config<Settings> = Config.all({
  */
 export const makeConfig = (
   options: Config.Config<Settings> = config
-): Effect.Effect<Webhook.WebhookHandler, ConfigError.ConfigError, HttpClient.HttpClient> =>
+): Effect.Effect<Webhook.WebhookHandler, Config.ConfigError, HttpClient.HttpClient> =>
   Effect.flatMap(options, ({ appSecret, media, verifyToken }) =>
     Effect.map(
       Option.match(media, { onNone: () => Effect.succeed(undefined), onSome: mediaResolver }),

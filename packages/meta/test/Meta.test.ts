@@ -1,6 +1,4 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import { ChatId, InboundEvent, Message, type MessagingError, MessagingService } from "@parley/core"
 import { Meta, MetaWebhook } from "@parley/meta"
@@ -9,6 +7,8 @@ import { Emulator, FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -49,7 +49,7 @@ const mediaHost = Emulator.serve({
 })
 
 describe("Meta client", () => {
-  it.scopedLive("sends each kind as the Cloud API's message body, with the bearer token", () =>
+  it.live("sends each kind as the Cloud API's message body, with the bearer token", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup()
       const first = yield* client.send(Message.text(user, "See https://example.com", { linkPreview: true }))
@@ -103,7 +103,7 @@ describe("Meta client", () => {
       expect(first.messageId).toMatch(/^wamid\./)
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("a choice is reply buttons up to 3 options, a list up to 10, else numbered text", () =>
+  it.live("a choice is reply buttons up to 3 options, a list up to 10, else numbered text", () =>
     Effect.gen(function*() {
       const { client, emulator, network } = yield* setup()
       const times = ["09:00", "11:00", "15:00"] as const
@@ -135,7 +135,7 @@ describe("Meta client", () => {
       expect(Option.map(yield* network.find(text.messageId), (m) => m.content.kind)).toEqual(Option.some("text"))
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("uploadMedia fetches the media, uploads it to /media and sends it by id", () =>
+  it.live("uploadMedia fetches the media, uploads it to /media and sends it by id", () =>
     Effect.gen(function*() {
       const media = yield* mediaHost
       const { client, emulator, network } = yield* setup({ client: { uploadMedia: true } })
@@ -158,7 +158,7 @@ describe("Meta client", () => {
       expect((yield* emulator.requests).length).toBe(2)
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("classifies Meta's errors by code, whatever the HTTP status", () =>
+  it.live("classifies Meta's errors by code, whatever the HTTP status", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup()
       const cases: ReadonlyArray<readonly [code: number, status: number, tag: MessagingError.MessagingError["_tag"]]> =
@@ -199,7 +199,7 @@ describe("Meta client", () => {
       })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("the emulator checks auth, the number, the body, templates and the window", () =>
+  it.live("the emulator checks auth, the number, the body, templates and the window", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup({ emulator: { templates: { reminder: 1 }, window: "sync" } })
       const wrongKey = yield* Effect.flip(
@@ -230,7 +230,7 @@ describe("Meta client", () => {
       expect(sent.status).toBe("accepted")
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("markAsRead marks a user's message read; an unknown id is InvalidMessage", () =>
+  it.live("markAsRead marks a user's message read; an unknown id is InvalidMessage", () =>
     Effect.gen(function*() {
       const { emulator, network } = yield* setup()
       const wrote = yield* network.userSends({
@@ -252,7 +252,7 @@ describe("Meta client", () => {
       })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("phoneNumber reads the business number; a token Meta refuses or another number's id fails", () =>
+  it.live("phoneNumber reads the business number; a token Meta refuses or another number's id fails", () =>
     Effect.gen(function*() {
       const { emulator } = yield* setup()
       const options = { baseUrl: emulator.url, phoneNumberId, accessToken: Redacted.make(token) }
@@ -284,16 +284,17 @@ describe("Meta client", () => {
       expect(Redacted.value(options.accessToken)).toBe("EAAG-secret")
       expect(String(options.accessToken)).not.toContain("EAAG")
     }).pipe(
-      Effect.withConfigProvider(
-        ConfigProvider.fromMap(
-          new Map([
-            ["PARLEY_META_PHONE_NUMBER_ID", "1065"],
-            ["PARLEY_META_ACCESS_TOKEN", "EAAG-secret"],
-            ["PARLEY_META_API_VERSION", "v22.0"],
-            ["PARLEY_META_UPLOAD_MEDIA", "true"],
-            ["PARLEY_META_RATE_LIMIT", "80"]
-          ])
-        )
+      Effect.provideService(
+        ConfigProvider.ConfigProvider,
+        ConfigProvider.fromEnv({
+          env: {
+            PARLEY_META_PHONE_NUMBER_ID: "1065",
+            PARLEY_META_ACCESS_TOKEN: "EAAG-secret",
+            PARLEY_META_API_VERSION: "v22.0",
+            PARLEY_META_UPLOAD_MEDIA: "true",
+            PARLEY_META_RATE_LIMIT: "80"
+          }
+        })
       )
     ))
 })
@@ -314,7 +315,7 @@ describe("Meta webhooks from the emulator", () => {
     return { client, emulator, network, receiver, next }
   })
 
-  it.scopedLive("users' text, media (id to URL), location, reactions and replies", () =>
+  it.live("users' text, media (id to URL), location, reactions and replies", () =>
     Effect.gen(function*() {
       const { emulator, network, next, receiver } = yield* inbound
       const text = yield* network.userSends({
@@ -363,7 +364,7 @@ describe("Meta webhooks from the emulator", () => {
       expect(yield* receiver.rejections).toEqual([])
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("a tapped button or list row comes back as the option's text, replying to the choice", () =>
+  it.live("a tapped button or list row comes back as the option's text, replying to the choice", () =>
     Effect.gen(function*() {
       const { client, emulator, network, next } = yield* inbound
       const buttons = yield* client.send(Message.buttons(user, { body: "Time?", options: ["09:00", "11:00"] }))
@@ -393,7 +394,7 @@ describe("Meta webhooks from the emulator", () => {
       expect(yield* take(list.messageId)).toMatchObject({ content: new InboundEvent.TextContent({ text: "Thu" }) })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("statuses, and failures with Meta's error: undeliverable numbers, the closed window", () =>
+  it.live("statuses, and failures with Meta's error: undeliverable numbers, the closed window", () =>
     Effect.gen(function*() {
       const { client, network, next } = yield* inbound
       const sent = yield* client.send(Message.text(user, "hello"))
@@ -411,7 +412,7 @@ describe("Meta webhooks from the emulator", () => {
       })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("with the window enforced as Meta reports it, a late free-form message fails by status", () =>
+  it.live("with the window enforced as Meta reports it, a late free-form message fails by status", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup({ emulator: { appSecret, window: "async" } })
       const receiver = yield* WebhookReceiver.make(
@@ -426,7 +427,7 @@ describe("Meta webhooks from the emulator", () => {
       })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("the GET verification: the right token echoes the challenge, a wrong or missing one is refused", () =>
+  it.live("the GET verification: the right token echoes the challenge, a wrong or missing one is refused", () =>
     Effect.gen(function*() {
       const { emulator, receiver } = yield* inbound
       expect(yield* emulator.verifyWebhook(receiver.url)).toMatchObject({ status: 200, verified: true })

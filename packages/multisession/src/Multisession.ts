@@ -3,11 +3,10 @@
  * (whatsmeow behind a Go/Fiber REST API), authenticated with a device JWT.
  *
  * Media goes up as multipart uploads: the client fetches the message's URL with the same `HttpClient`
- * (streamed, capped at the gateway's body limit) and posts the bytes. The form is encoded to its
- * multipart bytes by the platform's own `Response` before it is handed to the `HttpClient`: a
- * `FormData` object is sent correctly only by a client of the same undici realm (Node's bundled undici
- * for `NodeHttpClient.layer`, the npm `undici` for `layerUndici`, and the two differ between Node 20
- * and 24).
+ * (streamed, capped at the gateway's body limit) and posts the bytes. The form is built by
+ * `HttpTransport.multipart`, which is sent alike by every `HttpClient` (`NodeHttpClient.layerUndici`,
+ * `NodeHttpClient.layerNodeHttp`, `FetchHttpClient`): under `layerUndici` a `FormData` from Node's
+ * bundled undici once failed against the npm `undici` ("action is not a function").
  *
  * What the gateway's code (commit `dab7403`) cannot carry is `Unsupported` before any request, so
  * `Failover` sends it through another provider: quoted replies, chats by `@lid` or `@newsletter`,
@@ -30,13 +29,13 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Capabilities, ChatId, Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
 import { HttpTransport, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -87,7 +86,7 @@ export interface ConnectionOptions {
   /** The device JWT (`Authorization: Bearer …`), as `POST /devices` or `POST /devices/token` issued it. */
   readonly token: Redacted.Redacted
   /** How long to wait for an answer (default 30 s). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
   /** The gateway's `HTTP_BODY_LIMIT_SIZE` in bytes (default 8 MB): larger media is `Unsupported`. */
   readonly bodyLimit?: number | undefined
 }
@@ -257,20 +256,22 @@ const driver = (options: Options) =>
       }
     }
 
-    const upload = (message: Exclude<Message.MediaMessage, Message.StickerMessage>, chat: string) =>
-      Effect.gen(function*() {
-        const bytes = yield* fetchMedia(message)
-        const { endpoint, fields } = form(message)
-        // The gateway ignores the part's type (it stamps or sniffs its own); it is sent for the record.
-        const body = yield* HttpTransport.multipart(fields, {
-          field: Api.fileField,
-          bytes,
-          type: Message.mimeType(message),
-          name: Message.filename(message)
-        })
-        const request = HttpClientRequest.setBody(HttpClientRequest.post(Api.chatPath(chat, endpoint)), body)
-        return sent(yield* transport.execute(request, Api.SendResponse, { chat }))
+    const upload = Effect.fnUntraced(function*(
+      message: Exclude<Message.MediaMessage, Message.StickerMessage>,
+      chat: string
+    ) {
+      const bytes = yield* fetchMedia(message)
+      const { endpoint, fields } = form(message)
+      // The gateway ignores the part's type (it stamps or sniffs its own); it is sent for the record.
+      const body = yield* HttpTransport.multipart(fields, {
+        field: Api.fileField,
+        bytes,
+        type: Message.mimeType(message),
+        name: Message.filename(message)
       })
+      const request = HttpClientRequest.setBody(HttpClientRequest.post(Api.chatPath(chat, endpoint)), body)
+      return sent(yield* transport.execute(request, Api.SendResponse, { chat }))
+    })
 
     const send = (
       message: Sendable
@@ -332,17 +333,11 @@ const driver = (options: Options) =>
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  connection: Config.all({
-    baseUrl: Config.withDefault(Config.string("PARLEY_MULTISESSION_BASE_URL"), defaultBaseUrl),
-    token: Config.redacted("PARLEY_MULTISESSION_TOKEN")
-  }),
-  simulation: Config.option(Config.boolean("PARLEY_MULTISESSION_SIMULATION")),
+  baseUrl: Config.String("PARLEY_MULTISESSION_BASE_URL").pipe(Config.withDefault(defaultBaseUrl)),
+  token: Config.Redacted("PARLEY_MULTISESSION_TOKEN"),
+  simulation: Config.option(Config.Boolean("PARLEY_MULTISESSION_SIMULATION")),
   rateLimit: RateLimit.config("PARLEY_MULTISESSION")
-}).pipe(Config.map(({ connection, rateLimit, simulation }) => ({
-  ...connection,
-  simulation: Option.getOrUndefined(simulation),
-  rateLimit
-})))
+}).pipe(Config.map(({ simulation, ...options }) => ({ ...options, simulation: Option.getOrUndefined(simulation) })))
 
 /**
  * `make(options)`: the service over an `HttpClient`; `layer(options)`; `layerConfig(config?)`: the

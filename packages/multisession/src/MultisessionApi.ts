@@ -15,6 +15,7 @@
  */
 import { HttpTransport, type ProviderWebhook } from "@parley/core/provider"
 import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 
 /**
  * The provider's name in receipts, errors, metrics and webhook paths.
@@ -58,7 +59,7 @@ export const messagePath = (id: string, action: string): `/${string}` => `/messa
  * @since 0.1.0
  * @category responses
  */
-export const envelope = <A, I>(data: Schema.Schema<A, I>) =>
+export const envelope = <Data extends Schema.Top>(data: Data) =>
   Schema.Struct({
     status: Schema.Boolean,
     code: Schema.Number,
@@ -74,12 +75,12 @@ export const envelope = <A, I>(data: Schema.Schema<A, I>) =>
  * @since 0.1.0
  * @category responses
  */
-export const ErrorResponse = Schema.partial(Schema.Struct({
-  status: Schema.Boolean,
-  code: Schema.Number,
-  message: Schema.String,
-  error: Schema.String
-}))
+export const ErrorResponse = Schema.Struct({
+  status: Schema.optional(Schema.Boolean),
+  code: Schema.optional(Schema.Number),
+  message: Schema.optional(Schema.String),
+  error: Schema.optional(Schema.String)
+})
 
 /**
  * @since 0.1.0
@@ -206,11 +207,13 @@ export const sendLocation = HttpTransport.post("/chats/:jid/locations", Location
  * @since 0.1.0
  * @category requests
  */
-export const FormFlag = Schema.transform(Schema.String, Schema.Boolean, {
-  strict: true,
-  decode: (s) => ["true", "1", "yes", "on"].includes(s.trim().toLowerCase()),
-  encode: (b) => (b ? "true" : "false")
-})
+export const FormFlag = Schema.String.pipe(Schema.decodeTo(
+  Schema.Boolean,
+  SchemaTransformation.transform({
+    decode: (s) => ["true", "1", "yes", "on"].includes(s.trim().toLowerCase()),
+    encode: (b) => (b ? "true" : "false")
+  })
+))
 
 const simulationFields = {
   typing_simulation: Schema.optional(FormFlag),
@@ -445,7 +448,7 @@ export const MessageReceivedEvent = Schema.Struct({
  */
 export const ReceiptEvent = Schema.Struct({
   ...WebhookEnvelope.fields,
-  event_type: Schema.Literal(events.delivered, events.read, events.played),
+  event_type: Schema.Literals([events.delivered, events.read, events.played]),
   data: ReceiptData
 })
 
@@ -459,7 +462,9 @@ const parsedEvents: ReadonlyArray<string> = [events.messageReceived, events.deli
  */
 export const OtherEvent = Schema.Struct({
   ...WebhookEnvelope.fields,
-  event_type: Schema.String.pipe(Schema.filter((s) => !parsedEvents.includes(s)))
+  event_type: Schema.String.check(
+    Schema.makeFilter((s) => !parsedEvents.includes(s), { expected: "an event type Parley does not read" })
+  )
 })
 
 /**
@@ -468,7 +473,7 @@ export const OtherEvent = Schema.Struct({
  * @since 0.1.0
  * @category webhooks
  */
-export const WebhookBody = Schema.Union(MessageReceivedEvent, ReceiptEvent, OtherEvent)
+export const WebhookBody = Schema.Union([MessageReceivedEvent, ReceiptEvent, OtherEvent])
 
 /**
  * @since 0.1.0

@@ -17,20 +17,23 @@
  *
  * @since 0.1.0
  */
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ChatId } from "@parley/core"
 import { HttpTransport, ProviderWebhook } from "@parley/core/provider"
 import { Emulator, FakeNetwork } from "@parley/testing"
+import * as ByteSize from "effect/ByteSize"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
+import * as Struct from "effect/Struct"
 import { createHmac, randomBytes, randomUUID } from "node:crypto"
 import * as Api from "./MultisessionApi.js"
 
@@ -78,9 +81,7 @@ export interface MultisessionEmulator extends Emulator.Emulator {
  * @since 0.1.0
  * @category tags
  */
-export const MultisessionEmulator = Context.GenericTag<MultisessionEmulator>(
-  "@parley/multisession/MultisessionEmulator"
-)
+export const MultisessionEmulator = Context.Service<MultisessionEmulator>("@parley/multisession/MultisessionEmulator")
 
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
 
@@ -99,7 +100,7 @@ export const deviceToken = (deviceId: string): string => {
   return `${unsigned}.${createHmac("sha256", "parley-multisession-emulator").update(unsigned).digest("base64url")}`
 }
 
-const maxReadable = 64 * 1024 * 1024
+const maxReadable = ByteSize.bytes(64 * 1024 * 1024)
 
 const statusTexts: Record<number, string> = {
   400: "Bad request",
@@ -120,7 +121,7 @@ const successMessages = {
   document: "Success send document"
 } as const
 
-const CurrentUpload = Context.GenericTag<Option.Option<Emulator.Upload>>(
+const CurrentUpload = Context.Service<Option.Option<Emulator.Upload>>(
   "@parley/multisession/MultisessionEmulator/Upload"
 )
 
@@ -145,22 +146,33 @@ const receiptEvents = {
  * How Fiber's `BodyParser` fills a request struct: Go's `encoding/json` gives each key to the field whose
  * name (its json tag, else the Go field name) equals it, else to one equal to it ignoring case; it does
  * not fold underscores, so `chat_jid` never fills an untagged `ChatJID`. Unknown keys and nulls change
- * nothing; a later key wins; a value of the wrong type fails the whole parse. `names` are the struct's
- * (`internal/types/request.go`).
+ * nothing; a later key wins; a value of the wrong type fails the whole parse. `schema` is the struct
+ * (`internal/types/request.go`); every field is optional, as a Go zero value.
  */
-const goStruct = <A, I>(names: ReadonlyArray<string>, schema: Schema.Schema<A, I>) =>
-  Schema.transform(Schema.Record({ key: Schema.String, value: Schema.Unknown }), schema, {
-    strict: false,
-    decode: (json) => {
-      const fields: Record<string, unknown> = {}
-      for (const [key, value] of Object.entries(json)) {
-        const name = names.includes(key) ? key : names.find((n) => n.toLowerCase() === key.toLowerCase())
-        if (name !== undefined && value !== null) fields[name] = value
-      }
-      return fields
-    },
-    encode: (fields) => fields
-  })
+const goStruct = <Fields extends Schema.Struct.Fields>(schema: Schema.Struct<Fields>) => {
+  const names = Object.keys(schema.fields)
+  return Schema.Record(Schema.String, Schema.Unknown).pipe(Schema.decodeTo(
+    schema.mapFields(Struct.map(Schema.optional)),
+    SchemaTransformation.transform({
+      decode: (json) => {
+        const fields: Record<string, unknown> = {}
+        for (const [key, value] of Object.entries(json)) {
+          const name = names.includes(key) ? key : names.find((n) => n.toLowerCase() === key.toLowerCase())
+          if (name !== undefined && value !== null) fields[name] = value
+        }
+        // Checked by the struct it is decoded to.
+        return fields as any
+      },
+      encode: (fields) => fields
+    })
+  ))
+}
+
+// The JSON bodies the routes read.
+const TextBody = goStruct(Api.SendTextRequest)
+const ReplyBody = goStruct(Api.ReplyRequest)
+const ReactionBody = goStruct(Api.ReactionRequest)
+const LocationBody = goStruct(Api.LocationRequest)
 
 const ascii = (text: string) => Array.from(text, (c) => c.charCodeAt(0))
 
@@ -244,21 +256,18 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
     })
 
     const route = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, Emulator.Reject, R>) =>
-      Emulator.handle(Effect.zipRight(authorize, handler))
+      Emulator.handle(Effect.andThen(authorize, handler))
 
     // A type mismatch fails the parse; a missing field is a zero value checked afterwards.
-    const body = <A, I>(schema: Schema.Schema<A, I> & { readonly fields: Schema.Struct.Fields }) =>
-      Emulator.decodeJson(
-        goStruct(Object.keys(schema.fields), Schema.partial(schema)),
-        () => errorBody(400, "Failed parse body request")
-      )
+    const body = <A, I>(schema: Schema.Codec<A, I>) =>
+      Emulator.decodeJson(schema, () => errorBody(400, "Failed parse body request"))
 
     // The gateway only checks `chat_jid` is present; a malformed one is refused here rather than at send time.
     const chatOf = (jid: string | undefined) => {
       if (jid === undefined || jid.trim() === "") return Effect.fail(error(400, "chat_jid is required"))
-      return Either.match(ChatId.parse(jid.trim()), {
-        onLeft: (e) => Effect.fail(error(400, `chat_jid: ${e.reason}`)),
-        onRight: Effect.succeed
+      return Result.match(ChatId.parse(jid.trim()), {
+        onFailure: (e) => Effect.fail(error(400, `chat_jid: ${e.reason}`)),
+        onSuccess: Effect.succeed
       })
     }
     const chatParam = Effect.flatMap(HttpRouter.params, (params) => chatOf(params.jid))
@@ -289,7 +298,7 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
           chat: input.chat,
           content: input.content
         }).pipe(Effect.mapError(() => unresolved))
-        return HttpServerResponse.unsafeJson(encodeSend(
+        return HttpServerResponse.jsonUnsafe(encodeSend(
           variant === "documented"
             ? {
               status: true,
@@ -308,9 +317,9 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
       route(Effect.gen(function*() {
         const chat = yield* chatParam
         const form = yield* CurrentUpload
-        const file = Option.flatMap(form, (f) => Option.fromNullable(f.files.find((p) => p.key === Api.fileField)))
+        const file = Option.flatMap(form, (f) => Option.fromNullishOr(f.files.find((p) => p.key === Api.fileField)))
         if (Option.isNone(file)) return yield* error(400, "file is required")
-        const fields = yield* Schema.decodeUnknown(Api.MediaForm)(
+        const fields = yield* Schema.decodeUnknownEffect(Api.MediaForm)(
           Option.match(form, { onNone: () => ({}), onSome: (f) => f.fields })
         ).pipe(Effect.mapError(() => error(400, "Failed parse body request")))
         const { content, name } = file.value
@@ -339,12 +348,13 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
         })
       }))
 
-    const router = HttpRouter.empty.pipe(
-      HttpRouter.post(
+    const router = yield* Emulator.router([
+      HttpRouter.route(
+        "POST",
         "/chats/:jid/messages",
         route(Effect.gen(function*() {
           const chat = yield* chatParam
-          const { text } = yield* body(Api.SendTextRequest)
+          const { text } = yield* body(TextBody)
           if (text === undefined || text.trim() === "") {
             return yield* error(400, variant === "documented" ? "Text field is required" : "text is required")
           }
@@ -352,13 +362,14 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
         }))
       ),
       // `WhatsAppGetChatHistory` is a stub: whatever the chat holds, no messages.
-      HttpRouter.get(
+      HttpRouter.route(
+        "GET",
         "/chats/:jid/messages",
         route(Effect.gen(function*() {
           const chat = yield* chatParam
           const request = yield* HttpServerRequest.HttpServerRequest
           const query = new URL(request.url, "http://localhost").searchParams
-          return HttpServerResponse.unsafeJson(encodeHistory({
+          return HttpServerResponse.jsonUnsafe(encodeHistory({
             status: true,
             code: 200,
             message: "Success get chat messages",
@@ -374,26 +385,28 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
       ),
       // `Reply` ignores the path's message id and sends the text as a plain message to `ChatJID`: the
       // swagger's `chat_jid` leaves it empty, and the phone check answers 500 (internal/message/message.go).
-      HttpRouter.post(
+      HttpRouter.route(
+        "POST",
         "/messages/:id/reply",
         route(Effect.gen(function*() {
-          const { ChatJID = "", Text = "" } = yield* body(Api.ReplyRequest)
+          const { ChatJID = "", Text = "" } = yield* body(ReplyBody)
           if (!loggedIn) return yield* error(500, "WhatsApp Client is not Logged In")
           if (Text.trim() === "") return yield* error(500, "Message cannot be empty")
           if (ChatJID.trim() === "") return yield* error(500, "Phone number cannot be empty")
-          const chat = yield* Either.match(ChatId.parse(ChatJID), {
-            onLeft: () => Effect.fail(error(500, notRegistered)),
-            onRight: Effect.succeed
+          const chat = yield* Result.match(ChatId.parse(ChatJID), {
+            onFailure: () => Effect.fail(error(500, notRegistered)),
+            onSuccess: Effect.succeed
           })
           return yield* deliver({ action: "reply", chat, content: { kind: "text", text: Text } })
         }))
       ),
       // `React` needs `ChatJID`; a chat `WhatsAppGetJID` cannot resolve leaves whatsmeow an empty JID.
-      HttpRouter.post(
+      HttpRouter.route(
+        "POST",
         "/messages/:id/reaction",
         route(Effect.gen(function*() {
           const { id } = yield* HttpRouter.params
-          const { ChatJID, Emoji } = yield* body(Api.ReactionRequest)
+          const { ChatJID, Emoji } = yield* body(ReactionBody)
           const chat = yield* chatOf(ChatJID)
           return yield* deliver({
             action: "reaction",
@@ -403,11 +416,12 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
           })
         }))
       ),
-      HttpRouter.post(
+      HttpRouter.route(
+        "POST",
         "/chats/:jid/locations",
         route(Effect.gen(function*() {
           const chat = yield* chatParam
-          const { address, latitude = 0, longitude = 0, name } = yield* body(Api.LocationRequest)
+          const { address, latitude = 0, longitude = 0, name } = yield* body(LocationBody)
           if (latitude === 0 && longitude === 0) return yield* error(400, "latitude and longitude are required")
           return yield* deliver({
             action: "location",
@@ -422,11 +436,11 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
           })
         }))
       ),
-      HttpRouter.post(`/chats/:jid/${Api.mediaEndpoints.image}`, upload("image")),
-      HttpRouter.post(`/chats/:jid/${Api.mediaEndpoints.video}`, upload("video")),
-      HttpRouter.post(`/chats/:jid/${Api.mediaEndpoints.audio}`, upload("audio")),
-      HttpRouter.post(`/chats/:jid/${Api.mediaEndpoints.document}`, upload("document"))
-    )
+      HttpRouter.route("POST", `/chats/:jid/${Api.mediaEndpoints.image}`, upload("image")),
+      HttpRouter.route("POST", `/chats/:jid/${Api.mediaEndpoints.video}`, upload("video")),
+      HttpRouter.route("POST", `/chats/:jid/${Api.mediaEndpoints.audio}`, upload("audio")),
+      HttpRouter.route("POST", `/chats/:jid/${Api.mediaEndpoints.document}`, upload("document"))
+    ])
 
     // Reads the whole body first (multipart as bytes, anything else as text, cached for the JSON routes),
     // records the request, enforces the body limit, then routes. An upload is recorded as its fields plus
@@ -463,32 +477,35 @@ export const make: Emulator.Constructor<Options, MultisessionEmulator> = (option
           }
         ))
       const multipart = request.headers["content-type"]?.toLowerCase().startsWith("multipart/form-data") === true
-      const read = yield* Effect.either(
-        HttpIncomingMessage.withMaxBodySize(multipart ? readForm : readText, Option.some(maxReadable))
+      const read = yield* Effect.result(
+        Effect.provideService(multipart ? readForm : readText, HttpIncomingMessage.MaxBodySize, maxReadable)
       )
       log.record({
         method: request.method,
         url: request.url,
         headers: request.headers,
-        body: Either.match(read, { onLeft: () => undefined, onRight: (r) => r.recorded })
+        body: Result.match(read, { onFailure: () => undefined, onSuccess: (r) => r.recorded })
       })
       // Fiber refuses a body over its limit through the app's error handler (pkg/router/handler.go).
-      if (Either.isLeft(read) || read.right.size > bodyLimit) {
+      if (Result.isFailure(read) || read.success.size > bodyLimit) {
         const reason = statusTexts[413]!
-        return HttpServerResponse.unsafeJson(
+        return HttpServerResponse.jsonUnsafe(
           encodeTooLarge({ status: false, code: 413, message: reason, error: reason }),
           {
             status: 413
           }
         )
       }
-      return yield* Effect.provideService(router, CurrentUpload, read.right.form)
+      return yield* Effect.provideService(router, CurrentUpload, read.success.form)
     }).pipe(
-      Effect.catchTag("RouteNotFound", () =>
-        Effect.map(
-          HttpServerRequest.HttpServerRequest,
-          (request) => HttpServerResponse.text(`Cannot ${request.method} ${request.url}`, { status: 404 })
-        )),
+      // What the gateway (Go Fiber) answers for a path no route matches.
+      Effect.catchTag("HttpServerError", (e) =>
+        e.reason._tag === "RouteNotFound"
+          ? Effect.map(
+            HttpServerRequest.HttpServerRequest,
+            (request) => HttpServerResponse.text(`Cannot ${request.method} ${request.url}`, { status: 404 })
+          )
+          : Effect.fail(e)),
       Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", randomUUID()))
     )
 

@@ -18,10 +18,9 @@ import { ChatId, InboundEvent, type Webhook } from "@parley/core"
 import { ProviderWebhook } from "@parley/core/provider"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Api from "./MultisessionApi.js"
 
@@ -85,44 +84,44 @@ type Events = Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>>
 const decodeBody = (json: unknown): Events =>
   Effect.flatMap(Clock.currentTimeMillis, (now): Events => {
     const head = decodeHead(json)
-    if (Either.isLeft(head)) return ProviderWebhook.skip(provider, head.left)
-    const { data, event_type } = head.right
-    const sentAt = head.right.timestamp === undefined ? Number.NaN : Date.parse(head.right.timestamp)
+    if (Result.isFailure(head)) return ProviderWebhook.skip(provider, head.failure)
+    const { data, event_type, timestamp } = head.success
+    const sentAt = timestamp === undefined ? Number.NaN : Date.parse(timestamp)
     const at = (seconds: number | undefined) =>
       new Date(seconds !== undefined ? seconds * 1000 : Number.isNaN(sentAt) ? now : sentAt)
     const chatOf = (jid: string) =>
-      Either.mapLeft(ChatId.parse(jid), (error) => `${event_type}: data.chat: ${error.reason}`)
+      Result.mapError(ChatId.parse(jid), (error) => `${event_type}: data.chat: ${error.reason}`)
 
     if (event_type === Api.events.messageReceived) {
       const decoded = decodeReceived(data)
-      if (Either.isLeft(decoded)) return ProviderWebhook.skip(provider, `${event_type}: ${decoded.left}`)
-      const d = decoded.right
+      if (Result.isFailure(decoded)) return ProviderWebhook.skip(provider, `${event_type}: ${decoded.failure}`)
+      const d = decoded.success
       if (d.is_from_me || ChatId.isBroadcast(d.chat)) return Effect.succeed([])
       const chat = chatOf(d.chat)
-      if (Either.isLeft(chat)) return ProviderWebhook.skip(provider, chat.left)
+      if (Result.isFailure(chat)) return ProviderWebhook.skip(provider, chat.failure)
       return Effect.succeed([
         new InboundEvent.MessageReceived({
           provider,
           eventId: `${event_type}:${d.message_id}`,
           messageId: d.message_id,
-          chat: chat.right,
-          sender: d.from === undefined ? chat.right : Either.getOrElse(ChatId.parse(d.from), () => chat.right),
+          chat: chat.success,
+          sender: d.from === undefined ? chat.success : Result.getOrElse(ChatId.parse(d.from), () => chat.success),
           content: new InboundEvent.UnavailableContent({ reason: unavailableReason }),
           at: at(d.timestamp)
-        }, true)
+        })
       ])
     }
 
     if (isReceipt(event_type)) {
       const decoded = decodeReceipt(data)
-      if (Either.isLeft(decoded)) return ProviderWebhook.skip(provider, `${event_type}: ${decoded.left}`)
-      const d = decoded.right
+      if (Result.isFailure(decoded)) return ProviderWebhook.skip(provider, `${event_type}: ${decoded.failure}`)
+      const d = decoded.success
       if (ChatId.isBroadcast(d.chat)) return Effect.succeed([])
-      const chat = Either.getOrUndefined(ChatId.parse(d.chat))
+      const chat = Result.getOrUndefined(ChatId.parse(d.chat))
       // In a one-to-one chat the recipient's receipts come from the chat's own user; a receipt from
       // anyone else is from one of our devices (whatsmeow's `sender`, `read-self`, `played-self`), which
       // the gateway posts too: not the recipient's status.
-      const sender = d.sender === undefined ? undefined : Either.getOrUndefined(ChatId.parse(d.sender))
+      const sender = d.sender === undefined ? undefined : Result.getOrUndefined(ChatId.parse(d.sender))
       if (
         chat !== undefined && chat.kind !== "group" && sender !== undefined && sender.toString() !== chat.toString()
       ) {
@@ -136,7 +135,7 @@ const decodeBody = (json: unknown): Events =>
           chat,
           status: statuses[event_type],
           at: at(d.timestamp)
-        }, true)
+        })
       ])
     }
 
@@ -169,9 +168,8 @@ export const make = (options: Options): Webhook.WebhookHandler => {
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.map(
-  Config.redacted("PARLEY_MULTISESSION_WEBHOOK_SECRET"),
-  (secret) => ({ secret })
+export const config: Config.Config<Options> = Config.Redacted("PARLEY_MULTISESSION_WEBHOOK_SECRET").pipe(
+  Config.map((secret) => ({ secret }))
 )
 
 /**
@@ -182,4 +180,4 @@ export const config: Config.Config<Options> = Config.map(
  */
 export const makeConfig = (
   options: Config.Config<Options> = config
-): Effect.Effect<Webhook.WebhookHandler, ConfigError.ConfigError> => Effect.map(options, make)
+): Effect.Effect<Webhook.WebhookHandler, Config.ConfigError> => Effect.map(options, make)

@@ -1,6 +1,4 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import { ChatId, InboundEvent, Message, MessagingService, Retry, type Webhook } from "@parley/core"
 import { ProviderWebhook } from "@parley/core/provider"
@@ -10,11 +8,13 @@ import { Emulator, FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 
 const user = ChatId.phone("+6281234567890")
@@ -22,11 +22,15 @@ const userJid = "6281234567890@s.whatsapp.net"
 const token = MultisessionEmulator.deviceToken("device-1")
 const secret = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
 const MB = 1024 * 1024
-const jid = (wire: string) => Either.getOrThrow(ChatId.parse(wire))
+const jid = (wire: string) => Result.getOrThrow(ChatId.parse(wire))
+
+// Settings read from these variables only.
+const withEnv = (env: Record<string, string>) =>
+  Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
 const Env = Layer.merge(FakeNetwork.layer({ autoAck: false }), NodeHttpClient.layerUndici)
 const httpClients = {
-  "NodeHttpClient.layer": NodeHttpClient.layer,
+  "NodeHttpClient.layerNodeHttp": NodeHttpClient.layerNodeHttp,
   "NodeHttpClient.layerUndici": NodeHttpClient.layerUndici
 }
 
@@ -100,7 +104,7 @@ const setup = (
 
 describe("Multisession client", () => {
   for (const [name, http] of Object.entries(httpClients)) {
-    it.scopedLive(`sends each kind with the field names the gateway's code decodes (${name})`, () =>
+    it.live(`sends each kind with the field names the gateway's code decodes (${name})`, () =>
       Effect.gen(function*() {
         const { client, emulator, network } = yield* setup()
         const docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -176,7 +180,7 @@ describe("Multisession client", () => {
       }).pipe(Effect.provide(Layer.merge(FakeNetwork.layer({ autoAck: false }), http))))
   }
 
-  it.scopedLive("issue 14, point 1: a reaction reaches the user; the documented chat_jid does not decode", () =>
+  it.live("issue 14, point 1: a reaction reaches the user; the documented chat_jid does not decode", () =>
     Effect.gen(function*() {
       const { client, emulator, network } = yield* setup()
       const wrote = yield* network.userSends({
@@ -204,7 +208,7 @@ describe("Multisession client", () => {
       expect(folded.status).toBe(200)
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("issue 14, point 2: replies are Unsupported with no request (the gateway cannot quote); its 500 for a missing recipient is InvalidMessage", () =>
+  it.live("issue 14, point 2: replies are Unsupported with no request (the gateway cannot quote); its 500 for a missing recipient is InvalidMessage", () =>
     Effect.gen(function*() {
       const { client, emulator, network } = yield* setup()
       expect(client.capabilities.replies.size).toBe(0)
@@ -253,7 +257,7 @@ describe("Multisession client", () => {
       })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("issue 14, point 4: a document off the gateway's allowlist is Unsupported at once, not retried", () =>
+  it.live("issue 14, point 4: a document off the gateway's allowlist is Unsupported at once, not retried", () =>
     Effect.gen(function*() {
       const { client, emulator, network } = yield* setup({
         client: { retry: Retry.schedule({ base: "1 millis", maxRetries: 3 }) }
@@ -276,7 +280,7 @@ describe("Multisession client", () => {
       )
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("issue 14, point 5: what the gateway would mislabel or cannot address is Unsupported with no request", () =>
+  it.live("issue 14, point 5: what the gateway would mislabel or cannot address is Unsupported with no request", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup()
       const media = yield* mediaHost({
@@ -315,7 +319,7 @@ describe("Multisession client", () => {
       expect(lid).toMatchObject({ status: 500, body: { error: "WhatsApp Personal ID is Not Registered" } })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("issue 14, point 5: media over the gateway's 8 MB body limit is Unsupported before any upload", () =>
+  it.live("issue 14, point 5: media over the gateway's 8 MB body limit is Unsupported before any upload", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup()
       const media = yield* mediaHost({
@@ -346,7 +350,7 @@ describe("Multisession client", () => {
       expect(yield* Effect.flip(client.send(Message.text(user, "x")))).toMatchObject({ _tag: "Unsupported" })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("sends to groups by JID and can turn the gateway's typing simulation off", () =>
+  it.live("sends to groups by JID and can turn the gateway's typing simulation off", () =>
     Effect.gen(function*() {
       const { client, emulator, network } = yield* setup({ client: { simulation: false } })
       const media = yield* mediaHost({ "a.mp3": { bytes: 100, type: "audio/mpeg" } })
@@ -364,7 +368,7 @@ describe("Multisession client", () => {
       expect(Option.map(yield* network.find(receipt.messageId), (m) => m.chat.kind)).toEqual(Option.some("group"))
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("reads both the documented and the actual success answer", () =>
+  it.live("reads both the documented and the actual success answer", () =>
     Effect.gen(function*() {
       for (const variant of ["documented", "code"] as const) {
         const { client, network } = yield* setup({ emulator: { variant } })
@@ -374,7 +378,7 @@ describe("Multisession client", () => {
       }
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("maps the gateway's error bodies, reading error || message", () =>
+  it.live("maps the gateway's error bodies, reading error || message", () =>
     Effect.gen(function*() {
       const { client, emulator, network } = yield* setup()
       const send = Effect.flip(client.send(Message.text(user, "hi")))
@@ -437,7 +441,7 @@ describe("Multisession client", () => {
       expect(yield* send).toMatchObject({ _tag: "DeliveryUnknown" })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("media that cannot be fetched or is over 16 MB fails before any upload", () =>
+  it.live("media that cannot be fetched or is over 16 MB fails before any upload", () =>
     Effect.gen(function*() {
       const { client, emulator } = yield* setup()
       const media = yield* mediaHost({
@@ -481,28 +485,20 @@ describe("Multisession client", () => {
       expect(options.simulation).toBe(false)
       expect(options.rateLimit).toEqual({ perSecond: 2, burst: 5 })
     }).pipe(
-      Effect.withConfigProvider(
-        ConfigProvider.fromMap(
-          new Map([
-            ["PARLEY_MULTISESSION_BASE_URL", "http://gateway.internal:7001/api"],
-            ["PARLEY_MULTISESSION_TOKEN", "jwt"],
-            ["PARLEY_MULTISESSION_SIMULATION", "false"],
-            ["PARLEY_MULTISESSION_RATE_LIMIT", "2"],
-            ["PARLEY_MULTISESSION_RATE_LIMIT_BURST", "5"]
-          ])
-        )
-      )
+      withEnv({
+        PARLEY_MULTISESSION_BASE_URL: "http://gateway.internal:7001/api",
+        PARLEY_MULTISESSION_TOKEN: "jwt",
+        PARLEY_MULTISESSION_SIMULATION: "false",
+        PARLEY_MULTISESSION_RATE_LIMIT: "2",
+        PARLEY_MULTISESSION_RATE_LIMIT_BURST: "5"
+      })
     ))
 
   it.effect("layerConfig defaults the base URL and names a missing token", () =>
     Effect.gen(function*() {
-      const options = yield* Multisession.config.pipe(
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["PARLEY_MULTISESSION_TOKEN", "jwt"]])))
-      )
+      const options = yield* Multisession.config.pipe(withEnv({ PARLEY_MULTISESSION_TOKEN: "jwt" }))
       expect(options).toMatchObject({ baseUrl: "http://localhost:7001", simulation: undefined, rateLimit: undefined })
-      const error = yield* Effect.flip(Multisession.config).pipe(
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
-      )
+      const error = yield* Effect.flip(Multisession.config).pipe(withEnv({}))
       expect(String(error)).toContain("PARLEY_MULTISESSION_TOKEN")
     }))
 })
@@ -536,7 +532,7 @@ const handler = MultisessionWebhook.make({ secret: Redacted.make(secret) })
 const business = "15550000001@s.whatsapp.net"
 
 describe("Multisession webhooks", () => {
-  it.scopedLive("issue 14, point 3: a user's message is handed on without content, answered 2xx, with no lookup at the gateway", () =>
+  it.live("issue 14, point 3: a user's message is handed on without content, answered 2xx, with no lookup at the gateway", () =>
     Effect.gen(function*() {
       const { emulator, network } = yield* setup()
       const receiver = yield* WebhookReceiver.make(handler)
@@ -584,7 +580,7 @@ describe("Multisession webhooks", () => {
       })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("receipts become statuses one for one; a failure arrives as message.delivered, as the gateway posts it", () =>
+  it.live("receipts become statuses one for one; a failure arrives as message.delivered, as the gateway posts it", () =>
     Effect.gen(function*() {
       const { client, emulator, network } = yield* setup()
       const receiver = yield* WebhookReceiver.make(handler)
@@ -606,7 +602,7 @@ describe("Multisession webhooks", () => {
       expect(client.capabilities.statuses.has("failed")).toBe(false)
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("deliveries carry both signature headers, the event name and the gateway's User-Agent", () =>
+  it.live("deliveries carry both signature headers, the event name and the gateway's User-Agent", () =>
     Effect.gen(function*() {
       const { emulator, network } = yield* setup({ emulator: { deviceId: "device-9" } })
       const received = yield* Queue.unbounded<{ headers: Record<string, string>; body: string }>()
@@ -649,7 +645,7 @@ describe("Multisession webhooks", () => {
       })
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("verifies either signature header and refuses wrong or missing ones with 401", () =>
+  it.live("verifies either signature header and refuses wrong or missing ones with 401", () =>
     Effect.gen(function*() {
       const body = envelope("message.read", { message_id: "3EB0AA", chat: userJid, sender: userJid, timestamp: 1 })
       yield* handler.verify(delivery(body))
@@ -754,13 +750,9 @@ describe("Multisession webhooks", () => {
     Effect.gen(function*() {
       const options = yield* MultisessionWebhook.config
       expect(Redacted.value(options.secret)).toBe("s")
-      const error = yield* Effect.flip(MultisessionWebhook.config).pipe(
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
-      )
+      const error = yield* Effect.flip(MultisessionWebhook.config).pipe(withEnv({}))
       expect(String(error)).toContain("PARLEY_MULTISESSION_WEBHOOK_SECRET")
-    }).pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["PARLEY_MULTISESSION_WEBHOOK_SECRET", "s"]])))
-    ))
+    }).pipe(withEnv({ PARLEY_MULTISESSION_WEBHOOK_SECRET: "s" })))
 })
 
 interface Answer {
@@ -784,7 +776,7 @@ const call = (url: string, init: RequestInit = {}): Effect.Effect<Answer> =>
   )
 
 describe("Multisession emulator", () => {
-  it.scopedLive("answers the gateway's 401s", () =>
+  it.live("answers the gateway's 401s", () =>
     Effect.gen(function*() {
       const old = MultisessionEmulator.deviceToken("old")
       for (const variant of ["documented", "code"] as const) {
@@ -809,7 +801,7 @@ describe("Multisession emulator", () => {
       }
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("validates bodies and answers in the documented or the code's wording", () =>
+  it.live("validates bodies and answers in the documented or the code's wording", () =>
     Effect.gen(function*() {
       for (const variant of ["documented", "code"] as const) {
         const { emulator } = yield* setup({ emulator: { variant } })
@@ -861,7 +853,7 @@ describe("Multisession emulator", () => {
       }
     }).pipe(Effect.provide(Env)))
 
-  it.scopedLive("parses multipart uploads and enforces the body limit with 413", () =>
+  it.live("parses multipart uploads and enforces the body limit with 413", () =>
     Effect.gen(function*() {
       const { emulator, network } = yield* setup({ emulator: { bodyLimit: 4096 } })
       const upload = (bytes: number, fields: Record<string, string> = {}) => {

@@ -7,7 +7,8 @@
  *
  * The engine commits on real time (its group commit waits a turn of the event loop), whatever the test
  * clock says. So every wait here first lets it settle: every event handled and committed, every due
- * timer fired. A reply that never comes fails at once with `NoReply`, not after a test timeout.
+ * timer fired, every engine fiber suspended (its timer loop asleep until the next timer). A reply that
+ * never comes fails at once with `NoReply`, not after a test timeout.
  *
  * @example
  * ```ts
@@ -15,7 +16,7 @@
  * import { BotTest } from "@parley/testing"
  * import { Effect } from "effect"
  *
- * it.scoped("asks, then times out under the test clock", () =>
+ * it.effect("asks, then times out under the test clock", () =>
  *   Effect.gen(function*() {
  *     const test = yield* BotTest.make(bot)
  *     const ada = test.user("+31612345678")
@@ -28,9 +29,7 @@
  *
  * @since 0.1.0
  */
-import type * as Migrator from "@effect/sql/Migrator"
-import type * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import {
   Bot,
   Capabilities,
@@ -43,18 +42,22 @@ import {
   MessagingService,
   Receipt
 } from "@parley/core"
-import { SqliteClient } from "@parley/sql-node-sqlite"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Scheduler from "effect/Scheduler"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import * as TestClock from "effect/TestClock"
+import type * as Migrator from "effect/sql/Migrator"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import * as TestClock from "effect/testing/TestClock"
 
 /**
  * The bot handled everything it was given and sent nothing (more) to the chat.
@@ -117,7 +120,7 @@ export interface BotTest {
    * Moves the test clock on by `duration`, stopping at each timer on the way (a timeout, a reminder) and
    * letting the engine settle there, so each fires at its own time, in order.
    */
-  readonly advance: (duration: Duration.DurationInput) => Effect.Effect<void>
+  readonly advance: (duration: Duration.Input) => Effect.Effect<void>
   /** Stops the engine (events in flight finish) and starts it again over the same database. */
   readonly restart: Effect.Effect<void>
   /** Reports a delivery status of a message the bot sent, as the provider's webhook would. */
@@ -189,13 +192,49 @@ export const render = (message: Message.Message): string => {
 const settleLimitMillis = 10_000
 
 // One turn of the event loop, whatever the test clock: the engine's commits run on real time.
-const turn = Effect.async<void>((resume) => void setImmediate(() => resume(Effect.void)))
+const turn = Effect.callback<void>((resume) => void setImmediate(() => resume(Effect.void)))
 
 type Runtime = Context.Context<Inbox.Inbox | ConversationStore.ConversationStore>
 
 /**
- * Runs `bot` for the life of the scope. Use it under `it.effect`/`it.scoped`, whose `TestClock`
- * `advance` moves.
+ * The engine's scheduler: the current one, counting the tasks its fibers have scheduled and not yet
+ * run, so `settle` can tell when every engine fiber is suspended (a timer loop that has just been
+ * told of a new timer is not asleep until it has read it). Effect 3's `TestClock` waited for that
+ * itself before moving; Effect 4's waits one scheduler turn.
+ */
+class Tracking implements Scheduler.Scheduler {
+  readonly executionMode: Scheduler.Scheduler["executionMode"]
+  scheduled = 0
+  readonly parent: Scheduler.Scheduler
+  constructor(parent: Scheduler.Scheduler) {
+    this.parent = parent
+    this.executionMode = parent.executionMode
+  }
+  shouldYield(fiber: Fiber.Fiber<unknown, unknown>): boolean {
+    return this.parent.shouldYield(fiber)
+  }
+  makeDispatcher(): Scheduler.SchedulerDispatcher {
+    const dispatcher = this.parent.makeDispatcher()
+    const run = (task: () => void) => () => {
+      try {
+        task()
+      } finally {
+        this.scheduled--
+      }
+    }
+    return {
+      scheduleTask: (task, priority) => {
+        this.scheduled++
+        dispatcher.scheduleTask(run(task), priority)
+      },
+      flush: () => dispatcher.flush()
+    }
+  }
+}
+
+/**
+ * Runs `bot` for the life of the scope. Use it under `it.effect` (which provides the scope), whose
+ * `TestClock` `advance` moves.
  *
  * @since 0.1.0
  * @category constructors
@@ -233,8 +272,8 @@ export function make(
         })
     }
 
-    // The database outlives the engine's restarts.
-    const database = yield* Layer.build(SqliteClient.layer({ filename: ":memory:" }))
+    // The database outlives the engine's restarts. Fresh: each test bot has its own.
+    const database = yield* Layer.build(Layer.fresh(SqliteClient.layer({ filename: ":memory:" })))
     const services: Layer.Layer<never, unknown, SqlClient.SqlClient> = options.services ?? Layer.empty
     const runtimeLayer = Layer.provideMerge(
       Bot.layer(bot as Bot.Bot<never>, {
@@ -249,16 +288,19 @@ export function make(
       Bot.layerStore
     ).pipe(Layer.provide(Layer.succeedContext(database)))
 
-    let runtime: { readonly context: Runtime; readonly scope: Scope.CloseableScope } | undefined
+    let runtime: { readonly context: Runtime; readonly scope: Scope.Closeable } | undefined
+    // The engine's fibers (forked as it starts, and theirs) run on a scheduler that counts their work.
+    const scheduler = new Tracking(yield* Scheduler.Scheduler)
+    // Each start builds a new engine (fresh: layers are otherwise memoized), as a new process would.
     const start = Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(runtimeLayer, scope).pipe(
+      const context = yield* Layer.buildWithScope(Layer.fresh(runtimeLayer), scope).pipe(
+        Effect.provideService(Scheduler.Scheduler, scheduler),
         Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
       )
       runtime = { context, scope }
     })
     const stop = Effect.suspend(() => runtime === undefined ? Effect.void : Scope.close(runtime.scope, Exit.void))
-    // (Built outside `acquireRelease`: the engine's fibers would inherit its uninterruptible region.)
     yield* start
     yield* Effect.addFinalizer(() => stop)
     const current = Effect.sync(() => runtime!.context)
@@ -269,24 +311,37 @@ export function make(
       const store = yield* conversations
       const queue = yield* inbox
       const deadline = Date.now() + settleLimitMillis
+      // Settled: twice in a row (the engine's database work waits real turns of the event loop, and each
+      // such wait is followed by scheduled work), every event committed, no timer due, and no engine
+      // fiber with work scheduled.
+      let quiet = 0
       while (Date.now() < deadline) {
         yield* turn
+        if (scheduler.scheduled > 0) {
+          quiet = 0
+          continue
+        }
         const pending = yield* queue.pendingCount
         const now = yield* Clock.currentTimeMillis
         const next = yield* store.nextTimer
-        if (pending === 0 && !Option.exists(next, (at) => at.getTime() <= now)) return
+        const settled = pending === 0 && !Option.exists(next, (at) => at.getTime() <= now) &&
+          scheduler.scheduled === 0
+        quiet = settled ? quiet + 1 : 0
+        if (quiet === 2) return
       }
-      return yield* Effect.dieMessage(
-        `the bot did not settle in ${settleLimitMillis / 1000} s: is a handler waiting on the test clock ` +
-          "(Effect.sleep, a retry schedule with delays)? Move it with advance."
+      return yield* Effect.die(
+        new Error(
+          `the bot did not settle in ${settleLimitMillis / 1000} s: is a handler waiting on the test clock ` +
+            "(Effect.sleep, a retry schedule with delays)? Move it with advance."
+        )
       )
     }).pipe(Effect.orDie)
 
-    const advance = (duration: Duration.DurationInput) =>
+    const advance = (duration: Duration.Input) =>
       Effect.gen(function*() {
         yield* settle
         const store = yield* conversations
-        const until = (yield* Clock.currentTimeMillis) + Duration.toMillis(Duration.decode(duration))
+        const until = (yield* Clock.currentTimeMillis) + Duration.toMillis(duration)
         while (true) {
           const now = yield* Clock.currentTimeMillis
           const next = Option.getOrElse(
@@ -336,7 +391,7 @@ export function make(
         sends,
         next,
         reply: Effect.map(next, (sent) => render(sent.message)),
-        replies: Effect.zipRight(
+        replies: Effect.andThen(
           settle,
           Effect.sync(() => (unread.get(key)?.splice(0) ?? []).map((sent) => render(sent.message)))
         )
@@ -347,7 +402,7 @@ export function make(
       user,
       settle,
       advance,
-      restart: Effect.zipRight(Effect.zipRight(settle, stop), start).pipe(Effect.orDie),
+      restart: settle.pipe(Effect.andThen(stop), Effect.andThen(start), Effect.orDie),
       status: (sent, status, error) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           enqueue(

@@ -41,37 +41,47 @@ export interface Watch {
 
 // What a trace exporter ships: name, attributes, events, and a failure as `Cause.pretty` renders it.
 const spanText = (span: Tracer.Span) => {
-  const native = span as Tracer.Span & {
-    readonly attributes?: Map<string, unknown>
-    readonly events?: ReadonlyArray<unknown>
-  }
+  // Events are the native span's own (`Tracer.NativeSpan`), as exporters read them.
+  const events = (span as Tracer.Span & { readonly events?: ReadonlyArray<unknown> }).events ?? []
   const failure = span.status._tag === "Ended" && Exit.isFailure(span.status.exit)
     ? Cause.pretty(span.status.exit.cause)
     : undefined
   return JSON.stringify(
     {
       name: span.name,
-      attributes: native.attributes ? Object.fromEntries(native.attributes) : {},
-      events: native.events ?? [],
+      attributes: Object.fromEntries(span.attributes),
+      events,
       failure
     },
     (_, value) => typeof value === "bigint" ? value.toString() : value
   )
 }
 
-/** A logger and a tracer (wrapping the current one) that hand every log line and new span to the sinks. */
+/**
+ * A layer of a logger in place of the default one and a tracer (wrapping the current one) that hand
+ * every log line and new span to the sinks.
+ */
 const recording = (onLog: (line: string) => void, onSpan: (span: Tracer.Span) => void) =>
-  Effect.map(Effect.tracer, (native) => {
+  Effect.map(Tracer.Tracer, (native): Layer.Layer<never> => {
     const tracer = Tracer.make({
-      span: (name, parent, context, links, startTime, kind, options) => {
-        const span = native.span(name, parent, context, links, startTime, kind, options)
+      span: (options) => {
+        const span = native.span(options)
         onSpan(span)
         return span
       },
-      context: (f, fiber) => native.context(f, fiber)
+      context: native.context
     })
-    const logger = Logger.make((options) => onLog(Logger.logfmtLogger.log(options)))
-    return Layer.merge(Logger.replace(Logger.defaultLogger, logger), Layer.setTracer(tracer))
+    const logger = Logger.make((options) => onLog(Logger.formatLogFmt.log(options)))
+    // The loggers in place where the layer is provided, with ours for the default one.
+    const loggers = Layer.effect(
+      Logger.CurrentLoggers,
+      Effect.map(Logger.CurrentLoggers, (current) => {
+        const replaced = new Set(current)
+        replaced.delete(Logger.defaultLogger)
+        return replaced.add(logger)
+      })
+    )
+    return Layer.merge(loggers, Layer.succeed(Tracer.Tracer, tracer))
   })
 
 /**

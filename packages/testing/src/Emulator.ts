@@ -4,29 +4,41 @@
  * routes, a switch to take it down (connections refused) and bring it back, the outbound side (turning
  * fake-network events into the provider's webhooks), and the pieces routes are made of: the bearer
  * check, JSON bodies decoded with the provider's `Schema`s, and endpoints answered with them.
- * {@link make} puts these together into the {@link Emulator} record every emulator returns.
+ * {@link router} makes an emulator's routes (`HttpRouter.route(...)`s and {@link endpoint}s) into its
+ * app; {@link make} serves it and puts the rest together into the {@link Emulator} record every
+ * emulator returns.
+ *
+ * @example
+ * ```ts
+ * export const make: Emulator.Constructor<Options, MyEmulator> = (options = {}) =>
+ *   Effect.gen(function*() {
+ *     const app = yield* Emulator.router([
+ *       Emulator.endpoint(Api.sendText, route, (body) => deliver(body)),
+ *       HttpRouter.route("GET", "/v1/messages/status/:uuid", getStatus)
+ *     ])
+ *     const base = yield* Emulator.make({ provider, business, app, port: options.port })
+ *     return { ...base, apiKey }
+ *   })
+ * ```
  *
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import type * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Multipart from "@effect/platform/Multipart"
 import type { ChatId } from "@parley/core"
-import { HttpTransport } from "@parley/core/provider"
-import * as Chunk from "effect/Chunk"
+import { HttpTransport, WireSchema } from "@parley/core/provider"
 import type * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as HttpRouter from "effect/http/HttpRouter"
+import type * as HttpServerError from "effect/http/HttpServerError"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Multipart from "effect/http/Multipart"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
-import * as Queue from "effect/Queue"
+import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -110,7 +122,7 @@ export interface Server {
 }
 
 const listen = (server: Http.Server, port: number) =>
-  Effect.async<number, Error>((resume) => {
+  Effect.callback<number, Error>((resume) => {
     const onError = (error: Error) => resume(Effect.fail(error))
     server.once("error", onError)
     server.listen(port, "127.0.0.1", () => {
@@ -120,7 +132,7 @@ const listen = (server: Http.Server, port: number) =>
   })
 
 const close = (server: Http.Server) =>
-  Effect.async<void>((resume) => {
+  Effect.callback<void>((resume) => {
     if (!server.listening) return resume(Effect.void)
     server.close(() => resume(Effect.void))
     server.closeAllConnections()
@@ -128,13 +140,14 @@ const close = (server: Http.Server) =>
 
 /**
  * Serves `app` on 127.0.0.1 (a free port unless `port` is given) with request recording and `faults`
- * applied before the app sees a request. The server stops when the scope closes.
+ * applied before the app sees a request. The server stops when the scope closes. `app` answers the
+ * request in context: an emulator's {@link router}, or any effect that makes an `HttpServerResponse`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const serve = <E, R>(options: {
-  readonly app: HttpApp.Default<E, R>
+  readonly app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
   readonly faults: Faults.Faults
   readonly port?: number | undefined
   /**
@@ -146,9 +159,10 @@ export const serve = <E, R>(options: {
 }): Effect.Effect<Server, never, Scope.Scope | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>> =>
   Effect.gen(function*() {
     const log = options.log ?? requestLog()
+    const recording = options.log === undefined
     const app = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      if (options.log === undefined) {
+      if (recording) {
         const text = yield* Effect.orElseSucceed(request.text, () => "")
         log.record({
           method: request.method,
@@ -159,22 +173,23 @@ export const serve = <E, R>(options: {
       }
       const fault = yield* options.faults.take
       if (Option.isNone(fault)) return yield* options.app
-      const destroy = Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy())
       switch (fault.value._tag) {
         case "Respond":
-          return yield* HttpServerResponse.unsafeJson(fault.value.body, {
+          return HttpServerResponse.jsonUnsafe(fault.value.body, {
             status: fault.value.status,
             headers: fault.value.headers ?? {}
           })
         case "Delay":
-          return yield* Effect.zipRight(Effect.sleep(fault.value.duration), options.app)
+          return yield* Effect.andThen(Effect.sleep(fault.value.duration), options.app)
         case "Drop":
           if (fault.value.processed) yield* Effect.ignore(options.app)
-          yield* destroy
+          NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
           return HttpServerResponse.empty({ status: 500 })
       }
     })
-    const handler = yield* NodeHttpServer.makeHandler(app)
+    // Interruptible, as routes are: a client that goes away, or the server closing, stops a handler
+    // (a `Delay`, say) rather than waiting for it.
+    const handler = yield* NodeHttpServer.makeHandler(Effect.interruptible(app), { scope: yield* Effect.scope })
     const server = Http.createServer(handler)
     const port = yield* Effect.orDie(listen(server, options.port ?? 0))
     yield* Effect.addFinalizer(() => close(server))
@@ -201,8 +216,9 @@ export interface WebhookPost {
 
 /**
  * Follows the fake network and posts, one at a time and in order, the webhooks `toWebhook` makes of
- * its events (none, one, or several for one event), to the URL `target` returns at that moment. Failed posts are retried a few times, as
- * providers do, then dropped with a log line. Runs for the life of the scope.
+ * its events (none, one, or several for one event), to the URL `target` returns at that moment. Failed
+ * posts are retried a few times, as providers do, then dropped with a log line. Runs for the life of the
+ * scope.
  *
  * @since 0.1.0
  * @category constructors
@@ -214,7 +230,8 @@ export const forwardEvents = (options: {
   readonly toWebhook: (event: FakeNetwork.NetworkEvent) => Effect.Effect<ReadonlyArray<WebhookPost>>
 }): Effect.Effect<void, never, Scope.Scope | HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
+    // Each post owns its connection until it is answered.
+    const client = HttpClient.withScope(yield* HttpClient.HttpClient)
     const events = yield* options.network.subscribe
     const post = (url: string, webhook: WebhookPost) =>
       client.execute(
@@ -229,10 +246,10 @@ export const forwardEvents = (options: {
             : Effect.fail(new Error(`webhook answered ${response.status}`))
         ),
         Effect.scoped,
-        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3)))),
-        Effect.catchAll((error) => Effect.logWarning(`${options.provider} emulator: webhook to ${url} failed`, error))
+        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.upTo({ times: 3 }))),
+        Effect.catch((error) => Effect.logWarning(`${options.provider} emulator: webhook to ${url} failed`, error))
       )
-    yield* Queue.take(events).pipe(
+    yield* PubSub.take(events).pipe(
       Effect.flatMap((event) =>
         Effect.flatMap(options.target, (url) =>
           url === undefined
@@ -250,11 +267,13 @@ export const forwardEvents = (options: {
  * @since 0.1.0
  * @category routing
  */
-export class Reject extends Data.TaggedError("Reject")<{
-  readonly status: number
-  readonly body: unknown
-  readonly headers?: Readonly<Record<string, string>> | undefined
-}> {}
+export class Reject extends Schema.TaggedError<Reject>()("Reject", {
+  status: Schema.Number,
+  body: Schema.Unknown,
+  headers: Schema.optional(Schema.Record(Schema.String, Schema.String))
+}) {}
+
+const isReject = (error: unknown): error is Reject => error instanceof Reject
 
 /**
  * Runs a route handler, answering a {@link Reject} with its status and body.
@@ -267,8 +286,11 @@ export const handle = <E, R>(
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, Exclude<E, Reject>, R> =>
   Effect.catchIf(
     handler,
-    (error): error is Reject => error instanceof Reject,
-    (reject) => HttpServerResponse.unsafeJson(reject.body, { status: reject.status, headers: reject.headers ?? {} })
+    isReject,
+    (reject) =>
+      Effect.succeed(
+        HttpServerResponse.jsonUnsafe(reject.body, { status: reject.status, headers: reject.headers ?? {} })
+      )
   ) as Effect.Effect<HttpServerResponse.HttpServerResponse, Exclude<E, Reject>, R>
 
 /**
@@ -278,11 +300,12 @@ export const handle = <E, R>(
  * @since 0.1.0
  * @category routing
  */
-export const decodeJson = <A, I>(
-  schema: Schema.Schema<A, I>,
+export const decodeJson = <A, I, RD>(
+  schema: Schema.Codec<A, I, RD>,
   describe: (reason: string) => unknown
-): Effect.Effect<A, Reject, HttpServerRequest.HttpServerRequest> =>
-  Effect.gen(function*() {
+): Effect.Effect<A, Reject, HttpServerRequest.HttpServerRequest | RD> => {
+  const decode = Schema.decodeUnknownEffect(schema)
+  return Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const text = yield* Effect.orElseSucceed(request.text, () => "")
     let json: unknown
@@ -291,14 +314,11 @@ export const decodeJson = <A, I>(
     } catch {
       return yield* new Reject({ status: 400, body: describe("malformed JSON body") })
     }
-    return yield* Schema.decodeUnknown(schema, { errors: "first" })(json).pipe(
-      Effect.mapError((error) => {
-        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-        const where = issue && issue.path.length > 0 ? `${issue.path.join(".")}: ` : ""
-        return new Reject({ status: 400, body: describe(`${where}${issue?.message ?? "invalid body"}`) })
-      })
+    return yield* decode(json, { errors: "first", reportInput: true }).pipe(
+      Effect.mapError((error) => new Reject({ status: 400, body: describe(WireSchema.describeIssue(error.issue)) }))
     )
   })
+}
 
 /**
  * Query and JSON body fields merged into one record (query wins), for providers that accept
@@ -324,7 +344,7 @@ export const requestParams: Effect.Effect<Record<string, unknown>, never, HttpSe
 export const bearerToken: Effect.Effect<Option.Option<string>, never, HttpServerRequest.HttpServerRequest> = Effect
   .map(
     HttpServerRequest.HttpServerRequest,
-    (request) => Option.fromNullable(/^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? "")?.[1])
+    (request) => Option.fromNullishOr(/^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? "")?.[1])
   )
 
 /**
@@ -346,11 +366,43 @@ export const checkBearer = (token: string, refuse: {
       : Effect.fail(refuse.invalid()))
 
 /**
+ * An emulator's routes as one app, to give {@link make} (or {@link serve}) as `app`: `routes` are
+ * `HttpRouter.route(method, path, handler)`s and {@link endpoint}s, matched by method and path
+ * (`/chats/:jid/messages`; read parameters with `HttpRouter.params`). A request no route matches fails
+ * with an `HttpServerError` whose reason is `RouteNotFound`, answered 404. Build it in the emulator's
+ * scope.
+ *
+ * @example
+ * ```ts
+ * const app = yield* Emulator.router([
+ *   HttpRouter.route("POST", "/v1/messages/send", sendMessage),
+ *   HttpRouter.route("GET", "/v1/messages/status/:uuid", getStatus),
+ *   Emulator.endpoint(Api.sendText, route, (body) => deliver(body))
+ * ])
+ * const base = yield* Emulator.make({ provider, business, app })
+ * ```
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const router = <const Routes extends ReadonlyArray<HttpRouter.Route<any, any>>>(
+  routes: Routes
+): Effect.Effect<
+  Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    HttpRouter.Route.Error<Routes[number]> | HttpServerError.HttpServerError,
+    HttpRouter.Route.Context<Routes[number]> | HttpServerRequest.HttpServerRequest | Scope.Scope
+  >,
+  never,
+  Scope.Scope
+> => HttpRouter.toHttpEffect(HttpRouter.addAll(routes)) as any
+
+/**
  * Serves one of the provider's endpoints (declared in its Api module with `HttpTransport.endpoint`):
  * runs `guard` (the auth check), decodes the JSON body with the endpoint's request `Schema` (a malformed
  * or mis-shaped body is a 400 whose body `invalid` writes from the reason), runs `handler`, and answers
  * with what it returns, encoded by the endpoint's response `Schema`, so the emulator speaks exactly the
- * format the client decodes. A {@link Reject} is answered as it says.
+ * format the client decodes. A {@link Reject} is answered as it says. A route for {@link router}.
  *
  * @since 0.1.0
  * @category routing
@@ -362,19 +414,20 @@ export const endpoint = <A, I, R, RI, E, Req>(
     readonly invalid: (reason: string) => unknown
   },
   handler: (body: A) => Effect.Effect<R, Reject | E, Req>
-) => {
-  const encode = Schema.encode(endpoint.response)
+): HttpRouter.Route<Exclude<E, Reject>, Exclude<Req, HttpRouter.Provided>> => {
+  const encode = Schema.encodeEffect(endpoint.response)
   const body: Effect.Effect<A, Reject, HttpServerRequest.HttpServerRequest> = endpoint.request === undefined
     ? Effect.succeed(undefined as A)
     : decodeJson(endpoint.request, options.invalid)
-  return HttpRouter.route(endpoint.method)(
+  return HttpRouter.route(
+    endpoint.method,
     endpoint.path,
     handle(
       options.guard.pipe(
-        Effect.zipRight(body),
+        Effect.andThen(body),
         Effect.flatMap(handler),
         Effect.flatMap((answer) => Effect.orDie(encode(answer))),
-        Effect.map((encoded) => HttpServerResponse.unsafeJson(encoded))
+        Effect.map((encoded) => HttpServerResponse.jsonUnsafe(encoded))
       )
     )
   )
@@ -391,10 +444,10 @@ export interface Base extends Emulator {
 }
 
 /**
- * Starts an emulator: serves `app` on a free loopback port (or `port`) with fault injection and
- * request recording, and posts `toWebhook`'s webhooks for the fake network's events to the URL set by
- * `setWebhookUrl` (initially `webhookUrl`). `url` makes the base URL clients get from the server's
- * (`(url) => `${url}/v1`` where the real API has a path prefix).
+ * Starts an emulator: serves `app` (its {@link router}) on a free loopback port (or `port`) with fault
+ * injection and request recording, and posts `toWebhook`'s webhooks for the fake network's events to
+ * the URL set by `setWebhookUrl` (initially `webhookUrl`). `url` makes the base URL clients get from
+ * the server's (`(url) => `${url}/v1`` where the real API has a path prefix).
  *
  * @since 0.1.0
  * @category constructors
@@ -402,7 +455,7 @@ export interface Base extends Emulator {
 export const make = <E, R>(options: {
   readonly provider: string
   readonly business: ChatId.ChatId
-  readonly app: HttpApp.Default<E, R>
+  readonly app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
   readonly port?: number | undefined
   readonly log?: RequestLog | undefined
   readonly url?: ((serverUrl: string) => string) | undefined
@@ -452,15 +505,17 @@ export type Constructor<Options, A extends Emulator> = (
 ) => Effect.Effect<A, never, Scope.Scope | FakeNetwork.FakeNetwork | HttpClient.HttpClient>
 
 /**
- * An emulator as a layer, for tests and apps: `layer(tag, make)(options)`.
+ * An emulator as a layer, for tests and apps: `layer(tag, make)(options)`. Each call makes a new layer,
+ * so each starts its own emulator; one layer provided twice is built once (Effect memoizes layers
+ * across `Effect.provide`): wrap it in `Layer.fresh` for a second emulator.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = <Options, A extends Emulator, I>(tag: Context.Tag<I, A>, make: Constructor<Options, A>) =>
+export const layer = <Options, A extends Emulator, I>(tag: Context.Key<I, A>, make: Constructor<Options, A>) =>
 (
   options?: Options
-): Layer.Layer<I, never, FakeNetwork.FakeNetwork | HttpClient.HttpClient> => Layer.scoped(tag, make(options))
+): Layer.Layer<I, never, FakeNetwork.FakeNetwork | HttpClient.HttpClient> => Layer.effect(tag, make(options))
 
 /**
  * A file part of a multipart body.
@@ -499,7 +554,7 @@ export const readMultipart = (
   headers: Readonly<Record<string, string>>
 ): Effect.Effect<Upload, Multipart.MultipartError> =>
   Stream.succeed(bytes).pipe(
-    Stream.pipeThroughChannel(Multipart.makeChannel<never>(headers)),
+    Stream.pipeThroughChannel(Multipart.makeChannel<never>({ ...headers })),
     Stream.mapEffect((
       part
     ): Effect.Effect<Multipart.Field | (UploadedFile & { readonly _tag: "File" }), Multipart.MultipartError> =>
@@ -513,9 +568,10 @@ export const readMultipart = (
           content
         }))
     ),
-    Stream.runFold({ fields: {}, files: [] } as Upload, (upload, part): Upload =>
+    Stream.runFold((): Upload => ({ fields: {}, files: [] }), (upload, part): Upload =>
       part._tag === "Field"
         ? { ...upload, fields: { ...upload.fields, [part.key]: part.value } }
         : { ...upload, files: [...upload.files, part] }),
-    Effect.provideService(Multipart.FieldMimeTypes, Chunk.empty())
+    // Every named part is a file, JSON ones too.
+    Effect.provideService(Multipart.FieldMimeTypes, [])
   )

@@ -9,13 +9,12 @@
 import { ChatId, type InboundEvent } from "@parley/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import type * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 
 /**
@@ -105,7 +104,7 @@ export interface Options {
    * (default: both 50 ms). `false` leaves statuses to {@link FakeNetwork.setStatus}.
    */
   readonly autoAck?:
-    | { readonly delivered: Duration.DurationInput; readonly read?: Duration.DurationInput | undefined }
+    | { readonly delivered: Duration.Input; readonly read?: Duration.Input | undefined }
     | false
 }
 
@@ -142,8 +141,8 @@ export interface Service {
   readonly find: (id: string) => Effect.Effect<Option.Option<NetworkMessage>>
   /** Marks a number as not on WhatsApp: deliveries to it fail. */
   readonly unregister: (chat: ChatId.ChatId) => Effect.Effect<void>
-  /** Events from now on, for the life of the scope. */
-  readonly subscribe: Effect.Effect<Queue.Dequeue<NetworkEvent>, never, Scope.Scope>
+  /** Events from now on, for the life of the scope (take them with `PubSub.take`). */
+  readonly subscribe: Effect.Effect<PubSub.Subscription<NetworkEvent>, never, Scope.Scope>
 }
 
 /**
@@ -152,9 +151,9 @@ export interface Service {
  * @since 0.1.0
  * @category errors
  */
-export class RecipientNotOnWhatsApp extends Data.TaggedError("RecipientNotOnWhatsApp")<{
-  readonly chat: ChatId.ChatId
-}> {
+export class RecipientNotOnWhatsApp extends Schema.TaggedError<RecipientNotOnWhatsApp>()("RecipientNotOnWhatsApp", {
+  chat: ChatId.ChatId
+}) {
   override get message(): string {
     return `${this.chat.toString()} is not on WhatsApp`
   }
@@ -164,7 +163,7 @@ export class RecipientNotOnWhatsApp extends Data.TaggedError("RecipientNotOnWhat
  * @since 0.1.0
  * @category tags
  */
-export class FakeNetwork extends Context.Tag("@parley/testing/FakeNetwork")<FakeNetwork, Service>() {}
+export class FakeNetwork extends Context.Service<FakeNetwork, Service>()("@parley/testing/FakeNetwork") {}
 
 const order: Record<InboundEvent.DeliveryStatus, number> = { sent: 1, delivered: 2, read: 3, played: 4, failed: 5 }
 
@@ -182,8 +181,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
     const autoAck = options.autoAck === false
       ? undefined
       : {
-        delivered: Duration.decode(options.autoAck?.delivered ?? "50 millis"),
-        read: Duration.decode(options.autoAck?.read ?? "50 millis")
+        delivered: Duration.fromInputUnsafe(options.autoAck?.delivered ?? "50 millis"),
+        read: Duration.fromInputUnsafe(options.autoAck?.read ?? "50 millis")
       }
 
     const setStatus = (id: string, status: InboundEvent.DeliveryStatus, error?: string) =>
@@ -198,62 +197,59 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
       })
 
     const service: Service = {
-      deliver: (input) =>
-        Effect.gen(function*() {
-          if (unreachable.has(input.chat.toString())) return yield* new RecipientNotOnWhatsApp({ chat: input.chat })
-          const message: NetworkMessage = {
-            ...input,
-            direction: "outbound",
-            status: "sent",
-            at: yield* Clock.currentTimeMillis
-          }
-          messages.set(message.id, message)
-          yield* PubSub.publish(events, { _tag: "Delivered", message })
-          if (autoAck) {
-            yield* Effect.sleep(autoAck.delivered).pipe(
-              Effect.zipRight(setStatus(message.id, "delivered")),
-              Effect.zipRight(Effect.sleep(autoAck.read)),
-              Effect.zipRight(setStatus(message.id, "read")),
-              Effect.forkIn(scope)
-            )
-          }
-          return message
-        }),
-      undeliverable: (input, error) =>
-        Effect.gen(function*() {
-          const message: NetworkMessage = {
-            ...input,
-            direction: "outbound",
-            status: "failed",
-            error,
-            at: yield* Clock.currentTimeMillis
-          }
-          messages.set(message.id, message)
-          yield* PubSub.publish(events, { _tag: "StatusChanged", message })
-          return message
-        }),
-      userSends: (input) =>
-        Effect.gen(function*() {
-          const at = yield* Clock.currentTimeMillis
-          const message: NetworkMessage = {
-            id: input.id ?? `user_${at.toString(36)}_${(++counter).toString(36)}`,
-            provider: "user",
-            direction: "inbound",
-            business: input.to,
-            chat: input.from,
-            author: input.author,
-            content: input.content,
-            replyTo: input.replyTo,
-            status: "delivered",
-            at
-          }
-          messages.set(message.id, message)
-          yield* PubSub.publish(events, { _tag: "UserWrote", message, via: input.via })
-          return message
-        }),
+      deliver: Effect.fnUntraced(function*(input) {
+        if (unreachable.has(input.chat.toString())) return yield* new RecipientNotOnWhatsApp({ chat: input.chat })
+        const message: NetworkMessage = {
+          ...input,
+          direction: "outbound",
+          status: "sent",
+          at: yield* Clock.currentTimeMillis
+        }
+        messages.set(message.id, message)
+        yield* PubSub.publish(events, { _tag: "Delivered", message })
+        if (autoAck) {
+          yield* Effect.sleep(autoAck.delivered).pipe(
+            Effect.andThen(setStatus(message.id, "delivered")),
+            Effect.andThen(Effect.sleep(autoAck.read)),
+            Effect.andThen(setStatus(message.id, "read")),
+            Effect.forkIn(scope)
+          )
+        }
+        return message
+      }),
+      undeliverable: Effect.fnUntraced(function*(input, error) {
+        const message: NetworkMessage = {
+          ...input,
+          direction: "outbound",
+          status: "failed",
+          error,
+          at: yield* Clock.currentTimeMillis
+        }
+        messages.set(message.id, message)
+        yield* PubSub.publish(events, { _tag: "StatusChanged", message })
+        return message
+      }),
+      userSends: Effect.fnUntraced(function*(input) {
+        const at = yield* Clock.currentTimeMillis
+        const message: NetworkMessage = {
+          id: input.id ?? `user_${at.toString(36)}_${(++counter).toString(36)}`,
+          provider: "user",
+          direction: "inbound",
+          business: input.to,
+          chat: input.from,
+          author: input.author,
+          content: input.content,
+          replyTo: input.replyTo,
+          status: "delivered",
+          at
+        }
+        messages.set(message.id, message)
+        yield* PubSub.publish(events, { _tag: "UserWrote", message, via: input.via })
+        return message
+      }),
       setStatus,
       messages: Effect.sync(() => [...messages.values()]),
-      find: (id) => Effect.sync(() => Option.fromNullable(messages.get(id))),
+      find: (id) => Effect.sync(() => Option.fromNullishOr(messages.get(id))),
       unregister: (chat) => Effect.sync(() => void unreachable.add(chat.toString())),
       subscribe: PubSub.subscribe(events)
     }
@@ -264,7 +260,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<FakeNetwork> => Layer.scoped(FakeNetwork, make(options))
+export const layer = (options?: Options): Layer.Layer<FakeNetwork> => Layer.effect(FakeNetwork, make(options))
 
 /**
  * The business number emulators send as unless told otherwise.

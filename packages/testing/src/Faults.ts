@@ -75,9 +75,9 @@ export const respond = (status: number, body: unknown, headers?: Readonly<Record
  * @since 0.1.0
  * @category constructors
  */
-export const delay = (duration: Duration.DurationInput): Fault => ({
+export const delay = (duration: Duration.Input): Fault => ({
   _tag: "Delay",
-  duration: Duration.decode(duration)
+  duration: Duration.fromInputUnsafe(duration)
 })
 
 /**
@@ -119,7 +119,10 @@ export const make: Effect.Effect<Faults> = Effect.sync(() => {
     let cumulative = 0
     for (const { fault, probability } of rates) {
       cumulative += probability
-      if (roll < cumulative) return Option.some(fault)
+      if (roll < cumulative) {
+        applied++
+        return Option.some(fault)
+      }
     }
     return Option.none<Fault>()
   })
@@ -139,12 +142,11 @@ export const make: Effect.Effect<Faults> = Effect.sync(() => {
     }),
     take: Effect.suspend(() => {
       const scheduled = queue.shift()
-      const fault = scheduled !== undefined
-        ? Effect.succeedSome(scheduled)
-        : rates.length > 0
-        ? fromRates
-        : Effect.succeedNone
-      return Effect.tap(fault, (f) => Effect.sync(() => Option.isSome(f) && applied++))
+      if (scheduled !== undefined) {
+        applied++
+        return Effect.succeedSome(scheduled)
+      }
+      return rates.length > 0 ? fromRates : Effect.succeedNone
     }),
     applied: Effect.sync(() => applied)
   }

@@ -61,7 +61,7 @@ const binDir = (): string | undefined => {
  */
 export const binaries: string | undefined = binDir()
 
-const freePort = Effect.async<number>((resume) => {
+const freePort = Effect.callback<number>((resume) => {
   const server = createServer()
   server.listen(0, "127.0.0.1", () => {
     const address = server.address()
@@ -96,7 +96,9 @@ export const startWith = (options: {
 }): Effect.Effect<Server, never, Scope.Scope> =>
   Effect.gen(function*() {
     const bin = binaries
-    if (bin === undefined) return yield* Effect.dieMessage("no PostgreSQL binaries found (apt-get install postgresql)")
+    if (bin === undefined) {
+      return yield* Effect.die(new Error("no PostgreSQL binaries found (apt-get install postgresql)"))
+    }
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "parley-pg-"))),
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
@@ -176,10 +178,12 @@ export const deadlocks = (url: string): Effect.Effect<number> =>
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
   ).pipe(
     Effect.filterOrFail((others) => others === "0"),
-    Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds"))),
+    Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo({ duration: "20 seconds" }))),
     Effect.orDie,
-    Effect.zipRight(query(url, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")),
+    Effect.andThen(query(url, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")),
     Effect.flatMap((count) =>
-      /^\d+$/.test(count) ? Effect.succeed(Number(count)) : Effect.dieMessage(`no deadlock count: "${count}"`)
+      /^\d+$/.test(count)
+        ? Effect.succeed(Number(count))
+        : Effect.die(new Error(`no deadlock count: "${count}"`))
     )
   )

@@ -9,9 +9,6 @@
  * @since 0.1.0
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import {
   Capabilities,
@@ -26,10 +23,13 @@ import {
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Capture from "./Capture.js"
 import * as Emulator from "./Emulator.js"
@@ -113,8 +113,8 @@ const samples = (
 const chats: Record<ChatId.ChatId["kind"], ChatId.ChatId> = {
   phone: user,
   group: ChatId.group("120363012345678901@g.us"),
-  newsletter: Either.getOrThrow(ChatId.parse("120363098765432109@newsletter")),
-  lid: Either.getOrThrow(ChatId.parse("204151234567890@lid"))
+  newsletter: Result.getOrThrow(ChatId.parse("120363098765432109@newsletter")),
+  lid: Result.getOrThrow(ChatId.parse("204151234567890@lid"))
 }
 
 const expectContent = (
@@ -198,7 +198,7 @@ const withFixture = <A, E>(
  */
 export const run = (suite: Suite): void => {
   describe(`${suite.name} conformance`, () => {
-    it.scopedLive("each declared kind arrives on the network under the receipt's id", () =>
+    it.live("each declared kind arrives on the network under the receipt's id", () =>
       withFixture(suite, ({ client, emulator, media, network, send }) =>
         Effect.gen(function*() {
           const { capabilities, provider } = client
@@ -221,7 +221,7 @@ export const run = (suite: Suite): void => {
           }
         })))
 
-    it.scopedLive("a choice arrives as buttons where the provider has them, else as numbered text", () =>
+    it.live("a choice arrives as buttons where the provider has them, else as numbered text", () =>
       withFixture(suite, ({ client, media, network, send }) =>
         Effect.gen(function*() {
           const { capabilities } = client
@@ -238,7 +238,7 @@ export const run = (suite: Suite): void => {
           }
         })))
 
-    it.scopedLive("declared reply kinds quote the original message", () =>
+    it.live("declared reply kinds quote the original message", () =>
       withFixture(suite, ({ client, media, network, send }) =>
         Effect.gen(function*() {
           const { capabilities } = client
@@ -252,7 +252,7 @@ export const run = (suite: Suite): void => {
           }
         })))
 
-    it.scopedLive("undeclared kinds are Unsupported and make no request", () =>
+    it.live("undeclared kinds are Unsupported and make no request", () =>
       withFixture(suite, ({ client, emulator, media, send }) =>
         Effect.gen(function*() {
           const { capabilities } = client
@@ -277,7 +277,7 @@ export const run = (suite: Suite): void => {
           expect((yield* emulator.requests).length).toBe(before)
         })))
 
-    it.scopedLive("a refused key is Unauthorized", () =>
+    it.live("a refused key is Unauthorized", () =>
       withFixture(suite, ({ send }) =>
         Effect.gen(function*() {
           const error = yield* Effect.flip(send(Message.text(user, "hi"), { credentials: "invalid" }))
@@ -285,7 +285,7 @@ export const run = (suite: Suite): void => {
           expect(error.provider).toBe(suite.name)
         })))
 
-    it.scopedLive("429 is RateLimited with Retry-After, in seconds or as an HTTP date", () =>
+    it.live("429 is RateLimited with Retry-After, in seconds or as an HTTP date", () =>
       withFixture(suite, ({ emulator, send }) =>
         Effect.gen(function*() {
           yield* emulator.faults.next(1, Faults.rateLimited(7))
@@ -303,7 +303,7 @@ export const run = (suite: Suite): void => {
           }
         })))
 
-    it.scopedLive("5xx is ProviderUnavailable with the status", () =>
+    it.live("5xx is ProviderUnavailable with the status", () =>
       withFixture(suite, ({ emulator, send }) =>
         Effect.gen(function*() {
           for (const status of [500, 502, 503]) {
@@ -314,7 +314,7 @@ export const run = (suite: Suite): void => {
           }
         })))
 
-    it.scopedLive("a connection dropped after the request was read is DeliveryUnknown", () =>
+    it.live("a connection dropped after the request was read is DeliveryUnknown", () =>
       withFixture(suite, ({ emulator, send }) =>
         Effect.gen(function*() {
           yield* emulator.faults.next(1, Faults.drop())
@@ -323,7 +323,7 @@ export const run = (suite: Suite): void => {
           expect((yield* Effect.flip(send(Message.text(user, "hi"))))._tag).toBe("DeliveryUnknown")
         })))
 
-    it.scopedLive("a server that is down is ProviderUnavailable, and sends work again once it is up", () =>
+    it.live("a server that is down is ProviderUnavailable, and sends work again once it is up", () =>
       withFixture(suite, ({ emulator, send }) =>
         Effect.gen(function*() {
           yield* emulator.down
@@ -333,14 +333,14 @@ export const run = (suite: Suite): void => {
           expect((yield* send(Message.text(user, "back"))).provider).toBe(suite.name)
         })))
 
-    it.scopedLive("credentials never appear in logs, spans or error messages", () =>
+    it.live("credentials never appear in logs, spans or error messages", () =>
       withFixture(suite, ({ emulator, send }) =>
         Effect.gen(function*() {
           const capture = yield* Capture.make
           const logged = <A, E extends { readonly message: string }>(effect: Effect.Effect<A, E>) =>
             effect.pipe(
               Effect.tapError((e) => Effect.logError(e.message, e)),
-              Effect.tapErrorCause(Effect.logError),
+              Effect.tapCause(Effect.logError),
               Effect.ignore
             )
           yield* Effect.gen(function*() {
@@ -365,7 +365,7 @@ export const run = (suite: Suite): void => {
 
     if (suite.webhook !== undefined) {
       const webhook = suite.webhook
-      it.scopedLive("inbound messages and delivery statuses come back through the webhook handler", () =>
+      it.live("inbound messages and delivery statuses come back through the webhook handler", () =>
         withFixture(suite, ({ client, emulator, network, send }) =>
           Effect.gen(function*() {
             const { capabilities } = client

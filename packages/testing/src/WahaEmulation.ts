@@ -7,10 +7,10 @@
  *
  * @since 0.1.0
  */
-import type * as HttpApp from "@effect/platform/HttpApp"
 import { ChatId } from "@parley/core"
 import { ProviderWebhook, Waha } from "@parley/core/provider"
 import * as Effect from "effect/Effect"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -254,15 +254,15 @@ export const toWebhook =
     )
 
 /**
- * Starts a WAHA-based provider's emulator: `app` served by `Emulator.make`, posting WAHA webhooks for
- * the fake network's events.
+ * Starts a WAHA-based provider's emulator: `app` (its `Emulator.router`) served by `Emulator.make`,
+ * posting WAHA webhooks for the fake network's events.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const serve = <E, R>(
   options: Options & {
-    readonly app: HttpApp.Default<E, R>
+    readonly app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
     readonly port?: number | undefined
     readonly webhookUrl?: string | undefined
   }

@@ -6,10 +6,10 @@
  *
  * @since 0.1.0
  */
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { InboundEvent, Webhook } from "@parley/core"
 import * as Effect from "effect/Effect"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Emulator from "./Emulator.js"
@@ -47,19 +47,20 @@ export const make = (handler: Webhook.WebhookHandler): Effect.Effect<WebhookRece
       }
       if (request.method === "GET") {
         return handler.challenge === undefined
-          ? HttpServerResponse.unsafeJson({ error: "no verification request for this provider" }, { status: 404 })
+          ? HttpServerResponse.jsonUnsafe({ error: "no verification request for this provider" }, { status: 404 })
           : HttpServerResponse.text(yield* handler.challenge(raw))
       }
-      const decoded = yield* Effect.zipRight(handler.verify(raw), handler.decode(raw))
+      const decoded = yield* Effect.andThen(handler.verify(raw), handler.decode(raw))
       yield* Queue.offerAll(events, decoded)
-      return HttpServerResponse.unsafeJson({ received: decoded.length })
+      return HttpServerResponse.jsonUnsafe({ received: decoded.length })
     }).pipe(
       Effect.catchTags({
         WebhookError: (error) =>
           Effect.sync(() => rejections.push(error)).pipe(
-            Effect.as(HttpServerResponse.unsafeJson({ error: error.reason }, { status: error.status }))
+            Effect.as(HttpServerResponse.jsonUnsafe({ error: error.reason }, { status: error.status }))
           ),
-        RequestError: () => Effect.succeed(HttpServerResponse.unsafeJson({ error: "unreadable body" }, { status: 400 }))
+        HttpServerError: () =>
+          Effect.succeed(HttpServerResponse.jsonUnsafe({ error: "unreadable body" }, { status: 400 }))
       })
     )
     const server = yield* Emulator.serve({ app, faults: yield* Faults.make, log: Emulator.requestLog() })

@@ -11,7 +11,7 @@ const booking = Effect.gen(function*() {
 
 const bot = Bot.make({ routes: [Bot.keyword("book", booking)] })
 
-it.scoped("asks, then times out under the test clock", () =>
+it.effect("asks, then times out under the test clock", () =>
   Effect.gen(function*() {
     const test = yield* BotTest.make(bot)
     const ada = test.user("+31612345678")
@@ -21,7 +21,7 @@ it.scoped("asks, then times out under the test clock", () =>
     expect(yield* ada.reply).toBe("Still there? Type book to start again.")
   }))
 
-it.scoped("advance stops at each timer on the way, in order, and not past the time asked", () =>
+it.effect("advance stops at each timer on the way, in order, and not past the time asked", () =>
   Effect.gen(function*() {
     const test = yield* BotTest.make(bot)
     const [ada, bob] = [test.user("+31612345678"), test.user("+31687654321")]
@@ -39,7 +39,7 @@ it.scoped("advance stops at each timer on the way, in order, and not past the ti
     expect(yield* bob.replies).toEqual(["What's your name?", "Table booked for Bob"])
   }))
 
-it.scoped("delivery statuses reach onStatus; a failing handler's event is dead-lettered", () =>
+it.effect("delivery statuses reach onStatus; a failing handler's event is dead-lettered", () =>
   Effect.gen(function*() {
     const statuses: Array<string> = []
     const test = yield* BotTest.make(Bot.make({

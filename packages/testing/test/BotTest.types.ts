@@ -8,7 +8,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 
-class Clock extends Context.Tag("Clock")<Clock, { readonly now: number }>() {}
+class Clock extends Context.Service<Clock, { readonly now: number }>()("Clock") {}
 
 const needsClock = Bot.make({ routes: [Bot.keyword("time", Effect.flatMap(Clock, () => Conversation.reply("now")))] })
 

@@ -17,12 +17,12 @@
  *
  * @since 0.1.0
  */
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Capabilities, ChatId, Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
 import { HttpTransport, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -72,7 +72,7 @@ export interface Options extends MessagingService.Options {
   /** The reaction endpoint, which the docs do not spell out (default `/v2/send/reaction`). */
   readonly reactionPath?: `/${string}` | undefined
   /** How long to wait for an answer (default 30 s). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
 }
 
 const decodeError = Schema.decodeUnknownOption(Api.ErrorResponse)
@@ -196,6 +196,11 @@ const driver = (options: Options) =>
     }
   )
 
+// A path setting: `/…`.
+const ReactionPath = Schema.String.pipe(
+  Schema.refine((path): path is `/${string}` => path.startsWith("/"), { message: "must start with /" })
+)
+
 /**
  * The settings `layerConfig` reads by default: `PARLEY_WAWP_INSTANCE_ID`, `PARLEY_WAWP_ACCESS_TOKEN`,
  * optionally `PARLEY_WAWP_BASE_URL` (default `https://api.wawp.net`), `PARLEY_WAWP_REACTION_PATH`
@@ -205,17 +210,11 @@ const driver = (options: Options) =>
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  baseUrl: Config.withDefault(Config.string("PARLEY_WAWP_BASE_URL"), defaultBaseUrl),
-  instanceId: Config.string("PARLEY_WAWP_INSTANCE_ID"),
-  accessToken: Config.redacted("PARLEY_WAWP_ACCESS_TOKEN"),
-  reactionPath: Config.withDefault(
-    Config.string("PARLEY_WAWP_REACTION_PATH").pipe(
-      Config.validate({
-        message: "must start with /",
-        validation: (path): path is `/${string}` => path.startsWith("/")
-      })
-    ),
-    Api.defaultReactionPath
+  baseUrl: Config.String("PARLEY_WAWP_BASE_URL").pipe(Config.withDefault(defaultBaseUrl)),
+  instanceId: Config.String("PARLEY_WAWP_INSTANCE_ID"),
+  accessToken: Config.Redacted("PARLEY_WAWP_ACCESS_TOKEN"),
+  reactionPath: Config.schema(ReactionPath, "PARLEY_WAWP_REACTION_PATH").pipe(
+    Config.withDefault(Api.defaultReactionPath)
   ),
   rateLimit: RateLimit.config("PARLEY_WAWP")
 })

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { HttpTransport, Waha } from "@parley/core/provider"
+import { HttpTransport, Waha, WireSchema } from "@parley/core/provider"
 import * as Schema from "effect/Schema"
 
 /**
@@ -45,7 +45,7 @@ export const defaultWebhookHeader = "X-Webhook-Hmac"
 export const Credentials = Schema.Struct({
   /** The instance (one linked WhatsApp number), 12 alphanumerics. */
   instance_id: Schema.optional(Schema.String),
-  access_token: Schema.optional(Schema.Redacted(Schema.String))
+  access_token: Schema.optional(Schema.RedactedFromValue(Schema.String))
 })
 
 /**
@@ -71,12 +71,6 @@ export const File = Schema.Struct({
   filename: Schema.optional(Schema.String),
   mimetype: Schema.optional(Schema.String)
 })
-
-/** A boolean, also as written in a query string. */
-const Flag = Schema.Union(Schema.Boolean, Schema.BooleanFromString)
-
-/** A number, also as written in a query string. */
-const Coordinate = Schema.Union(Schema.Number, Schema.NumberFromString)
 
 /**
  * A whatsapp-web.js message key. `_serialized` (`true_<jid>_<id>`) is the id Parley stores.
@@ -122,7 +116,7 @@ export const MessageResponse = Schema.Struct({
     description: Schema.optional(Schema.String)
   })),
   /** The raw WhatsApp Web message. */
-  _data: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+  _data: Schema.optional(Schema.Record(Schema.String, Schema.Unknown))
 })
 
 /**
@@ -193,7 +187,7 @@ export const SendVoiceRequest = Schema.Struct({
   ...Credentials.fields,
   ...chatId,
   file: File,
-  convert: Schema.optional(Flag)
+  convert: Schema.optional(WireSchema.LooseBoolean)
 })
 
 /**
@@ -213,8 +207,8 @@ export const SendVideoRequest = Schema.Struct({
   ...chatId,
   file: File,
   caption: Schema.optional(Schema.String),
-  convert: Schema.optional(Flag),
-  asNote: Schema.optional(Flag)
+  convert: Schema.optional(WireSchema.LooseBoolean),
+  asNote: Schema.optional(WireSchema.LooseBoolean)
 })
 
 /**
@@ -232,8 +226,8 @@ export const sendVideo = HttpTransport.post("/v2/send/video", SendVideoRequest, 
 export const SendLocationRequest = Schema.Struct({
   ...Credentials.fields,
   ...chatId,
-  latitude: Coordinate,
-  longitude: Coordinate,
+  latitude: WireSchema.LooseNumber,
+  longitude: WireSchema.LooseNumber,
   title: Schema.optional(Schema.String),
   message: Schema.optional(Schema.String),
   ...replyTo
@@ -273,7 +267,7 @@ export const defaultReactionPath: `/${string}` = "/v2/send/reaction"
  * @category responses
  */
 export const ReactionResponse = Schema.Struct({
-  id: Schema.optional(Schema.Union(MessageKey, Schema.String))
+  id: Schema.optional(Schema.Union([MessageKey, Schema.String]))
 })
 
 /**
@@ -313,7 +307,7 @@ export type ErrorResponse = typeof ErrorResponse.Type
  * @category responses
  */
 export const UpstreamErrorBody = Schema.Struct({
-  wawp_upstream_error: Schema.Union(Schema.String, Schema.Object)
+  wawp_upstream_error: Schema.Union([Schema.String, Schema.ObjectKeyword])
 })
 
 /**

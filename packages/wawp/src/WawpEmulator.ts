@@ -11,19 +11,19 @@
  *
  * @since 0.1.0
  */
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ChatId, Message } from "@parley/core"
-import { HttpTransport, type Waha } from "@parley/core/provider"
+import { HttpTransport, type Waha, WireSchema } from "@parley/core/provider"
 import { Emulator, FakeNetwork, Faults, WahaEmulation } from "@parley/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaParser from "effect/SchemaParser"
 import * as Api from "./WawpApi.js"
 
 /**
@@ -87,7 +87,7 @@ export interface WawpEmulator extends Emulator.Emulator {
  * @since 0.1.0
  * @category tags
  */
-export const WawpEmulator = Context.GenericTag<WawpEmulator>("@parley/wawp/WawpEmulator")
+export const WawpEmulator = Context.Service<WawpEmulator>("@parley/wawp/WawpEmulator")
 
 const encodeError = Schema.encodeSync(Api.ErrorResponse)
 const encodeUpstream = Schema.encodeSync(Api.UpstreamErrorBody)
@@ -116,21 +116,17 @@ export const upstreamError = (style: UpstreamErrorStyle, reason = "WhatsApp engi
 const base64Bytes = (data: string) => Math.floor((data.replace(/=+$/, "").length * 3) / 4)
 
 // Query and JSON body merged (Wawp reads parameters from either), decoded with `schema`.
-const params = <A, I>(schema: Schema.Schema<A, I>) =>
-  Effect.gen(function*() {
+const params = <A, I>(schema: Schema.Codec<A, I>) => {
+  const decode = SchemaParser.decodeUnknownResult(schema, { errors: "first", reportInput: true })
+  return Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const text = yield* Effect.orElseSucceed(request.text, () => "")
     if (typeof HttpTransport.parseBody(text) === "string") {
       return yield* failure(400, "bad_request", "malformed JSON body")
     }
     const merged = yield* Emulator.requestParams
-    const decoded = yield* Effect.either(Schema.decodeUnknown(schema, { errors: "first" })(merged))
-    return { merged, decoded, headers: request.headers }
+    return { merged, decoded: decode(merged), headers: request.headers }
   })
-
-const issue = (error: ParseResult.ParseError) => {
-  const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
-  return `${first && first.path.length > 0 ? `${first.path.join(".")}: ` : ""}${first?.message ?? "invalid request"}`
 }
 
 /**
@@ -169,21 +165,23 @@ export const make: Emulator.Constructor<Options, WawpEmulator> = (options = {}) 
     }
 
     const route = <A, I>(
-      schema: Schema.Schema<A, I>,
+      schema: Schema.Codec<A, I>,
       handler: (body: A) => Effect.Effect<HttpServerResponse.HttpServerResponse, Emulator.Reject>
     ) =>
       Emulator.handle(Effect.gen(function*() {
         const { decoded, headers, merged } = yield* params(schema)
         yield* authorize(merged, headers)
-        if (Either.isLeft(decoded)) return yield* failure(400, "bad_request", issue(decoded.left))
-        return yield* handler(decoded.right)
+        if (Result.isFailure(decoded)) {
+          return yield* failure(400, "bad_request", WireSchema.describeIssue(decoded.failure))
+        }
+        return yield* handler(decoded.success)
       }))
 
     const recipient = (chatId: string) =>
       chatId.includes("@")
-        ? Either.match(ChatId.parse(chatId), {
-          onLeft: (e) => Effect.fail(failure(400, "bad_request", `chatId: ${e.reason}`)),
-          onRight: Effect.succeed
+        ? Result.match(ChatId.parse(chatId), {
+          onFailure: (e) => Effect.fail(failure(400, "bad_request", `chatId: ${e.reason}`)),
+          onSuccess: Effect.succeed
         })
         : Effect.fail(failure(400, "bad_request", "chatId must be a WhatsApp JID (…@c.us, …@g.us, …@newsletter)"))
 
@@ -259,7 +257,7 @@ export const make: Emulator.Constructor<Options, WawpEmulator> = (options = {}) 
         }
         const timestamp = Math.floor(message.at / 1000)
         const content = input.content
-        return HttpServerResponse.unsafeJson(encodeMessage({
+        return HttpServerResponse.jsonUnsafe(encodeMessage({
           id: key,
           ack: 0,
           hasMedia: content.kind !== "text" && content.kind !== "location" && content.kind !== "reaction",
@@ -308,8 +306,9 @@ export const make: Emulator.Constructor<Options, WawpEmulator> = (options = {}) 
         return yield* deliver({ chatId: b.chatId, content, type, body: b.caption ?? "", replyTo: b.reply_to })
       })
 
-    const router = HttpRouter.empty.pipe(
-      HttpRouter.post(
+    const app = yield* Emulator.router([
+      HttpRouter.route(
+        "POST",
         "/v2/send/text",
         route(Api.SendTextRequest, (b) =>
           Effect.gen(function*() {
@@ -324,7 +323,8 @@ export const make: Emulator.Constructor<Options, WawpEmulator> = (options = {}) 
             return yield* deliver({ chatId: b.chatId, content, type: "chat", body: b.message, replyTo: b.reply_to })
           }))
       ),
-      HttpRouter.post(
+      HttpRouter.route(
+        "POST",
         "/v2/send/image",
         route(
           Api.SendImageRequest,
@@ -338,8 +338,9 @@ export const make: Emulator.Constructor<Options, WawpEmulator> = (options = {}) 
           )
         )
       ),
-      HttpRouter.post("/v2/send/pdf", route(Api.SendPdfRequest, sendFile("document", "document"))),
-      HttpRouter.post(
+      HttpRouter.route("POST", "/v2/send/pdf", route(Api.SendPdfRequest, sendFile("document", "document"))),
+      HttpRouter.route(
+        "POST",
         "/v2/send/voice",
         route(
           Api.SendVoiceRequest,
@@ -353,8 +354,9 @@ export const make: Emulator.Constructor<Options, WawpEmulator> = (options = {}) 
           )
         )
       ),
-      HttpRouter.post("/v2/send/video", route(Api.SendVideoRequest, sendFile("video", "video"))),
-      HttpRouter.post(
+      HttpRouter.route("POST", "/v2/send/video", route(Api.SendVideoRequest, sendFile("video", "video"))),
+      HttpRouter.route(
+        "POST",
         "/v2/send/location",
         route(Api.SendLocationRequest, (b) =>
           Effect.gen(function*() {
@@ -375,7 +377,8 @@ export const make: Emulator.Constructor<Options, WawpEmulator> = (options = {}) 
             return yield* deliver({ chatId: b.chatId, content, type: "location", body: "", replyTo: b.reply_to })
           }))
       ),
-      HttpRouter.put(
+      HttpRouter.route(
+        "PUT",
         options.reactionPath ?? Api.defaultReactionPath,
         route(Api.ReactionRequest, (b) =>
           Effect.gen(function*() {
@@ -386,7 +389,7 @@ export const make: Emulator.Constructor<Options, WawpEmulator> = (options = {}) 
             return yield* deliver({ chatId, content, type: "reaction", body: b.reaction })
           }))
       )
-    )
+    ])
 
     // Wawp posts events in arrays, signed with SHA-256.
     const base = yield* WahaEmulation.serve({
@@ -395,7 +398,7 @@ export const make: Emulator.Constructor<Options, WawpEmulator> = (options = {}) 
       session: instanceId,
       business,
       network,
-      app: router,
+      app,
       engine: options.engine ?? "WEBJS",
       secret: options.webhookSecret,
       header: options.webhookHeader ?? Api.defaultWebhookHeader,

@@ -57,11 +57,10 @@ export const make = (options: Options): Webhook.WebhookHandler => {
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.zipWith(
+export const config: Config.Config<Options> = Config.all([
   Waha.webhookConfig("PARLEY_WAWP"),
-  Config.option(Config.string("PARLEY_WAWP_WEBHOOK_QUERY_PARAM")),
-  (options, queryParam) => ({ ...options, queryParam: Option.getOrUndefined(queryParam) })
-)
+  Config.option(Config.String("PARLEY_WAWP_WEBHOOK_QUERY_PARAM"))
+]).pipe(Config.map(([options, queryParam]) => ({ ...options, queryParam: Option.getOrUndefined(queryParam) })))
 
 /**
  * The handler, with options from `Config` (by default {@link config}).

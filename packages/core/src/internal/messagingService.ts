@@ -1,7 +1,8 @@
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Capabilities from "../Capabilities.js"
 import * as Idempotency from "../Idempotency.js"
 import * as Message from "../Message.js"
@@ -11,7 +12,6 @@ import * as Metrics from "../Metrics.js"
 import * as RateLimit from "../RateLimit.js"
 import { Receipt } from "../Receipt.js"
 import * as Retry from "../Retry.js"
-import * as HttpTransport from "./httpTransport.js"
 import * as Retrying from "./retry.js"
 
 /** The idempotency store in context, else an in-process one. @internal */
@@ -27,8 +27,8 @@ interface Counters {
 }
 
 /**
- * The counters of one provider, per message kind. Tagging a metric builds a new key (and hashes its
- * labels) each time: built once per kind, not once per send.
+ * The counters of one provider, per message kind. Tagging a metric builds a new metric (and its series
+ * key) each time: built once per kind, not once per send.
  *
  * @internal
  */
@@ -38,9 +38,9 @@ export const counters = (provider: string) => {
     let found = byKind.get(kind)
     if (found === undefined) {
       found = {
-        sent: Metric.increment(Metrics.tagged(Metrics.sent, provider, kind)),
-        failed: Metric.increment(Metrics.tagged(Metrics.failed, provider, kind)),
-        retried: Metric.increment(Metrics.tagged(Metrics.retried, provider, kind))
+        sent: Metric.update(Metrics.tagged(Metrics.sent, provider, kind), 1),
+        failed: Metric.update(Metrics.tagged(Metrics.failed, provider, kind), 1),
+        retried: Metric.update(Metrics.tagged(Metrics.retried, provider, kind), 1)
       }
       byKind.set(kind, found)
     }
@@ -48,13 +48,14 @@ export const counters = (provider: string) => {
   }
 }
 
+const trusted = { disableChecks: true } as const
+
 /** @internal */
 export const make = <K extends Message.Kind>(
   driver: MessagingService.Driver<K>,
   options: MessagingService.Options = {}
 ) =>
   Effect.gen(function*() {
-    yield* HttpTransport.quietRequests
     const guard = yield* Idempotency.makeGuard({
       store: yield* idempotencyStore,
       namespace: driver.provider,
@@ -63,7 +64,7 @@ export const make = <K extends Message.Kind>(
     const limit = options.rateLimit ? yield* RateLimit.make(options.rateLimit) : undefined
     const schedule = options.retry === false ? undefined : options.retry ?? Retry.defaultSchedule
     const { capabilities, provider } = driver
-    const clock = yield* Effect.clock
+    const clock = yield* Clock.Clock
     const countersOf = counters(provider)
     // `missing` has checked the kind: the message is one the driver declared.
     const carry = driver.send as (
@@ -71,15 +72,14 @@ export const make = <K extends Message.Kind>(
       context: MessagingService.AttemptContext
     ) => Effect.Effect<MessagingService.ProviderReceipt, MessagingError.MessagingError>
 
-    // Typed values already: validating them again would rebuild the class's parser on every send (its
-    // fields include a transformation, so each validation derives a new type AST).
+    // Typed values already: the checks are skipped.
     const receipt = (answer: MessagingService.ProviderReceipt) =>
       new Receipt({
         provider,
         messageId: answer.messageId,
         status: answer.status,
-        at: new Date(clock.unsafeCurrentTimeMillis())
-      }, true)
+        at: new Date(clock.currentTimeMillisUnsafe())
+      }, trusted)
 
     const attempts = (message: Message.Message, idempotencyKey: Option.Option<string>, count: Counters) => {
       const request = (attempt: number) => {
@@ -92,8 +92,8 @@ export const make = <K extends Message.Kind>(
       let attempt = 0
       const once = Effect.suspend(() => {
         attempt++
-        return attempt === 1 ? request(1) : Effect.zipRight(
-          Effect.zipRight(count.retried, Effect.annotateCurrentSpan("parley.attempts", attempt)),
+        return attempt === 1 ? request(1) : Effect.andThen(
+          Effect.andThen(count.retried, Effect.annotateCurrentSpan("parley.attempts", attempt)),
           request(attempt)
         )
       })
@@ -120,17 +120,20 @@ export const make = <K extends Message.Kind>(
     ) => {
       const count = countersOf(kind)
       const valid = Message.validate(message, provider)
-      if (Either.isLeft(valid)) return Effect.zipRight(count.failed, Effect.fail(valid.left))
+      if (Result.isFailure(valid)) return Effect.andThen(count.failed, Effect.fail(valid.failure))
       const missing = Capabilities.missing(capabilities, message)
       if (Option.isSome(missing)) {
-        return Effect.zipRight(count.failed, new MessagingError.Unsupported({ provider, feature: missing.value }))
+        return Effect.andThen(
+          count.failed,
+          Effect.fail(new MessagingError.Unsupported({ provider, feature: missing.value }))
+        )
       }
       const carried = Capabilities.adapt(capabilities, message)
       const key = sendOptions?.idempotencyKey
       const sent = key === undefined
         ? attempts(carried, Option.none(), count)
         : guard.run(key, attempts(carried, Option.some(key), count))
-      return Effect.tapBoth(sent, { onSuccess: () => count.sent, onFailure: () => count.failed })
+      return Effect.tapError(Effect.tap(sent, count.sent), () => count.failed)
     }
 
     // The span is made without a stack trace: `Effect.fn` captures one on every call, a measurable

@@ -1,8 +1,8 @@
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as ChatId from "../ChatId.js"
 import * as InboundEvent from "../InboundEvent.js"
@@ -10,7 +10,7 @@ import type * as Waha from "../Waha.js"
 import type * as Webhook from "../Webhook.js"
 import * as ProviderWebhook from "./webhook.js"
 
-const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
+const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
 /** @internal */
 export const Envelope = Schema.Struct({
@@ -26,10 +26,10 @@ export const Envelope = Schema.Struct({
 })
 
 /** @internal */
-export const Body = Schema.Union(Envelope, Schema.Array(Envelope))
+export const Body = Schema.Union([Envelope, Schema.Array(Envelope)])
 
 /** @internal */
-export const Jid = Schema.Union(Schema.String, Schema.Struct({ _serialized: Schema.String }))
+export const Jid = Schema.Union([Schema.String, Schema.Struct({ _serialized: Schema.String })])
 
 const jidString = (jid: typeof Jid.Type): string => typeof jid === "string" ? jid : jid._serialized
 
@@ -60,7 +60,7 @@ export const RawData = Schema.Struct({
   }))
 })
 
-const Coordinate = Schema.Union(Schema.Number, Schema.NumberFromString)
+const Coordinate = Schema.Union([Schema.Number, Schema.NumberFromString])
 
 const messageContent = {
   /** The text, or the caption of media. */
@@ -81,6 +81,8 @@ const messageContent = {
   replyTo: optionalNullable(ReplyTo),
   _data: ProviderWebhook.lenient(RawData)
 }
+
+const MessageContent = Schema.Struct(messageContent)
 
 /** @internal */
 export const MessagePayload = Schema.Struct({
@@ -186,7 +188,7 @@ const AckHead = Schema.Struct({
 
 const decodeEnvelopeHead = ProviderWebhook.decodeShape(EnvelopeHead)
 const decodeMessageHead = ProviderWebhook.decodeShape(MessageHead, ["payload"])
-const decodeMessageContent = ProviderWebhook.decodeShape(Schema.Struct(messageContent), ["payload"])
+const decodeMessageContent = ProviderWebhook.decodeShape(MessageContent, ["payload"])
 const decodeReactionHead = ProviderWebhook.decodeShape(ReactionHead, ["payload"])
 const decodeReaction = ProviderWebhook.decodeShape(Schema.Struct({ reaction: ReactionPayload.fields.reaction }), [
   "payload"
@@ -196,7 +198,7 @@ const decodeAckHead = ProviderWebhook.decodeShape(AckHead, ["payload"])
 const isGroupJid = (jid: string | undefined): jid is string => jid !== undefined && jid.endsWith("@g.us")
 
 const sameUser = (a: string, b: string) =>
-  Either.getOrUndefined(ChatId.parse(a))?.toString() === Either.getOrUndefined(ChatId.parse(b))?.toString()
+  Result.getOrUndefined(ChatId.parse(a))?.toString() === Result.getOrUndefined(ChatId.parse(b))?.toString()
 
 type Head = typeof EnvelopeHead.Type
 
@@ -221,9 +223,7 @@ const quotedId = (
   })
 }
 
-const contentOf = (
-  c: Schema.Schema.Type<Schema.Struct<typeof messageContent>>
-): InboundEvent.Content => {
+const contentOf = (c: typeof MessageContent.Type): InboundEvent.Content => {
   const raw = c._data
   const located = c.location
     ? {
@@ -258,25 +258,28 @@ const contentOf = (
 
 type Events = Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>>
 
+// Events are built from values already decoded: the checks are skipped.
+const trusted = { disableChecks: true } as const
+
 const decodeOne = (provider: string, json: unknown, index: number, now: number): Events => {
   const skip = (reason: string) => ProviderWebhook.skip(provider, `event ${index}: ${reason}`)
   const head = decodeEnvelopeHead(json)
-  if (Either.isLeft(head)) return skip(head.left)
-  const envelope = head.right
+  if (Result.isFailure(head)) return skip(head.failure)
+  const envelope = head.success
   const at = (seconds: number | undefined) =>
     new Date(seconds !== undefined ? seconds * 1000 : envelope.timestamp ?? now)
   const ignored = Effect.succeed([])
   const chatOf = (jid: string, field: string) =>
-    Either.mapLeft(ChatId.parse(jid), (error) => `${envelope.event}: payload.${field}: ${error.reason}`)
+    Result.mapError(ChatId.parse(jid), (error) => `${envelope.event}: payload.${field}: ${error.reason}`)
 
   switch (envelope.event) {
     case "message": {
       const decoded = decodeMessageHead(envelope.payload)
-      if (Either.isLeft(decoded)) return skip(`message: ${decoded.left}`)
-      const p = decoded.right
+      if (Result.isFailure(decoded)) return skip(`message: ${decoded.failure}`)
+      const p = decoded.success
       if (p.fromMe || ChatId.isBroadcast(p.from)) return ignored
       const chat = chatOf(p.from, "from")
-      if (Either.isLeft(chat)) return skip(chat.left)
+      if (Result.isFailure(chat)) return skip(chat.failure)
       // The author of a group message: `participant` (NOWEB, GOWS), else WEBJS's raw `author`, else the
       // participant part of a serialised id.
       const author = p.participant ?? (p._data?.author && jidString(p._data.author)) ??
@@ -287,29 +290,29 @@ const decodeOne = (provider: string, json: unknown, index: number, now: number):
           provider,
           eventId: `message:${p.id}`,
           messageId: p.id,
-          chat: chat.right,
-          sender: author ? Either.getOrElse(ChatId.parse(author), () => chat.right) : chat.right,
+          chat: chat.success,
+          sender: author ? Result.getOrElse(ChatId.parse(author), () => chat.success) : chat.success,
           senderName: p._data?.notifyName ?? p._data?.pushName ?? p._data?.Info?.PushName,
-          content: Either.match(content, {
-            onLeft: (reason) => new InboundEvent.UnavailableContent({ reason }),
-            onRight: contentOf
+          content: Result.match(content, {
+            onFailure: (reason) => new InboundEvent.UnavailableContent({ reason }),
+            onSuccess: contentOf
           }),
-          replyTo: Either.isRight(content)
-            ? quotedId(content.right.replyTo, p.from, chat.right, envelope)
+          replyTo: Result.isSuccess(content)
+            ? quotedId(content.success.replyTo, p.from, chat.success, envelope)
             : undefined,
           at: at(p.timestamp)
-        }, true)
+        }, trusted)
       ])
     }
     case "message.reaction": {
       const decoded = decodeReactionHead(envelope.payload)
-      if (Either.isLeft(decoded)) return skip(`message.reaction: ${decoded.left}`)
-      const p = decoded.right
+      if (Result.isFailure(decoded)) return skip(`message.reaction: ${decoded.failure}`)
+      const p = decoded.success
       // The chat is the group on either side (WEBJS puts it in `to`), else `from`.
       const chatJid = [p.from, p.to].find(isGroupJid) ?? p.from
       if (p.fromMe || ChatId.isBroadcast(chatJid)) return ignored
       const chat = chatOf(chatJid, chatJid === p.from ? "from" : "to")
-      if (Either.isLeft(chat)) return skip(chat.left)
+      if (Result.isFailure(chat)) return skip(chat.failure)
       const author = p.participant ?? (p.from === chatJid ? undefined : p.from)
       const reaction = decodeReaction(envelope.payload)
       return Effect.succeed([
@@ -317,21 +320,21 @@ const decodeOne = (provider: string, json: unknown, index: number, now: number):
           provider,
           eventId: `reaction:${p.id}`,
           messageId: p.id,
-          chat: chat.right,
-          sender: author ? Either.getOrElse(ChatId.parse(author), () => chat.right) : chat.right,
-          content: Either.match(reaction, {
-            onLeft: (reason) => new InboundEvent.UnavailableContent({ reason }),
-            onRight: ({ reaction }) =>
+          chat: chat.success,
+          sender: author ? Result.getOrElse(ChatId.parse(author), () => chat.success) : chat.success,
+          content: Result.match(reaction, {
+            onFailure: (reason) => new InboundEvent.UnavailableContent({ reason }),
+            onSuccess: ({ reaction }) =>
               new InboundEvent.ReactionContent({ messageId: reaction.messageId, emoji: reaction.text })
           }),
           at: at(p.timestamp)
-        }, true)
+        }, trusted)
       ])
     }
     case "message.ack": {
       const decoded = decodeAckHead(envelope.payload)
-      if (Either.isLeft(decoded)) return skip(`message.ack: ${decoded.left}`)
-      const p = decoded.right
+      if (Result.isFailure(decoded)) return skip(`message.ack: ${decoded.failure}`)
+      const p = decoded.success
       const status = statusOfAck(p.ack)
       if (!p.fromMe || status === undefined) return ignored
       // The chat: from a serialised id, else `to`, else `from` unless that is us (WEBJS).
@@ -344,11 +347,11 @@ const decodeOne = (provider: string, json: unknown, index: number, now: number):
           provider,
           eventId: `ack:${p.id}:${p.ack}`,
           messageId: p.id,
-          chat: chatJid === undefined ? undefined : Either.getOrUndefined(ChatId.parse(chatJid)),
+          chat: chatJid === undefined ? undefined : Result.getOrUndefined(ChatId.parse(chatJid)),
           status,
           error: status === "failed" ? (p.ackName ?? "ERROR") : undefined,
           at: new Date(envelope.timestamp ?? now)
-        }, true)
+        }, trusted)
       ])
     }
     default:
@@ -386,10 +389,10 @@ export const webhookHandler = (provider: string, options: Waha.WebhookOptions): 
 /** @internal */
 export const webhookConfig = (prefix: string): Config.Config<Waha.WebhookOptions> =>
   Config.all({
-    secret: Config.option(Config.redacted(`${prefix}_WEBHOOK_SECRET`)),
-    header: Config.option(Config.string(`${prefix}_WEBHOOK_HEADER`)),
-    algorithm: Config.option(Config.literal("sha256", "sha512")(`${prefix}_WEBHOOK_ALGORITHM`)),
-    token: Config.option(Config.redacted(`${prefix}_WEBHOOK_TOKEN`))
+    secret: Config.option(Config.Redacted(`${prefix}_WEBHOOK_SECRET`)),
+    header: Config.option(Config.String(`${prefix}_WEBHOOK_HEADER`)),
+    algorithm: Config.option(Config.Literals(["sha256", "sha512"], `${prefix}_WEBHOOK_ALGORITHM`)),
+    token: Config.option(Config.Redacted(`${prefix}_WEBHOOK_TOKEN`))
   }).pipe(Config.map((options) => ({
     secret: Option.getOrUndefined(options.secret),
     header: Option.getOrUndefined(options.header),

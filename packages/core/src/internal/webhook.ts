@@ -1,12 +1,13 @@
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaParser from "effect/SchemaParser"
 import { createHmac, timingSafeEqual } from "node:crypto"
 import type { InboundEvent } from "../InboundEvent.js"
 import type * as ProviderWebhook from "../ProviderWebhook.js"
 import * as Webhook from "../Webhook.js"
+import * as WireSchema from "../WireSchema.js"
 
 /** @internal */
 export const safeEqual = (a: string, b: string): boolean => {
@@ -29,17 +30,21 @@ export const verifyHmac =
   (request: Webhook.WebhookRequest): Effect.Effect<void, Webhook.WebhookError> => {
     const given = request.headers[options.header.toLowerCase()]
     if (given === undefined || given.length === 0) {
-      return new Webhook.WebhookError({ provider, status: 401, reason: `missing signature header ${options.header}` })
+      return Effect.fail(
+        new Webhook.WebhookError({ provider, status: 401, reason: `missing signature header ${options.header}` })
+      )
     }
     const expected = sign(options, request.body)
     const normalised = options.encoding === "base64" ? given.trim() : given.trim().toLowerCase()
     return safeEqual(normalised, expected)
       ? Effect.void
-      : new Webhook.WebhookError({
-        provider,
-        status: 401,
-        reason: `signature in ${options.header} does not match the body`
-      })
+      : Effect.fail(
+        new Webhook.WebhookError({
+          provider,
+          status: 401,
+          reason: `signature in ${options.header} does not match the body`
+        })
+      )
   }
 
 /** @internal */
@@ -48,11 +53,13 @@ export const verifyToken =
   (request: Webhook.WebhookRequest): Effect.Effect<void, Webhook.WebhookError> => {
     const given = request.pathToken ?? (options.queryParam ? request.query[options.queryParam] : undefined)
     if (given === undefined || given.length === 0) {
-      return new Webhook.WebhookError({ provider, status: 401, reason: "missing webhook token in the URL" })
+      return Effect.fail(
+        new Webhook.WebhookError({ provider, status: 401, reason: "missing webhook token in the URL" })
+      )
     }
     return matches(given, options.token)
       ? Effect.void
-      : new Webhook.WebhookError({ provider, status: 401, reason: "webhook token does not match" })
+      : Effect.fail(new Webhook.WebhookError({ provider, status: 401, reason: "webhook token does not match" }))
   }
 
 /** @internal */
@@ -63,12 +70,14 @@ export const verification = (provider: string, options: {
 }): Webhook.WebhookHandler["verify"] => {
   if (options.hmac) return verifyHmac(provider, options.hmac)
   if (options.token) return verifyToken(provider, { token: options.token, queryParam: options.queryParam })
-  return () =>
+  const refused = Effect.fail(
     new Webhook.WebhookError({
       provider,
       status: 401,
       reason: "no webhook secret or token is configured for this provider"
     })
+  )
+  return () => refused
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true })
@@ -79,29 +88,28 @@ export const parseJson = (provider: string) => (body: Uint8Array): Effect.Effect
     return Effect.succeed(JSON.parse(decoder.decode(body)))
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause)
-    return new Webhook.WebhookError({ provider, status: 400, reason: `malformed JSON: ${reason}` })
+    return Effect.fail(new Webhook.WebhookError({ provider, status: 400, reason: `malformed JSON: ${reason}` }))
   }
 }
 
 /** @internal */
-export const decodeShape = <A, I>(schema: Schema.Schema<A, I>, at: ReadonlyArray<PropertyKey> = []) => {
-  const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
-  return (input: unknown): Either.Either<A, string> =>
-    Either.mapLeft(decode(input), (error) => {
-      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-      const where = [...at, ...(issue?.path ?? [])]
-      return `unexpected shape at ${where.length > 0 ? where.join(".") : "body"}: ${issue?.message ?? "invalid"}`
+export const decodeShape = <A, I>(schema: Schema.Codec<A, I, never, unknown>, at: ReadonlyArray<PropertyKey> = []) => {
+  // Failures keep the input they reject, so the message can say what was found (decoding stops at
+  // the first problem, Effect 4's default).
+  const decode = SchemaParser.decodeUnknownResult(schema, { reportInput: true })
+  return (input: unknown): Result.Result<A, string> =>
+    Result.mapError(decode(input), (issue) => {
+      const problem = WireSchema.firstProblem(issue)
+      const where = [...at, ...(problem?.path ?? [])].map(String)
+      return `unexpected shape at ${where.length > 0 ? where.join(".") : "body"}: ${problem?.message ?? "invalid"}`
     })
 }
 
-const dropped = Schema.transform(Schema.Unknown, Schema.Undefined, {
-  strict: true,
-  decode: () => undefined,
-  encode: () => undefined
-})
+const absent = Effect.succeedNone
 
 /** @internal */
-export const lenient = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.Union(schema, dropped))
+export const lenient = <S extends Schema.Top>(schema: S) =>
+  Schema.optional(schema.pipe(Schema.catchDecoding(() => absent)))
 
 /** @internal */
 export const skip = (provider: string, reason: string): Effect.Effect<ReadonlyArray<InboundEvent>> =>

@@ -10,6 +10,7 @@ import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -57,10 +58,9 @@ export const run = <R>(options: {
     const pollMillis = Duration.toMillis(settings.pollInterval)
     const ready = yield* Effect.acquireRelease(Queue.unbounded<string>(), Queue.shutdown)
     const pending = new Pending(ready)
-    const timersChanged = yield* Queue.sliding<void>(1)
     const displaced = yield* Deferred.make<void>()
 
-    const clock = yield* Effect.clock
+    const clock = yield* Clock.Clock
     const { handle } = Handle.make({
       bot,
       routes,
@@ -78,7 +78,7 @@ export const run = <R>(options: {
     const drain = Effect.suspend(() => {
       stopping = true
       if (running === 0) return Effect.void
-      const deadline = Effect.async<void>((resume) => {
+      const deadline = Effect.callback<void>((resume) => {
         const timer = setTimeout(
           () => resume(Effect.logWarning("stopping without waiting longer for the events in flight")),
           drainMillis
@@ -102,7 +102,7 @@ export const run = <R>(options: {
       busy,
       owner: settings.owner,
       leaseMillis,
-      timersChanged: Queue.offer(timersChanged, undefined),
+      timersChanged: (at) => arm(at),
       displaced: Deferred.succeed(displaced, undefined),
       // On SQLite this engine, under its hold, is the only writer of every chat: recent chats' sessions are
       // kept. On PostgreSQL only those of chats handed back to the queue, which this instance holds.
@@ -110,8 +110,8 @@ export const run = <R>(options: {
       stopping: () => stopping,
       held: new Map(),
       requeue: (chat) => {
-        if (Option.getOrElse(ready.unsafeSize(), () => 0) === 0) return false
-        Queue.unsafeOffer(ready, chat)
+        if (Queue.sizeUnsafe(ready) === 0) return false
+        Queue.offerUnsafe(ready, chat)
         return true
       }
     }
@@ -122,29 +122,66 @@ export const run = <R>(options: {
 
     const poll = store.poll((id) =>
       pending.has(id), (found) => pending.add(found)).pipe(
-        Effect.catchAllCause((cause) => Effect.logError("inbox poll failed", cause))
+        Effect.catchCause((cause) => Effect.logError("inbox poll failed", cause))
       )
 
     const fireTimers = Effect.gen(function*() {
       const due = yield* store.dueTimers(yield* Clock.currentTimeMillis, 100)
       for (const timer of due) yield* store.fireTimer(timer, yield* Clock.currentTimeMillis)
-    }).pipe(Effect.catchAllCause((cause) => Effect.logError("timer poll failed", cause)))
-
-    // The timer loop's step: fires what is due, and says how long to sleep: until the next timer (at
-    // most a poll interval, for timers other instances add).
-    const timerStep = Effect.gen(function*() {
-      yield* fireTimers
-      const now = yield* Clock.currentTimeMillis
-      const next = yield* Effect.orElseSucceed(store.nextTimerAt, () => Option.none<number>())
-      return Option.match(next, {
-        onNone: () => pollMillis,
-        onSome: (at) => Math.min(Math.max(at - now, 0), pollMillis)
-      })
-    })
+    }).pipe(Effect.catchCause((cause) => Effect.logError("timer poll failed", cause)))
 
     // Started before the layer is built, so the engine is up (its hold taken, the inbox read, the
     // next timer known) when the app's layers are; the loops run in a set that a displaced engine stops.
     const fibers = yield* FiberSet.make()
+
+    // The timers: a fiber sleeps until the next timer this engine knows of (at most a poll interval, for
+    // timers other instances add), then fires what is due, reads when the next one is, and starts the
+    // next sleep. A commit that sets an earlier timer re-arms the sleep itself, with no read: the new
+    // sleep starts in the committing worker, before it goes on (so a test clock moved once the commit is
+    // seen finds it), and the earlier sleep is interrupted.
+    let sleeper: { readonly at: number; fiber: Fiber.Fiber<unknown> | undefined } | undefined
+    let stepping = false
+    // The earliest timer committed while a step ran (its read may have missed it).
+    let committed = Infinity
+    const arm = (timer: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (stepping) {
+          committed = Math.min(committed, timer)
+          return Effect.void
+        }
+        const now = clock.currentTimeMillisUnsafe()
+        const at = Math.min(timer, now + pollMillis)
+        if (sleeper !== undefined && sleeper.at <= at) return Effect.void
+        const previous = sleeper
+        const next: NonNullable<typeof sleeper> = { at, fiber: undefined }
+        sleeper = next
+        if (previous?.fiber !== undefined) previous.fiber.interruptUnsafe()
+        const wake = Effect.suspend(() => {
+          if (sleeper !== next) return Effect.void
+          sleeper = undefined
+          return timerStep
+        })
+        // (Started at once: the sleep is registered before `FiberSet.run` returns.)
+        return Effect.map(
+          FiberSet.run(fibers, Effect.andThen(Effect.sleep(Math.max(at - now, 0)), wake)),
+          (fiber) => {
+            next.fiber = fiber
+          }
+        )
+      })
+    // Fires what is due and arms the next sleep. The clock is read once the next timer is known, right
+    // before the sleep starts: a clock that moved during the read (a test clock's jump) shortens the
+    // sleep instead of being missed.
+    const timerStep: Effect.Effect<void> = Effect.gen(function*() {
+      stepping = true
+      yield* fireTimers
+      const next = yield* Effect.orElseSucceed(store.nextTimerAt, () => Option.none<number>())
+      stepping = false
+      const at = Math.min(Option.getOrElse(next, () => Infinity), committed)
+      committed = Infinity
+      yield* arm(at)
+    })
+
     // SQLite serves one engine: take the database's hold first (waiting while another live engine has
     // it), and keep it renewed: every poll interval or a third of the lease, whichever is longer (a hold
     // lasts three renewals, so an engine that stops is replaced within that).
@@ -159,23 +196,15 @@ export const run = <R>(options: {
         fibers,
         held.renew.pipe(
           Effect.flatMap((still) => still ? Effect.void : Deferred.succeed(displaced, undefined)),
-          Effect.catchAllCause((cause) => Effect.logError("renewing the engine's hold failed", cause)),
+          Effect.catchCause((cause) => Effect.logError("renewing the engine's hold failed", cause)),
           Effect.delay(Duration.millis(renewMillis)),
           Effect.forever
         )
       )
     }
     yield* poll
-    const firstWait = yield* timerStep
-    yield* FiberSet.run(fibers, Effect.forever(Effect.zipRight(Effect.sleep(settings.pollInterval), poll)))
-    // A commit that sets timers wakes the timer loop at once.
-    yield* FiberSet.run(
-      fibers,
-      Effect.iterate(firstWait, {
-        while: () => true,
-        body: (wait) => Effect.zipRight(Effect.raceFirst(Effect.sleep(wait), Queue.take(timersChanged)), timerStep)
-      })
-    )
+    yield* timerStep
+    yield* FiberSet.run(fibers, Effect.forever(Effect.andThen(Effect.sleep(settings.pollInterval), poll)))
     yield* FiberSet.run(fibers, Retention.run(store, settings.retention))
     // PostgreSQL: keep this instance's holds on the chats it handles (a commit renews a chat's hold too),
     // and pick up at once the events other instances accept for them.
@@ -188,7 +217,7 @@ export const run = <R>(options: {
           const renewed = new Set(yield* store.renewChats(settings.owner, now, until))
           for (const [chat, session] of worker.held) if (renewed.has(chat)) session.leaseUntil = until
         }).pipe(
-          Effect.catchAllCause((cause) => Effect.logError("renewing the chats' holds failed", cause)),
+          Effect.catchCause((cause) => Effect.logError("renewing the chats' holds failed", cause)),
           Effect.delay(Duration.millis(leaseMillis / 4)),
           Effect.forever
         )
@@ -203,32 +232,25 @@ export const run = <R>(options: {
               ? Effect.map(store.chatPending(chat), (entries) => pending.add(entries))
               : Effect.void
           ),
-          Effect.catchAllCause((cause) => Effect.logError("listening for wake-ups failed; polling meanwhile", cause)),
-          Effect.zipRight(Effect.sleep(settings.pollInterval)),
+          Effect.catchCause((cause) => Effect.logError("listening for wake-ups failed; polling meanwhile", cause)),
+          Effect.andThen(Effect.sleep(settings.pollInterval)),
           Effect.forever
         )
       )
     }
-    // Each worker takes the next chat that has events, for as long as the engine runs. (A loop with no
-    // yield between chats, unlike `Effect.forever`: the runtime still yields every 2,048 operations.)
-    for (let i = 0; i < settings.concurrency; i++) {
-      yield* FiberSet.run(
-        fibers,
-        Effect.whileLoop({
-          while: () => true,
-          body: () =>
-            Queue.take(ready).pipe(
-              Effect.flatMap((chat) => Worker.runChat(worker, chat)),
-              Effect.catchAllCause((cause) => Effect.logError("chat worker failed", cause))
-            ),
-          step: () => {}
-        })
-      )
-    }
+    // Each worker takes the next chat that has events, for as long as the engine runs. (No yield between
+    // chats, which `Effect.forever` otherwise makes each time round: the runtime still yields every 2,048
+    // operations.)
+    const workerLoop = Queue.take(ready).pipe(
+      Effect.flatMap((chat) => Worker.runChat(worker, chat)),
+      Effect.catchCause((cause) => Effect.logError("chat worker failed", cause)),
+      Effect.forever({ disableYield: true })
+    )
+    for (let i = 0; i < settings.concurrency; i++) yield* FiberSet.run(fibers, workerLoop)
     // A displaced engine stops: its workers end, and the engine that took the database goes on.
     yield* Deferred.await(displaced).pipe(
-      Effect.zipRight(Effect.logError("the engine stopped: another engine took its database")),
-      Effect.zipRight(FiberSet.clear(fibers)),
+      Effect.andThen(Effect.logError("the engine stopped: another engine took its database")),
+      Effect.andThen(FiberSet.clear(fibers)),
       Effect.forkScoped
     )
     // Added last, so it runs first when the scope closes: before the workers are interrupted.

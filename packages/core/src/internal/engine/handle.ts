@@ -9,12 +9,13 @@
  *
  * @internal
  */
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type { SqlError } from "effect/sql/SqlError"
 import type * as Bot from "../../Bot.js"
 import type * as ChatId from "../../ChatId.js"
 import * as Conversation from "../../Conversation.js"
@@ -69,7 +70,7 @@ export const make = <R>(handling: Handling<R>) => {
     key: string
   ): Effect.Effect<Receipt, MessagingError.MessagingError> =>
     Effect.gen(function*() {
-      const now = handling.clock.unsafeCurrentTimeMillis()
+      const now = handling.clock.currentTimeMillisUnsafe()
       // An instance whose hold on the chat lapsed (paused past it) sends nothing more for it.
       if (now >= session.leaseUntil) return yield* Effect.die(new Store.LeaseLost({ chat: session.chat }))
       const last = session.lastInboundAt
@@ -118,7 +119,7 @@ export const make = <R>(handling: Handling<R>) => {
         setTimer: (key, fireAt, payload) => session.setTimer(key, fireAt, payload),
         cancelTimer: (timer) => session.cancelTimer(timer)
       }, handling.context).pipe(
-        Effect.catchAll((failure) => {
+        Effect.catch((failure) => {
           session.setDialog(Option.some(failure.dialog))
           return Effect.fail(failed(failure.cause))
         })
@@ -143,7 +144,7 @@ export const make = <R>(handling: Handling<R>) => {
           session.setDialog(Option.none())
           if (bot.cancelReply) {
             yield* send(session, Message.text(event.chat, bot.cancelReply), `cancel:${entry.id}`).pipe(
-              Effect.catchAll((error) => Effect.logWarning(`cancel reply to ${session.chat} failed`, error))
+              Effect.catch((error) => Effect.logWarning(`cancel reply to ${session.chat} failed`, error))
             )
           }
           return
@@ -159,7 +160,7 @@ export const make = <R>(handling: Handling<R>) => {
         trigger: entry.id,
         event,
         journal: [],
-        startedAt: handling.clock.unsafeCurrentTimeMillis()
+        startedAt: handling.clock.currentTimeMillisUnsafe()
       }
       session.setDialog(Option.some(dialog))
       return yield* runDialog(session, event.chat, dialog, Option.none())
@@ -174,8 +175,8 @@ export const make = <R>(handling: Handling<R>) => {
         ? Option.map(stored, (m) => ({ ...m, status: event.status, error: event.error }))
         : stored
       if (bot.onStatus) {
-        yield* Effect.provide(bot.onStatus(event, message), handling.context).pipe(
-          Effect.catchAllCause((cause) => Effect.fail(failed(cause)))
+        yield* Effect.provideContext(bot.onStatus(event, message), handling.context).pipe(
+          Effect.catchCause((cause) => Effect.fail(failed(cause)))
         )
       }
     })
@@ -185,13 +186,13 @@ export const make = <R>(handling: Handling<R>) => {
     session: Session,
     entry: Store.Entry
   ): Effect.Effect<void, HandlerFailed | Store.LeaseLost | SqlError> =>
-    Effect.catchAll(
+    Effect.catch(
       handleEvent(session, entry),
       (error): Effect.Effect<never, HandlerFailed | Store.LeaseLost | SqlError> => {
         // A lapsed hold stops the handler wherever it was (see `send`): not the handler's failure.
         if (error._tag === "HandlerFailed") {
-          const lost = Cause.dieOption(error.cause)
-          if (Option.isSome(lost) && lost.value instanceof Store.LeaseLost) return Effect.fail(lost.value)
+          const lost = Cause.findDefect(error.cause)
+          if (Result.isSuccess(lost) && lost.success instanceof Store.LeaseLost) return Effect.fail(lost.success)
         }
         return Effect.fail(error)
       }
@@ -208,7 +209,7 @@ export const make = <R>(handling: Handling<R>) => {
         const payload = event.payload
         if (payload._tag === "Reminder") {
           return send(session, payload.message, `timer:${event.timerId}`).pipe(
-            Effect.catchAll((error) => Effect.logWarning(`reminder to ${session.chat} not sent: ${error.message}`)),
+            Effect.catch((error) => Effect.logWarning(`reminder to ${session.chat} not sent: ${error.message}`)),
             Effect.asVoid
           )
         }

@@ -6,7 +6,7 @@
  * (or, when the event is not for it, the run stops there); new steps are appended. Nothing is written
  * here: the journal, the state and the timers live in the chat's session, and the engine commits them
  * with the event. A run that must wait for an answer ends its fiber (by interruption, which a dialog's
- * `catchAll` does not catch), and the journal is then the whole of the dialog's state.
+ * `Effect.catch` does not catch), and the journal is then the whole of the dialog's state.
  *
  * @internal
  */
@@ -15,11 +15,11 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 import type * as ChatId from "../../ChatId.js"
 import * as Conversation from "../../Conversation.js"
 import * as InboundEvent from "../../InboundEvent.js"
@@ -52,12 +52,18 @@ const encodeReceipt = Schema.encodeSync(Receipt)
 const decodeReceipt = Schema.decodeUnknownSync(Receipt)
 const encodeEvent = Schema.encodeSync(InboundEvent.MessageReceived)
 const decodeEvent = Schema.decodeUnknownSync(InboundEvent.MessageReceived)
-const fingerprint = (message: string | Message.Message): string =>
-  typeof message === "string"
-    ? message
-    : message._tag === "Text"
-    ? message.text
-    : `${message._tag}:${JSON.stringify(Schema.encodeSync(Message.Message)(message)).slice(0, 200)}`
+const encodeMessage = Schema.encodeSync(Message.Message)
+// A step's key for a prompt or reply. A message other than text is keyed by its JSON with `_tag` last, as
+// Effect 3 encoded it (Effect 4 puts it first), so journals written before the move still match.
+const fingerprint = (message: string | Message.Message): string => {
+  if (typeof message === "string") return message
+  if (message._tag === "Text") return message.text
+  const { _tag, ...fields } = encodeMessage(message)
+  return `${message._tag}:${JSON.stringify({ ...fields, _tag }).slice(0, 200)}`
+}
+
+// An answer that does not decode is answered with the first issue's message.
+const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /** The key of the timer a dialog's step sets. @internal */
 export const timerKey = (dialogId: string, step: number) => `${dialogId}:${step}`
@@ -84,20 +90,20 @@ export const run = <R>(
   Effect.suspend(() => {
     const runtime = make(dialog, host)
     return Effect.flatMap(
-      // One context for the run (each `provide` sets the fiber's context and restores it).
-      Effect.exit(Effect.provide(handler, Context.add(context, Conversation.Conversation, runtime.service))),
+      // One context for the run (each provide merges a context into the fiber's, and restores it after).
+      Effect.exit(Effect.provideContext(handler, Context.add(context, Conversation.Conversation, runtime.service))),
       (exit): Effect.Effect<Outcome, Failed> => {
         if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Finished", reason: Option.none() })
-        if (runtime.waiting() && Cause.isInterruptedOnly(exit.cause)) {
+        if (runtime.waiting() && Cause.hasInterruptsOnly(exit.cause)) {
           return Effect.succeed({ _tag: "Waiting", dialog: runtime.dialog() })
         }
-        const failure = Cause.failureOption(exit.cause)
+        const failure = Cause.findErrorOption(exit.cause)
         if (Option.isSome(failure) && failure.value instanceof Conversation.AskTimeout) {
           return Effect.succeed({ _tag: "Finished", reason: Option.some(failure.value.message) })
         }
-        const defect = Cause.dieOption(exit.cause)
-        if (Option.isSome(defect) && defect.value instanceof Conversation.DialogChanged) {
-          return Effect.succeed({ _tag: "Finished", reason: Option.some(defect.value.message) })
+        const defect = Cause.findDefect(exit.cause)
+        if (Result.isSuccess(defect) && defect.success instanceof Conversation.DialogChanged) {
+          return Effect.succeed({ _tag: "Finished", reason: Option.some(defect.success.message) })
         }
         return Effect.fail({ cause: exit.cause, dialog: runtime.dialog() })
       }
@@ -155,12 +161,12 @@ const make = (dialog: rows.Dialog, host: Host) => {
     event._tag === "TimerFired" && event.payload._tag === "DialogTimer" && event.payload.dialogId === dialogId &&
     event.payload.step === index
 
-  const schedule = (duration: Duration.DurationInput | undefined, index: number) =>
+  const schedule = (duration: Duration.Input | undefined, index: number) =>
     duration === undefined
       ? Effect.succeed(undefined)
       : Effect.map(Clock.currentTimeMillis, (now) => {
         const key = timerKey(dialogId, index)
-        host.setTimer(key, now + Duration.toMillis(Duration.decode(duration)), {
+        host.setTimer(key, now + Duration.toMillis(Duration.fromInputUnsafe(duration)), {
           _tag: "DialogTimer",
           dialogId,
           step: index
@@ -173,9 +179,9 @@ const make = (dialog: rows.Dialog, host: Host) => {
     readonly kind: string
     readonly key: string
     readonly prompt: Option.Option<Message.Message>
-    readonly timeout: Duration.DurationInput | undefined
+    readonly timeout: Duration.Input | undefined
     /** Reads an answer from an event: the value to record, or a rejection to answer with (or ignore). */
-    readonly accept: (event: InboundEvent.MessageReceived) => Either.Either<unknown, Option.Option<string>>
+    readonly accept: (event: InboundEvent.MessageReceived) => Result.Result<unknown, Option.Option<string>>
     readonly decode: (recorded: unknown) => A
   }): Effect.Effect<A, Conversation.AskTimeout> =>
     Effect.gen(function*() {
@@ -199,7 +205,7 @@ const make = (dialog: rows.Dialog, host: Host) => {
       const current = journal[index]!
       const taken = takeInput((event, inboxId) => {
         if (isTimerFor(event, index)) {
-          return Option.some({ inboxId, result: Either.left(Option.none<string>()), timedOut: true })
+          return Option.some({ inboxId, result: Result.fail(Option.none<string>()), timedOut: true })
         }
         if (event._tag !== "MessageReceived") return Option.none()
         return Option.some({ inboxId, result: options.accept(event), timedOut: false })
@@ -210,15 +216,15 @@ const make = (dialog: rows.Dialog, host: Host) => {
         record(index, { ...current, done: true, value: { timedOut: true }, by: inboxId })
         return yield* new Conversation.AskTimeout({ prompt: options.key })
       }
-      if (Either.isLeft(result)) {
-        if (Option.isSome(result.left)) {
-          yield* Effect.orDie(host.send(toMessage(result.left.value), `${dialogId}:${index}:retry:${inboxId}`))
+      if (Result.isFailure(result)) {
+        if (Option.isSome(result.failure)) {
+          yield* Effect.orDie(host.send(toMessage(result.failure.value), `${dialogId}:${index}:retry:${inboxId}`))
         }
         return yield* wait
       }
       if (current.timer !== undefined) host.cancelTimer(current.timer)
-      record(index, { ...current, done: true, value: { answer: result.right }, by: inboxId })
-      return options.decode(result.right)
+      record(index, { ...current, done: true, value: { answer: result.success }, by: inboxId })
+      return options.decode(result.success)
     })
 
   const ask = <A = string>(
@@ -226,11 +232,11 @@ const make = (dialog: rows.Dialog, host: Host) => {
     options?: Conversation.AskOptions<A>
   ): Effect.Effect<A, Conversation.AskTimeout> => {
     const schema = options?.schema
-    const decodeText = (text: string): Either.Either<A, string> =>
+    const decodeText = (text: string): Result.Result<A, string> =>
       schema === undefined
-        ? Either.right(text as A)
-        : Either.mapLeft(Schema.decodeEither(schema)(text), (error) => {
-          const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+        ? Result.succeed(text as A)
+        : Result.mapError(Schema.decodeResult(schema)(text), (error) => {
+          const [issue] = formatIssue(error.issue).issues
           return issue?.message ?? "invalid answer"
         })
     const key = fingerprint(prompt)
@@ -242,15 +248,15 @@ const make = (dialog: rows.Dialog, host: Host) => {
       accept: (event) => {
         const text = Conversation.textOf(event)?.trim()
         if (text === undefined || text.length === 0) {
-          return Either.left(Option.some(options?.retryPrompt ?? `Please answer with a text message.\n${key}`))
+          return Result.fail(Option.some(options?.retryPrompt ?? `Please answer with a text message.\n${key}`))
         }
-        return Either.mapBoth(decodeText(text), {
-          onLeft: (reason) => Option.some(options?.retryPrompt ?? `${reason}\n${key}`),
-          onRight: () => text
+        return Result.mapBoth(decodeText(text), {
+          onFailure: (reason) => Option.some(options?.retryPrompt ?? `${reason}\n${key}`),
+          onSuccess: () => text
         })
       },
       decode: (recorded) =>
-        Either.getOrElse(decodeText(String(recorded)), (reason) => {
+        Result.getOrElse(decodeText(String(recorded)), (reason) => {
           throw new Conversation.DialogChanged({
             step: cursor - 1,
             expected: "an answer the schema accepts",
@@ -263,7 +269,7 @@ const make = (dialog: rows.Dialog, host: Host) => {
   const choose = <const O extends string>(
     prompt: string,
     options: ReadonlyArray<O>,
-    settings?: { readonly retryPrompt?: string | undefined; readonly timeout?: Duration.DurationInput | undefined }
+    settings?: { readonly retryPrompt?: string | undefined; readonly timeout?: Duration.Input | undefined }
   ): Effect.Effect<O, Conversation.AskTimeout> => {
     // Keyed by the text it is in the journal (what a provider without buttons shows), sent as buttons:
     // interactive where the provider has them, that same numbered text elsewhere.
@@ -285,10 +291,10 @@ const make = (dialog: rows.Dialog, host: Host) => {
       accept: (event) => {
         const choice = pick(Conversation.textOf(event) ?? "")
         return choice === undefined
-          ? Either.left(
+          ? Result.fail(
             Option.some(settings?.retryPrompt ?? `Please reply with a number from 1 to ${options.length}.\n${text}`)
           )
-          : Either.right(choice)
+          : Result.succeed(choice)
       },
       decode: (recorded) => {
         const choice = pick(String(recorded))
@@ -306,14 +312,14 @@ const make = (dialog: rows.Dialog, host: Host) => {
 
   const waitFor = (
     predicate: (event: InboundEvent.MessageReceived) => boolean,
-    options?: { readonly timeout?: Duration.DurationInput | undefined; readonly description?: string | undefined }
+    options?: { readonly timeout?: Duration.Input | undefined; readonly description?: string | undefined }
   ) =>
     awaitAnswer({
       kind: "wait",
       key: options?.description ?? "waitFor",
       prompt: Option.none(),
       timeout: options?.timeout,
-      accept: (event) => predicate(event) ? Either.right(encodeEvent(event)) : Either.left(Option.none()),
+      accept: (event) => predicate(event) ? Result.succeed(encodeEvent(event)) : Result.fail(Option.none()),
       decode: (recorded) => decodeEvent(recorded)
     })
 
@@ -326,7 +332,7 @@ const make = (dialog: rows.Dialog, host: Host) => {
       return receipt
     })
 
-  const step = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>, schema?: Schema.Schema<A, any>) =>
+  const step = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>, schema?: Schema.Codec<A, any>) =>
     Effect.gen(function*() {
       const { entry, index } = yield* at("step", name)
       if (entry?.done) return schema ? Schema.decodeUnknownSync(schema)(entry.value) : entry.value as A
@@ -335,9 +341,9 @@ const make = (dialog: rows.Dialog, host: Host) => {
       return value
     })
 
-  const sleep = (duration: Duration.DurationInput) =>
+  const sleep = (duration: Duration.Input) =>
     Effect.gen(function*() {
-      const key = Duration.format(Duration.decode(duration))
+      const key = Duration.format(Duration.fromInputUnsafe(duration))
       const { entry, index } = yield* at("sleep", key)
       if (entry?.done) return
       if (entry === undefined) {
@@ -361,10 +367,10 @@ const make = (dialog: rows.Dialog, host: Host) => {
   const getState = (key: string) =>
     Effect.gen(function*() {
       const { entry, index } = yield* at("get", key)
-      if (entry?.done) return Option.fromNullable(entry.value)
+      if (entry?.done) return Option.fromNullishOr(entry.value)
       const value = host.data[key]
       record(index, { kind: "get", key, done: true, ...(value === undefined ? {} : { value }) })
-      return Option.fromNullable(value)
+      return Option.fromNullishOr(value)
     })
 
   const setState = (key: string, value: unknown) =>

@@ -25,7 +25,7 @@ export class Pending {
       const queue = this.chats.get(entry.chat)
       if (queue === undefined) {
         this.chats.set(entry.chat, [entry])
-        Queue.unsafeOffer(this.ready, entry.chat)
+        Queue.offerUnsafe(this.ready, entry.chat)
         continue
       }
       let at = queue.length

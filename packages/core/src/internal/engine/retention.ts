@@ -13,11 +13,11 @@
  *
  * @internal
  */
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import type { SqlError } from "effect/sql/SqlError"
 import * as Metrics from "../../Metrics.js"
 import type * as Store from "./store.js"
 
@@ -31,7 +31,7 @@ export interface Settings {
 /** Rows deleted per statement: small enough that the hot path never waits long behind a batch. */
 const batchSize = 500
 
-const tableRows = (table: string) => Metrics.storeRows.pipe(Metric.tagged("table", table))
+const tableRows = (table: string) => Metric.withAttributes(Metrics.storeRows, { table })
 
 /** One pruning pass: deletes in batches until nothing is left to delete, then reports the sizes. @internal */
 export const prune = (store: Store.EngineStore, settings: Settings): Effect.Effect<void, SqlError> =>
@@ -46,15 +46,15 @@ export const prune = (store: Store.EngineStore, settings: Settings): Effect.Effe
     let more = true
     while (more) more = yield* store.prune(cutoffs, batchSize)
     const size = yield* store.size
-    for (const [table, rows] of Object.entries(size.rows)) yield* Metric.set(tableRows(table), rows)
-    yield* Metric.set(Metrics.storeBytes, size.bytes)
-    yield* Metric.increment(Metrics.pruneRuns)
+    for (const [table, rows] of Object.entries(size.rows)) yield* Metric.update(tableRows(table), rows)
+    yield* Metric.update(Metrics.storeBytes, size.bytes)
+    yield* Metric.update(Metrics.pruneRuns, 1)
   })
 
 /** Prunes every `settings.every`, for the life of the engine. @internal */
 export const run = (store: Store.EngineStore, settings: Settings): Effect.Effect<never> =>
   prune(store, settings).pipe(
-    Effect.catchAllCause((cause) => Effect.logError("pruning the store failed; trying again later", cause)),
-    Effect.zipRight(Effect.sleep(settings.every)),
+    Effect.catchCause((cause) => Effect.logError("pruning the store failed; trying again later", cause)),
+    Effect.andThen(Effect.sleep(settings.every)),
     Effect.forever
   )

@@ -15,7 +15,7 @@ export const JournalEntry = Schema.Struct({
   value: Schema.optional(Schema.Unknown),
   by: Schema.optional(Schema.Number),
   /** The timer the step set: its key (or, in journals written before keys, its row id). */
-  timer: Schema.optional(Schema.Union(Schema.String, Schema.Number))
+  timer: Schema.optional(Schema.Union([Schema.String, Schema.Number]))
 })
 
 /** @internal */
@@ -35,10 +35,10 @@ export const Dialog = Schema.Struct({
 export type Dialog = typeof Dialog.Type
 
 /** @internal */
-export const decodeDialog = Schema.decodeUnknownSync(Schema.parseJson(Dialog))
+export const decodeDialog = Schema.decodeUnknownSync(Schema.fromJsonString(Dialog))
 
 /** @internal */
-export const encodeDialog = Schema.encodeSync(Schema.parseJson(Dialog))
+export const encodeDialog = Schema.encodeSync(Schema.fromJsonString(Dialog))
 
 /** @internal */
 export interface SentMessage {
@@ -70,7 +70,7 @@ export const toSentMessage = (row: unknown): SentMessage => {
   }
 }
 
-/** SQLite gives numbers, PostgreSQL gives BIGINTs as strings. @internal */
+/** SQLite gives numbers; PostgreSQL gives BIGINTs as `bigint`s (`@effect/sql-pg` 4), or as strings. @internal */
 export const int = (value: unknown): number => typeof value === "number" ? value : Number(value)
 
 /** @internal */

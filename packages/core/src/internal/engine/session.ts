@@ -12,7 +12,7 @@ import type { Receipt } from "../../Receipt.js"
 import type * as rows from "./rows.js"
 import type * as Store from "./store.js"
 
-const encodePayload = Schema.encodeSync(Schema.parseJson(Conversation.TimerPayload))
+const encodePayload = Schema.encodeSync(Schema.fromJsonString(Conversation.TimerPayload))
 
 /** @internal */
 export class Session {

@@ -5,15 +5,17 @@
  *
  * @internal
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import type { Connection } from "@effect/sql/SqlConnection"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Queue from "effect/Queue"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { Connection } from "effect/sql/SqlConnection"
+import type { SqlError } from "effect/sql/SqlError"
 import * as Stream from "effect/Stream"
 import * as Conversation from "../../Conversation.js"
 import * as InboundEvent from "../../InboundEvent.js"
@@ -190,7 +192,7 @@ export const make = (options: {
     const single = <A>(f: (conn: Connection) => Effect.Effect<A, SqlError>, chat?: string) =>
       db.submit({ run: f, standalone: true, chats: chat === undefined ? undefined : [chat] })
 
-    const decodePayload = Schema.decodeUnknownSync(Schema.parseJson(Conversation.TimerPayload))
+    const decodePayload = Schema.decodeUnknownSync(Schema.fromJsonString(Conversation.TimerPayload))
 
     const toChatRow = (row: any): ChatRow => ({
       provider: typeof row.provider === "string" ? row.provider : undefined,
@@ -215,8 +217,12 @@ export const make = (options: {
     const ordered = (chat: string) => dialect === "pg" && !chat.startsWith("message:")
     // Wake-ups name the process that sent them, which ignores its own.
     const processTag = crypto.randomUUID()
+    // `@effect/sql-pg`'s client listens on a connection of its own (held while the stream runs); core does
+    // not depend on it, so its `listen` is looked up on the client.
     const listener = sql as SqlClient.SqlClient & {
-      readonly listen?: (channel: string) => Stream.Stream<string, SqlError>
+      readonly listen?: (
+        channel: string
+      ) => Effect.Effect<Queue.Dequeue<{ readonly payload: string }, SqlError>, SqlError, Scope.Scope>
     }
     // PostgreSQL: the chat's next number, under its row's lock; and a wake-up for the chat's holder.
     const takeOrder = (conn: Connection, chat: string, id: number, now: number) =>
@@ -379,9 +385,11 @@ export const make = (options: {
           })
           : Effect.succeed([]),
       wakeUps: dialect === "pg" && typeof listener.listen === "function"
-        ? listener.listen("parley_inbox").pipe(
-          Stream.filterMap((payload) =>
-            payload.startsWith(`${processTag}:`) ? Option.none() : Option.some(payload.slice(processTag.length + 1))
+        ? Stream.unwrap(Effect.map(listener.listen("parley_inbox"), Stream.fromQueue)).pipe(
+          Stream.filterMap(({ payload }) =>
+            payload.startsWith(`${processTag}:`)
+              ? Result.failVoid
+              : Result.succeed(payload.slice(payload.indexOf(":") + 1))
           )
         )
         : undefined,
@@ -398,7 +406,7 @@ export const make = (options: {
       recordAttempt: (id) => single((conn) => Effect.asVoid(run(conn, s.attempt, [id]))),
       deadLetter: (changes, error, hold) =>
         finishEvent(changes, hold, (conn) =>
-          Effect.zipRight(
+          Effect.andThen(
             run(conn, s.deadLetter, [error, hold.now, changes.entry.id]),
             run(conn, s.dead, [changes.entry.id])
           )),
@@ -420,7 +428,7 @@ export const make = (options: {
           )
         ),
       nextTimerAt: single((conn) => run(conn, s.nextTimer, [])).pipe(
-        Effect.map((found) => Option.fromNullable(rows.optionalInt(found[0]?.at)))
+        Effect.map((found) => Option.fromNullishOr(rows.optionalInt(found[0]?.at)))
       ),
       fireTimer: (timer, now) =>
         db.submit({

@@ -13,13 +13,13 @@
  *
  * @internal
  */
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import * as Tracer from "effect/Tracer"
 import * as Metrics from "../../Metrics.js"
 import * as Retrying from "../retry.js"
@@ -43,8 +43,8 @@ export interface Worker {
   readonly busy: { readonly enter: () => void; readonly leave: Effect.Effect<unknown> }
   readonly owner: string
   readonly leaseMillis: number
-  /** Called after a commit that set timers, so the timer loop looks again. */
-  readonly timersChanged: Effect.Effect<void>
+  /** Called after a commit that set timers, with the earliest: the timers' sleep is re-armed if it is sooner. */
+  readonly timersChanged: (at: number) => Effect.Effect<void>
   /** Another engine took the database while this one was paused: stops this engine. */
   readonly displaced: Effect.Effect<void>
   /** Sessions kept between a chat's events (see `SessionCache`). */
@@ -61,9 +61,7 @@ export interface Worker {
 }
 
 // A database that fails is retried until it answers: quickly at first, then every 5 seconds.
-const databaseRetry = Schedule.exponential("50 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))
-
-const isSqlError = (error: unknown): error is SqlError => (error as { _tag?: unknown })._tag === "SqlError"
+const databaseRetry = Schedule.min([Schedule.exponential("50 millis"), Schedule.spaced("5 seconds")])
 
 // A run that succeeds costs nothing more: the logging and the retries start at its first database error.
 // The schedule never ends, so no database error gets past it.
@@ -77,13 +75,14 @@ const untilDatabaseAnswers = <A, E>(
     onFailure: (error) => Effect.logError(`${what} failed; retrying`, error)
   }) as Effect.Effect<A, Exclude<E, SqlError>>
 
-// Tagged metrics, made once per tag set (tagging builds a new metric).
-const taggedMetrics = new Map<string, Metric.Metric<any, number, any>>()
-const tagged = (name: string, metric: Metric.Metric<any, number, any>, tags: Record<string, string>) => {
+// Metrics with attributes, made once per attribute set (`Metric.withAttributes` builds a new metric, whose
+// attributes are merged and hashed again on every update).
+const taggedMetrics = new Map<string, Metric.Metric<number, any>>()
+const tagged = (name: string, metric: Metric.Metric<number, any>, tags: Record<string, string>) => {
   const key = `${name}:${Object.values(tags).join(":")}`
   let found = taggedMetrics.get(key)
   if (found === undefined) {
-    found = Object.entries(tags).reduce((m, [tag, value]) => Metric.tagged(m, tag, value), metric)
+    found = Metric.withAttributes(metric, tags)
     taggedMetrics.set(key, found)
   }
   return found
@@ -97,7 +96,7 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
   const { pending, store } = worker
   const leased = store.dialect === "pg"
   const hold = Effect.sync(() => {
-    const now = worker.clock.unsafeCurrentTimeMillis()
+    const now = worker.clock.currentTimeMillisUnsafe()
     return { owner: worker.owner, now, until: now + worker.leaseMillis }
   })
   // A session kept for this chat: on PostgreSQL, still held by this instance (and in `held`).
@@ -186,7 +185,7 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
       worker.busy.enter()
       return loop
     }),
-    Effect.suspend(() => entered ? Effect.zipRight(letGo, worker.busy.leave) : letGo)
+    Effect.suspend(() => entered ? Effect.andThen(letGo, worker.busy.leave) : letGo)
   )
 }
 
@@ -198,7 +197,7 @@ const handleEvent = (
 ): Effect.Effect<"committed" | "lost" | "displaced"> =>
   Effect.gen(function*() {
     const { store } = worker
-    const started = worker.clock.unsafeCurrentTimeMillis()
+    const started = worker.clock.currentTimeMillisUnsafe()
     const handled = yield* worker.handle(session, entry).pipe(
       (effect) =>
         Retrying.afterFailure(effect, {
@@ -206,7 +205,7 @@ const handleEvent = (
           while: (error) => error._tag === "HandlerFailed",
           // Each failed attempt is counted on the event and logged.
           onFailure: (error) =>
-            Effect.zipRight(
+            Effect.andThen(
               untilDatabaseAnswers(store.recordAttempt(entry.id), "recording a failed attempt"),
               Effect.logError(
                 `handler failed in ${entry.chat} (event ${entry.id})`,
@@ -215,12 +214,14 @@ const handleEvent = (
             )
         }),
       (effect) => untilDatabaseAnswers(effect, `handling event ${entry.id} of ${entry.chat}`),
-      Effect.either
+      Effect.result
     )
     // The chat's hold lapsed while the handler ran (this instance was paused or cut off): its new holder
     // handles the event; this instance stopped before sending anything more.
-    if (handled._tag === "Left" && handled.left._tag === "LeaseLost") return "lost" as const
-    const failure = handled._tag === "Left" && handled.left._tag === "HandlerFailed" ? handled.left : undefined
+    if (handled._tag === "Failure" && handled.failure._tag === "LeaseLost") return "lost" as const
+    const failure = handled._tag === "Failure" && handled.failure._tag === "HandlerFailed"
+      ? handled.failure
+      : undefined
     const leased = store.dialect === "pg" && !detached(entry.chat)
     const changes = session.changes(entry, leased)
     const h = yield* hold
@@ -245,20 +246,23 @@ const handleEvent = (
       yield* Metric.update(tagged("events", Metrics.events, { event, outcome }), 1)
       yield* Metric.update(
         tagged("latency", Metrics.handlerLatency, { event }),
-        worker.clock.unsafeCurrentTimeMillis() - started
+        worker.clock.currentTimeMillisUnsafe() - started
       )
       session.committed(entry)
       // The commit renewed the chat's hold.
       if (leased) session.leaseUntil = h.until
-      if (changes.timers.length > 0) yield* worker.timersChanged
+      if (changes.timers.length > 0) {
+        let at = Infinity
+        for (const timer of changes.timers) at = Math.min(at, timer.fireAt)
+        yield* worker.timersChanged(at)
+      }
     }
     return written
   }).pipe(
     Effect.withSpan("Bot.handle", {
       attributes: { "parley.chat": entry.chat, "parley.event": entry.event._tag },
-      links: linkTo(entry.trace),
-      captureStackTrace: false
-    })
+      links: linkTo(entry.trace)
+    }, { captureStackTrace: false })
   )
 
 // The span of the webhook request that brought the event: its trace ends when the event is stored, and
@@ -267,5 +271,5 @@ const linkTo = (trace: string | undefined): ReadonlyArray<Tracer.SpanLink> => {
   if (trace === undefined) return []
   const [traceId, spanId] = trace.split(":")
   if (traceId === undefined || spanId === undefined) return []
-  return [{ _tag: "SpanLink", span: Tracer.externalSpan({ traceId, spanId }), attributes: {} }]
+  return [{ span: Tracer.externalSpan({ traceId, spanId }), attributes: {} }]
 }
