@@ -537,6 +537,21 @@ describe("OpenAiEmulator through @effect/ai-openai-compat", () => {
         expect((yield* emulator.prompts)[0]).toMatchObject({ stream: true, stream_options: { include_usage: true } })
       }))
 
+    it.live("a slow stream: chunks come an interval apart", () =>
+      Effect.gen(function*() {
+        const emulator = yield* OpenAiEmulator.make({
+          script: [OpenAiEmulator.text("one two three", { interval: "100 millis" })]
+        })
+        const arrivals = yield* LanguageModel.streamText({ prompt: "Count" }).pipe(
+          Stream.filter((part) => part.type === "text-delta"),
+          Stream.mapEffect((part) => Effect.map(Clock.currentTimeMillis, (at) => [part.delta, at] as const)),
+          Stream.runCollect,
+          Effect.provide(languageModel(emulator))
+        )
+        expect(arrivals.map(([delta]) => delta)).toEqual(["one", " two", " three"])
+        expect(arrivals[2]![1] - arrivals[0]![1]).toBeGreaterThanOrEqual(180)
+      }))
+
     it.live("streams tool calls in pieces, resolved by the toolkit", () =>
       Effect.gen(function*() {
         const emulator = yield* OpenAiEmulator.make({
