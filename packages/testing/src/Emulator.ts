@@ -139,6 +139,37 @@ const close = (server: Http.Server) =>
   })
 
 /**
+ * Answers the request being handled as `fault` says, with `app` as what handling it normally means: a
+ * `Respond` is answered with its status, body and headers; a `Delay` waits, then runs `app`; a `Drop`
+ * destroys the connection (after running `app`, ignoring its outcome, when `processed`). {@link serve}
+ * applies `Faults` this way; an emulator can apply a fault of its own script the same way.
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const applyFault = <E, R>(
+  fault: Faults.Fault,
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> => {
+  switch (fault._tag) {
+    case "Respond":
+      return Effect.succeed(HttpServerResponse.jsonUnsafe(fault.body, {
+        status: fault.status,
+        headers: fault.headers ?? {}
+      }))
+    case "Delay":
+      return Effect.andThen(Effect.sleep(fault.duration), app)
+    case "Drop":
+      return Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        if (fault.processed) yield* Effect.ignore(app)
+        NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
+        return HttpServerResponse.empty({ status: 500 })
+      })
+  }
+}
+
+/**
  * Serves `app` on 127.0.0.1 (a free port unless `port` is given) with request recording and `faults`
  * applied before the app sees a request. The server stops when the scope closes. `app` answers the
  * request in context: an emulator's {@link router}, or any effect that makes an `HttpServerResponse`.
@@ -172,20 +203,7 @@ export const serve = <E, R>(options: {
         })
       }
       const fault = yield* options.faults.take
-      if (Option.isNone(fault)) return yield* options.app
-      switch (fault.value._tag) {
-        case "Respond":
-          return HttpServerResponse.jsonUnsafe(fault.value.body, {
-            status: fault.value.status,
-            headers: fault.value.headers ?? {}
-          })
-        case "Delay":
-          return yield* Effect.andThen(Effect.sleep(fault.value.duration), options.app)
-        case "Drop":
-          if (fault.value.processed) yield* Effect.ignore(options.app)
-          NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
-          return HttpServerResponse.empty({ status: 500 })
-      }
+      return yield* Option.isNone(fault) ? options.app : applyFault(fault.value, options.app)
     })
     // Interruptible, as routes are: a client that goes away, or the server closing, stops a handler
     // (a `Delay`, say) rather than waiting for it.
@@ -295,14 +313,15 @@ export const handle = <E, R>(
 
 /**
  * Reads the request body as JSON and decodes it with `schema`; malformed JSON or a wrong shape is a
- * 400 whose body `describe` writes from the reason (`to: is missing`).
+ * 400 whose body `describe` writes from the reason (`to: is missing`), and from the problem (its path
+ * and message) when the JSON was read but did not fit `schema`.
  *
  * @since 0.1.0
  * @category routing
  */
 export const decodeJson = <A, I, RD>(
   schema: Schema.Codec<A, I, RD>,
-  describe: (reason: string) => unknown
+  describe: (reason: string, problem?: WireSchema.Problem) => unknown
 ): Effect.Effect<A, Reject, HttpServerRequest.HttpServerRequest | RD> => {
   const decode = Schema.decodeUnknownEffect(schema)
   return Effect.gen(function*() {
@@ -315,7 +334,12 @@ export const decodeJson = <A, I, RD>(
       return yield* new Reject({ status: 400, body: describe("malformed JSON body") })
     }
     return yield* decode(json, { errors: "first", reportInput: true }).pipe(
-      Effect.mapError((error) => new Reject({ status: 400, body: describe(WireSchema.describeIssue(error.issue)) }))
+      Effect.mapError((error) =>
+        new Reject({
+          status: 400,
+          body: describe(WireSchema.describeIssue(error.issue), WireSchema.firstProblem(error.issue))
+        })
+      )
     )
   })
 }

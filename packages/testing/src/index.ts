@@ -19,6 +19,8 @@ export * as Faults from "./Faults.js"
 /** @since 0.1.0 */
 export * as MetaEmulation from "./MetaEmulation.js"
 /** @since 0.1.0 */
+export * as OpenAiEmulator from "./OpenAiEmulator.js"
+/** @since 0.1.0 */
 export * as Postgres from "./Postgres.js"
 /** @since 0.1.0 */
 export * as WebhookReceiver from "./WebhookReceiver.js"
