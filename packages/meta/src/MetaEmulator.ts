@@ -180,11 +180,7 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
         yield* authorize
         const { phoneNumberId: given, version } = yield* HttpRouter.params
         if (!/^v\d+\.\d+$/.test(version ?? "")) return yield* invalid(`unknown API version ${version}`, 2500)
-        if (number !== undefined && given !== number) {
-          return yield* invalid(
-            `Unsupported post request. Object with ID '${given}' does not exist, cannot be loaded due to missing permissions, or does not support this operation`
-          )
-        }
+        if (number !== undefined && given !== number) return yield* MetaEmulation.unknownObject(given ?? "", "post")
       })
 
     const record = (body: unknown) =>
@@ -362,7 +358,7 @@ export const make: Emulator.Constructor<Options, MetaEmulator> = (options = {}) 
         }))
       }
       const stored = media.get(mediaId)
-      if (stored === undefined) return yield* invalid(`media ${mediaId} does not exist`)
+      if (stored === undefined) return yield* MetaEmulation.unknownObject(mediaId, "get")
       return HttpServerResponse.jsonUnsafe(info(mediaId, stored))
     }))
 

@@ -1,6 +1,14 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { ChatId, InboundEvent, Message, type MessagingError, MessagingService } from "@parley/core"
+import {
+  Capabilities,
+  ChatId,
+  Failover,
+  InboundEvent,
+  Message,
+  type MessagingError,
+  MessagingService
+} from "@parley/core"
 import { Meta, MetaWebhook } from "@parley/meta"
 import * as MetaEmulator from "@parley/meta/emulator"
 import { Emulator, FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
@@ -215,7 +223,15 @@ describe("Meta client", () => {
           (c) => Context.get(c, MessagingService.MessagingService).send(Message.template(user, { name: "reminder" }))
         )
       )
-      expect(wrongNumber).toMatchObject({ _tag: "InvalidMessage", reason: expect.stringContaining("(code 100)") })
+      // A phone number id the token may not use is the account's misconfiguration, not the message's (issue
+      // 24: it used to be InvalidMessage, which never fails over): Meta's 100 with subcode 33.
+      expect(wrongNumber).toMatchObject({
+        _tag: "Unauthorized",
+        status: 400,
+        reason: expect.stringContaining(
+          "Object with ID '1' does not exist, cannot be loaded due to missing permissions"
+        )
+      })
       // Outside the 24 h window only a template goes.
       expect(yield* Effect.flip(client.send(Message.text(user, "hi")))).toMatchObject({ _tag: "WindowClosed" })
       expect(yield* Effect.flip(client.send(Message.template(user, { name: "nope" })))).toMatchObject({
@@ -228,6 +244,57 @@ describe("Meta client", () => {
       })
       const sent = yield* client.send(Message.template(user, { name: "reminder", variables: ["Ada"] }))
       expect(sent.status).toBe("accepted")
+    }).pipe(Effect.provide(Env)))
+
+  it.live("a misconfigured primary (a wrong phone number id, an account blocked for policy) fails over; a bad message does not", () =>
+    Effect.gen(function*() {
+      const emulator = yield* MetaEmulator.make({ accessToken: token })
+      const backupSends: Array<string> = []
+      const backup = Layer.effect(
+        MessagingService.MessagingService,
+        MessagingService.make({
+          provider: "backup",
+          capabilities: Capabilities.make({ kinds: Message.kinds }),
+          send: (message) =>
+            Effect.sync(() => {
+              backupSends.push(message._tag)
+              return { messageId: `backup-${backupSends.length}`, status: "sent" as const }
+            })
+        }, { retry: false })
+      )
+      const group = (primaryNumber: string) =>
+        Layer.build(Failover.layer([
+          Meta.layer({
+            baseUrl: emulator.url,
+            phoneNumberId: primaryNumber,
+            accessToken: Redacted.make(token),
+            retry: false
+          }),
+          backup
+        ])).pipe(Effect.map((context) => Context.get(context, MessagingService.MessagingService)))
+
+      // The number id belongs to no one the token may use: every send would fail on the primary.
+      const misconfigured = yield* group("109876543210987")
+      expect((yield* misconfigured.send(Message.text(user, "hi"))).provider).toBe("backup")
+
+      // 368 comes as 403 from Meta and as 400 from some proxies: both are the account's, not the message's.
+      const healthy = yield* group(phoneNumberId)
+      for (const status of [403, 400]) {
+        yield* emulator.faults.next(
+          1,
+          MetaEmulator.errorFault(368, "(#368) Temporarily blocked for policies violations", status)
+        )
+        expect((yield* healthy.send(Message.text(user, "hi"))).provider).toBe("backup")
+      }
+      expect(backupSends).toEqual(["Text", "Text", "Text"])
+
+      // A message Meta refuses is refused everywhere: no failover.
+      yield* emulator.faults.next(1, MetaEmulator.errorFault(131009, "(#131009) Parameter value is not valid"))
+      expect(yield* Effect.flip(healthy.send(Message.text(user, "hi")))).toMatchObject({
+        _tag: "InvalidMessage",
+        provider: "meta"
+      })
+      expect(backupSends).toHaveLength(3)
     }).pipe(Effect.provide(Env)))
 
   it.live("markAsRead marks a user's message read; an unknown id is InvalidMessage", () =>
@@ -264,9 +331,11 @@ describe("Meta client", () => {
       expect((yield* emulator.requests).at(-1)).toMatchObject({ method: "GET", url: `/v23.0/${phoneNumberId}` })
       expect(yield* Effect.flip(Meta.phoneNumber({ ...options, accessToken: Redacted.make("EAAG-wrong") })))
         .toMatchObject({ _tag: "Unauthorized", status: 401 })
+      // Another number's id: Meta's 100 with subcode 33, the account's misconfiguration (issue 24: it was
+      // InvalidMessage).
       expect(yield* Effect.flip(Meta.phoneNumber({ ...options, phoneNumberId: "999" }))).toMatchObject({
-        _tag: "InvalidMessage",
-        reason: expect.stringContaining("100")
+        _tag: "Unauthorized",
+        reason: expect.stringContaining("(code 100)")
       })
     }).pipe(Effect.provide(Env)))
 
