@@ -67,7 +67,7 @@ export const capabilities = Capabilities.make({
   replies: ["text", "image", "video", "audio", "document", "sticker", "location", "buttons"],
   chats: ["phone"],
   inboundMessages: true,
-  statuses: ["sent", "delivered", "read", "failed"]
+  statuses: ["sent", "delivered", "read", "played", "failed"]
 })
 
 /**

@@ -21,6 +21,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import type * as Fixtures from "./fixtures/deliveries.js"
 
 const user = ChatId.phone("+31612345678")
 const token = "EAAG-test-token-5b7d1c"
@@ -493,6 +495,112 @@ describe("Meta webhooks from the emulator", () => {
       expect(yield* Queue.take(receiver.events).pipe(Effect.timeout("5 seconds"))).toMatchObject({
         status: "failed",
         error: "Re-engagement message (131047)"
+      })
+    }).pipe(Effect.provide(Env)))
+
+  it.live("the emulator sends what Meta sends: BSUIDs, forwarded messages, played voice messages, per-message pricing; a wrong id is Graph's 100/33", () =>
+    Effect.gen(function*() {
+      const { client, emulator, network } = yield* setup({ emulator: { appSecret } })
+      const recorder = yield* Emulator.serve({
+        app: Effect.succeed(HttpServerResponse.jsonUnsafe({ ok: true })),
+        faults: yield* Faults.make
+      })
+      yield* emulator.setWebhookUrl(`${recorder.url}/meta`)
+      yield* network.userSends({
+        from: user,
+        to: emulator.business,
+        content: { kind: "text", text: "fwd" },
+        forwarded: "once"
+      })
+      yield* network.userSends({
+        from: user,
+        to: emulator.business,
+        content: { kind: "text", text: "fwd many" },
+        forwarded: "frequently"
+      })
+      const voice = yield* client.send(Message.audio(user, { url: "https://cdn.example/note.ogg" }))
+      const text = yield* client.send(Message.text(user, "hello"))
+      for (const status of ["delivered", "read", "played"] as const) {
+        yield* network.setStatus(voice.messageId, status)
+        yield* network.setStatus(text.messageId, status)
+      }
+      // 2 messages, and sent/delivered/read for both plus played for the voice message alone.
+      const bodies = yield* recorder.requests.pipe(
+        Effect.map((requests) => requests.map((r) => r.body as ReturnType<typeof Fixtures.delivery>)),
+        Effect.filterOrFail((bodies) => bodies.length >= 9),
+        Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }),
+        Effect.orDie
+      )
+      expect(bodies).toHaveLength(9)
+      const values = bodies.map((b) => b.entry[0]!.changes[0]!.value as Record<string, any>)
+      expect(values[0]).toMatchObject({
+        contacts: [{
+          profile: { name: "User 5678" },
+          wa_id: "31612345678",
+          user_id: expect.stringMatching(/^NL\.\d{20}$/)
+        }],
+        messages: [{ context: { forwarded: true }, type: "text", text: { body: "fwd" } }]
+      })
+      expect(values[0]!.messages[0].context).not.toHaveProperty("id")
+      expect(values[1]!.messages[0].context).toEqual({ frequently_forwarded: true })
+      const statuses = values.slice(2).map((
+        v
+      ) => [v.statuses[0].id === voice.messageId ? "voice" : "text", v.statuses[0].status])
+      expect(statuses).toEqual([
+        ["voice", "sent"],
+        ["text", "sent"],
+        ["voice", "delivered"],
+        ["text", "delivered"],
+        ["voice", "read"],
+        ["text", "read"],
+        ["voice", "played"]
+      ])
+      expect(values[2]).toMatchObject({
+        contacts: [{ wa_id: "31612345678", user_id: values[0]!.contacts[0].user_id }],
+        statuses: [{ pricing: { pricing_model: "PMP", category: "service", type: "free_customer_service" } }]
+      })
+      // And the decoder reads them: forwarded content kept, replying to nothing; played arrives.
+      const handler = MetaWebhook.make({ appSecret: Redacted.make(appSecret), verifyToken: Redacted.make("t") })
+      const decode = (body: unknown) =>
+        handler.decode({
+          headers: {},
+          query: {},
+          pathToken: undefined,
+          body: new TextEncoder().encode(JSON.stringify(body))
+        })
+      const [forwarded] = yield* decode(bodies[0])
+      expect(forwarded).toMatchObject({ content: new InboundEvent.TextContent({ text: "fwd" }), replyTo: undefined })
+      expect(yield* decode(bodies[8])).toMatchObject([{
+        _tag: "StatusChanged",
+        messageId: voice.messageId,
+        status: "played"
+      }])
+
+      // A number id the token may not use, as Graph answers it.
+      const wrong = yield* Effect.promise(() =>
+        fetch(`${emulator.url}/v23.0/109876543210987/messages`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify({ messaging_product: "whatsapp", to: "31612345678", type: "text", text: { body: "hi" } })
+        }).then(async (r) => ({ status: r.status, body: await r.json() }))
+      )
+      expect(wrong).toEqual({
+        status: 400,
+        body: {
+          error: {
+            message:
+              "Unsupported post request. Object with ID '109876543210987' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+            type: "GraphMethodException",
+            code: 100,
+            error_subcode: 33,
+            fbtrace_id: expect.any(String)
+          }
+        }
+      })
+      yield* emulator.faults.next(1, MetaEmulator.blockedForPolicy)
+      expect(yield* Effect.flip(client.send(Message.text(user, "hi")))).toMatchObject({
+        _tag: "Unauthorized",
+        status: 403
       })
     }).pipe(Effect.provide(Env)))
 
