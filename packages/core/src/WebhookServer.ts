@@ -118,8 +118,8 @@ const died =
  *
  * const Status = HttpRouter.add("GET", "/status", HttpServerResponse.text("up"))
  *
- * // Webhooks next to an app's own routes, served as `WebhookServer.layer` serves them (add a
- * // `NodeHttpServer.layer` for the port).
+ * // Webhooks next to an app's own routes, served as `WebhookServer.layer` serves them (add
+ * // `WebhookServer.layerHttpServer({ port })` for the port and Node's timeouts).
  * const Server = HttpRouter.serve(Layer.mergeAll(WebhookServer.app({ handlers }), Status), {
  *   disableLogger: true
  * }).pipe(

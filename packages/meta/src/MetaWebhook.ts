@@ -258,7 +258,7 @@ const contentOf = (
   type: string,
   resolve: Resolve
 ): Effect.Effect<InboundEvent.Content> => {
-  if (!(type in contentDecoders) || type === "unsupported") {
+  if (!Object.hasOwn(contentDecoders, type) || type === "unsupported") {
     const error = Result.match(decodeErrors(raw), {
       onFailure: () => undefined,
       onSuccess: (m) => firstError(m.errors)
@@ -269,19 +269,19 @@ const contentOf = (
   const field = raw[type]
   const kind = mediaKinds.find((k) => k === type)
   if (field === undefined) {
-    const missing: Record<string, string> = {
-      text: "a text message without text",
-      location: "a location message without a location",
-      reaction: "a reaction without its target",
-      interactive: "an interactive message Parley does not read",
-      button: "a template button reply without its text"
-    }
+    const missing = new Map([
+      ["text", "a text message without text"],
+      ["location", "a location message without a location"],
+      ["reaction", "a reaction without its target"],
+      ["interactive", "an interactive message Parley does not read"],
+      ["button", "a template button reply without its text"]
+    ])
     const error = Result.match(decodeErrors(raw), {
       onFailure: () => undefined,
       onSuccess: (m) => firstError(m.errors)
     })
     return unavailable(
-      error ?? missing[type] ?? `a ${type} message without its ${type}`
+      error ?? missing.get(type) ?? `a ${type} message without its ${type}`
     )
   }
   if (kind !== undefined) {
@@ -343,6 +343,8 @@ const contentOf = (
         onFailure: unavailable,
         onSuccess: (b) => Effect.succeed(new InboundEvent.TextContent({ text: b.text }))
       })
+    default:
+      return unavailable(`a message of type ${type}, which Parley does not read`)
   }
 }
 

@@ -370,6 +370,12 @@ describe("MetaWebhook, on deliveries of the shapes Meta sends", () => {
       expect(yield* contentOf(Fixtures.message({ type: "edit", edit: { original_message_id: "wamid.X" } }))).toEqual(
         new InboundEvent.UnavailableContent({ reason: "a message of type edit, which Parley does not read" })
       )
+      // Type names that are also JavaScript's own property names are only names.
+      for (const type of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+        expect(yield* contentOf(Fixtures.message({ type, [type]: { body: "x" } }))).toEqual(
+          new InboundEvent.UnavailableContent({ reason: `a message of type ${type}, which Parley does not read` })
+        )
+      }
       const capture = yield* Capture.make
       const [withError] = yield* events(Fixtures.interactiveWithError).pipe(Effect.provide(capture.layer))
       expect(withError).toMatchObject({
