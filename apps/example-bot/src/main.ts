@@ -6,7 +6,6 @@
  * instances on one PostgreSQL; give each its own `PARLEY_INSTANCE_ID`), as `parley` reads it.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Database } from "@parley/cli"
 import { Bot, Telemetry, WebhookServer } from "@parley/core"
@@ -22,7 +21,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import { mkdirSync } from "node:fs"
-import { createServer } from "node:http"
 import { resolve } from "node:path"
 import * as Bookings from "./Bookings.js"
 import * as Clinic from "./Clinic.js"
@@ -63,8 +61,9 @@ const program = Effect.gen(function*() {
     { disableLogger: true, disableListenLog: true }
   ).pipe(
     Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen)(WebhookServer.tracerDisabledWhen)),
-    // A page left open holds its event stream: on Ctrl-C, requests get a second to finish, not 20.
-    Layer.provide(NodeHttpServer.layer(createServer, {
+    // Node's timeouts for a public endpoint (slow requests are closed with 408, and logged). A page left
+    // open holds its event stream: on Ctrl-C, requests get a second to finish, not 20.
+    Layer.provide(WebhookServer.layerHttpServer({
       port: config.port,
       host: config.host,
       gracefulShutdownTimeout: "1 second"

@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import { mkdtempSync, rmSync } from "node:fs"
+import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setFlagsFromString } from "node:v8"
@@ -388,4 +389,139 @@ it.live(
       expect(yield* capture.leaks).toEqual([])
     }).pipe(Effect.provide(Layer.merge(FakeNetwork.layer(), NodeHttpClient.layerUndici))),
   240_000
+)
+
+it.live(
+  "deeply nested and stalled webhooks: JSON nested past 64 levels is a 400 for every provider (top level or inside a genuine delivery), a request that never finishes is closed with 408 in time; each one logged, no 5xx",
+  () =>
+    Effect.gen(function*() {
+      const capture = yield* Capture.make
+      const seeds = yield* captureSeeds
+      const dir = mkdtempSync(join(tmpdir(), "parley-bad-input-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const handlers: ReadonlyArray<Webhook.WebhookHandler> = [
+        ChatSendWebhook.make({ secret: Redacted.make(secrets.chatsend) }),
+        WawpWebhook.make({ secret: Redacted.make(secrets.wawp) }),
+        MultisessionWebhook.make({ secret: Redacted.make(secrets.multisession) }),
+        CallbellWebhook.make({ token: Redacted.make(secrets.callbellToken) }),
+        MetaWebhook.make({
+          appSecret: Redacted.make(secrets.metaAppSecret),
+          verifyToken: Redacted.make(secrets.metaVerifyToken)
+        })
+      ]
+      const context = yield* Layer.build(
+        WebhookServer.layer({
+          port: 0,
+          handlers,
+          maxBodyBytes,
+          timeouts: { headers: "500 millis", request: "1 second" }
+        }).pipe(
+          Layer.provideMerge(
+            Layer.provideMerge(Bot.layerStore, SqliteClient.layer({ filename: join(dir, "parley.db") }))
+          ),
+          Layer.provide(capture.layer)
+        )
+      )
+      const address = (yield* Effect.provide(HttpServer.HttpServer, context)).address
+      const port = address._tag === "UnixPathAddress" ? 0 : address.port
+      const hmac = (secret: string, header: string, algorithm: "sha256" | "sha512") => (body: Uint8Array) => ({
+        [header]: ProviderWebhook.sign({ secret: Redacted.make(secret), header, algorithm }, body)
+      })
+      const meta = MetaApi.signature(Redacted.make(secrets.metaAppSecret))
+      const multisession = MultisessionApi.signature(Redacted.make(secrets.multisession))
+      const targets: ReadonlyArray<Omit<Target, "seed">> = [
+        { provider: "chatsend", path: "/webhooks/chatsend", sign: hmac(secrets.chatsend, "x-webhook-hmac", "sha512") },
+        { provider: "wawp", path: "/webhooks/wawp", sign: hmac(secrets.wawp, "x-webhook-hmac", "sha256") },
+        {
+          provider: "multisession",
+          path: "/webhooks/multisession",
+          sign: (body) => ({ [multisession.header]: ProviderWebhook.sign(multisession, body) })
+        },
+        // Verified by its path token alone: the case reported (HTTP 500 at 5,000 levels, in its message id digest).
+        { provider: "callbell", path: `/webhooks/callbell/${secrets.callbellToken}`, sign: () => ({}) },
+        {
+          provider: "meta",
+          path: "/webhooks/meta",
+          sign: (body) => ({ [meta.header]: ProviderWebhook.sign(meta, body) })
+        }
+      ]
+      // The genuine delivery with its deepest value replaced by arrays nested `depth` levels.
+      const nestedIn = (seed: string, depth: number) => {
+        const marker = "__parley_deep__"
+        const json = JSON.parse(seed) as Record<string, unknown>
+        let deepest: { readonly parent: Record<string, unknown>; readonly key: string; readonly level: number } = {
+          parent: json,
+          key: Object.keys(json)[0]!,
+          level: 0
+        }
+        const walk = (value: Record<string, unknown>, level: number) => {
+          for (const [key, child] of Object.entries(value)) {
+            if (child !== null && typeof child === "object") walk(child as Record<string, unknown>, level + 1)
+            else if (level > deepest.level) deepest = { parent: value, key, level }
+          }
+        }
+        walk(json, 1)
+        deepest.parent[deepest.key] = marker
+        const text = JSON.stringify(json)
+        expect(text).toContain(marker)
+        return text.replace(`"${marker}"`, "[".repeat(depth) + "]".repeat(depth))
+      }
+      const post = (target: Omit<Target, "seed">, text: string) =>
+        Effect.promise(async () => {
+          const body = utf8(text)
+          const response = await fetch(`http://127.0.0.1:${port}${target.path}`, {
+            method: "POST",
+            headers: { "content-type": "application/json", ...target.sign(body) },
+            body
+          })
+          return { status: response.status, body: await response.json() as Record<string, unknown> }
+        })
+      let refused = 0
+      for (const target of targets) {
+        const seed = seeds.get(target.provider)!
+        for (const depth of [65, 1_000, 5_000, 20_000]) {
+          for (const text of ["[".repeat(depth) + "]".repeat(depth), nestedIn(seed, depth)]) {
+            expect([target.provider, depth, yield* post(target, text)]).toEqual([target.provider, depth, {
+              status: 400,
+              body: {
+                error: "malformed JSON: arrays and objects nested deeper than 64 levels",
+                provider: target.provider
+              }
+            }])
+            refused++
+          }
+        }
+        // Nested as deep as a delivery may be, it is read as any odd shape is: 2xx.
+        expect((yield* post(target, nestedIn(seed, 40))).status).toBe(200)
+      }
+
+      // A request that declares a body and never sends it, one whose headers never end, one that is not HTTP.
+      const stalled = (head: string) =>
+        Effect.callback<{ readonly answer: string; readonly millis: number }>((resume) => {
+          const started = Date.now()
+          let answer = ""
+          const socket = connect(port, "127.0.0.1", () => socket.write(head))
+          socket.on("data", (chunk) => (answer += chunk.toString()))
+          socket.on("error", () => {})
+          socket.on("close", () => resume(Effect.succeed({ answer, millis: Date.now() - started })))
+          return Effect.sync(() => socket.destroy())
+        })
+      const declared = yield* stalled(
+        `POST /webhooks/callbell/${secrets.callbellToken} HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{`
+      )
+      expect(declared.answer).toMatch(/^HTTP\/1\.1 408 /)
+      expect(declared.millis).toBeLessThan(5_000)
+      const endless = yield* stalled("POST /webhooks/meta HTTP/1.1\r\nHost: bot\r\nX-Hub-Signature-256: sha256=")
+      expect(endless.answer).toMatch(/^HTTP\/1\.1 408 /)
+      expect((yield* stalled("\u0000\u0001 not http\r\n\r\n")).answer).toMatch(/^HTTP\/1\.1 400 /)
+
+      // One warning per refusal (the capture also holds spans, which carry log lines as events).
+      const logged = yield* capture.text
+      expect(logged.match(/level=WARN[^\n]*nested deeper than 64 levels/g)?.length).toBe(refused)
+      expect(logged.match(/level=WARN[^\n]*webhook connection closed \(408\)/g)?.length).toBe(2)
+      expect(logged).toContain("webhook connection closed (400)")
+      expect(logged).not.toContain("failed unexpectedly")
+      expect(yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.status))).toBe(200)
+    }).pipe(Effect.provide(Layer.merge(FakeNetwork.layer(), NodeHttpClient.layerUndici))),
+  60_000
 )

@@ -21,8 +21,8 @@
  *
  * @since 0.1.0
  */
-import { Capabilities, ChatId, type Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
-import { HttpTransport, MetaCloud, MetaError, Provider } from "@parley/core/provider"
+import { Capabilities, ChatId, type Message, type MessagingService, RateLimit } from "@parley/core"
+import { ErrorTable, HttpTransport, MetaCloud, MetaError, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -88,22 +88,18 @@ export interface Options extends MessagingService.Options {
   readonly timeout?: Duration.Input | undefined
 }
 
-const isMetaError = Schema.is(Api.ErrorResponse)
+/**
+ * BotPenguin's error table: Meta's (`MetaError.table`), whose error objects it relays, deciding first
+ * whatever the status (Meta answers 400 for rate limits, proxies 429); a 2xx is accepted unless it
+ * carries an explicit `{ error: { code } }` (then an unknown code is `InvalidMessage`). Without a Meta
+ * error object, the status decides (401/403: the key or the plan).
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const errorTable: ErrorTable.Table = { ...MetaError.table, successErrors: Schema.is(Api.ErrorResponse) }
 
-// Meta error objects decide first, whatever the status (Meta answers 400 for rate limits, proxies
-// 429); a 2xx is accepted unless it carries an explicit `{ error: { code } }`.
-const classify: HttpTransport.Classifier = (answer) => {
-  const success = answer.status >= 200 && answer.status < 300
-  if (success && !isMetaError(answer.body)) return undefined
-  const meta = MetaError.classify(answer)
-  if (meta !== undefined || !success) return meta
-  return new MessagingError.InvalidMessage({
-    provider,
-    field: "body",
-    reason: `rejected in a ${answer.status} answer: ${HttpTransport.describe(answer.body)}`,
-    status: answer.status
-  })
-}
+const classify = ErrorTable.classifier(errorTable)
 
 type Sendable = Message.Of<Capabilities.Kinds<typeof capabilities>>
 

@@ -237,6 +237,27 @@ describe("BotPenguin client", () => {
 
       yield* emulator.faults.next(1, Faults.respond(200, meta(987654, "Something new")))
       expect(yield* send).toMatchObject({ _tag: "InvalidMessage", status: 200 })
+
+      // What Meta says of the account, relayed, is the account's: it fails over (issue 24).
+      yield* emulator.faults.next(
+        1,
+        Faults.respond(400, meta(368, "(#368) Temporarily blocked for policies violations"))
+      )
+      expect(yield* send).toMatchObject({ _tag: "Unauthorized", status: 400 })
+      yield* emulator.faults.next(
+        1,
+        Faults.respond(400, {
+          error: {
+            message:
+              "Unsupported post request. Object with ID '109876543210987' does not exist, cannot be loaded due to missing permissions, or does not support this operation.",
+            type: "GraphMethodException",
+            code: 100,
+            error_subcode: 33,
+            fbtrace_id: "AbC"
+          }
+        })
+      )
+      expect(yield* send).toMatchObject({ _tag: "Unauthorized", status: 400 })
     }).pipe(Effect.provide(Env)))
 
   it.live("maps the emulator's own refusals: not on WhatsApp, closed window, unknown templates", () =>

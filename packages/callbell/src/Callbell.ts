@@ -24,11 +24,11 @@ import {
   ChatId,
   type InboundEvent,
   type Message,
-  MessagingError,
+  type MessagingError,
   type MessagingService,
   RateLimit
 } from "@parley/core"
-import { HttpTransport, Provider } from "@parley/core/provider"
+import { ErrorTable, HttpTransport, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -94,19 +94,31 @@ export interface Options extends MessagingService.Options {
   readonly timeout?: Duration.Input | undefined
 }
 
-// The error body is undocumented: recognise the two outcomes other than a bad request by their words.
-const windowClosed = /\b24.?(h|hours?|hrs?)\b|(customer.?service|conversation|messaging|session) window|re-?engagement/i
-
-const classify: HttpTransport.Classifier = (answer) => {
-  const { chat, status } = answer
-  if (status < 400 || status === 401 || status === 403 || status === 429 || status >= 500) return undefined
-  const reason = HttpTransport.describe(answer.body)
-  if (windowClosed.test(reason)) return new MessagingError.WindowClosed({ provider, chat: chat ?? "unknown", reason })
-  if (HttpTransport.notOnWhatsApp.test(reason)) {
-    return new MessagingError.RecipientUnavailable({ provider, chat, reason })
-  }
-  return undefined
+/**
+ * Callbell's error table. Its error body is undocumented (the text is read with
+ * `HttpTransport.describe`): among its 4xx other than the key's (401, 403) and the rate limit's (429),
+ * a closed 24 h window and a number not on WhatsApp are recognised by their words, and an unknown
+ * channel (`Channel <uuid> not found`: the configured `channelUuid` is wrong) is the account's
+ * misconfiguration, not the message's: it fails over.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const errorTable: ErrorTable.Table = {
+  rules: [
+    { status: [401, 403], outcome: "misconfigured" },
+    { status: 429, outcome: "rateLimited" },
+    {
+      status: "4xx",
+      text: /\b24.?(h|hours?|hrs?)\b|(customer.?service|conversation|messaging|session) window|re-?engagement/i,
+      outcome: "windowClosed"
+    },
+    { status: "4xx", text: HttpTransport.notOnWhatsApp, outcome: "recipientUnavailable" },
+    { status: [404, 422], text: /\bchannel\b.*\bnot found\b|\bunknown channel\b/i, outcome: "misconfigured" }
+  ]
 }
+
+const classify = ErrorTable.classifier(errorTable)
 
 // Sends and status reads share one transport: base URL, Bearer key (redacted in spans), JSON answers.
 const transport = (options: Options) =>

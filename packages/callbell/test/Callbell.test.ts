@@ -2,7 +2,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Callbell, CallbellApi, CallbellWebhook } from "@parley/callbell"
 import * as CallbellEmulator from "@parley/callbell/emulator"
-import { ChatId, InboundEvent, Message, MessagingService, type Webhook } from "@parley/core"
+import { ChatId, InboundEvent, Message, MessagingError, MessagingService, type Webhook } from "@parley/core"
 import { FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
 import * as Clock from "effect/Clock"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -694,6 +694,18 @@ describe("Callbell emulator API", () => {
         body: { error: "Message not found" }
       })
       expect((yield* call(`${emulator.url}/messages/status/nope`, { method: "GET", key: "wrong" })).status).toBe(401)
+    }).pipe(Effect.provide(Env)))
+
+  it.live("a channel uuid the account does not have is its misconfiguration: Unauthorized, which fails over", () =>
+    Effect.gen(function*() {
+      const { client } = yield* start({}, { channelUuid: "0f9e8d7c6b5a49382716a5b4c3d2e1f0" })
+      const error = yield* Effect.flip(client.send(Message.text(user, "hi")))
+      expect(error).toMatchObject({
+        _tag: "Unauthorized",
+        status: 404,
+        reason: "Channel 0f9e8d7c6b5a49382716a5b4c3d2e1f0 not found"
+      })
+      expect(MessagingError.canFailover(error)).toBe(true)
     }).pipe(Effect.provide(Env)))
 
   it.live("can require channel_uuid and answer a custom error body", () =>

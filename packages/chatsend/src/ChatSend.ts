@@ -17,8 +17,8 @@
  *
  * @since 0.1.0
  */
-import { Capabilities, ChatId, Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
-import { HttpTransport, Provider } from "@parley/core/provider"
+import { Capabilities, ChatId, Message, type MessagingService, RateLimit } from "@parley/core"
+import { ErrorTable, HttpTransport, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -62,22 +62,24 @@ export interface Options extends MessagingService.Options {
   readonly timeout?: Duration.Input | undefined
 }
 
-// Session trouble is the gateway's, not the message's: another provider may still succeed.
-const sessionProblem = /session/i
-
-const classify: HttpTransport.Classifier = (answer) => {
-  if (answer.status < 400) return undefined
-  const reason = HttpTransport.describe(answer.body)
-  if (
-    answer.status !== 401 && answer.status !== 403 && answer.status < 500 && HttpTransport.notOnWhatsApp.test(reason)
-  ) {
-    return new MessagingError.RecipientUnavailable({ provider, chat: answer.chat, reason })
-  }
-  if ((answer.status === 404 || answer.status === 409 || answer.status === 422) && sessionProblem.test(reason)) {
-    return new MessagingError.ProviderUnavailable({ provider, status: answer.status, reason })
-  }
-  return undefined
+/**
+ * ChatSend's error table (its errors are documented only as a status with JSON or text): a number not
+ * on WhatsApp is recognised by its words in any 4xx but the key's (401, 403); a 404, 409 or 422 about
+ * the session (not found, not started, logged out) is the gateway's, not the message's: another
+ * provider may still succeed, and this one once the session is back.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const errorTable: ErrorTable.Table = {
+  rules: [
+    { status: [401, 403], outcome: "misconfigured" },
+    { status: "4xx", text: HttpTransport.notOnWhatsApp, outcome: "recipientUnavailable" },
+    { status: [404, 409, 422], text: /session/i, outcome: "unavailable" }
+  ]
 }
+
+const classify = ErrorTable.classifier(errorTable)
 
 const driver = (options: Options) =>
   Effect.map(

@@ -104,15 +104,21 @@ export const all: ReadonlyArray<Setup> = [
       baseUrl: (o) => o.baseUrl ?? MetaApi.defaultBaseUrl,
       layer: Meta.layer,
       // The business phone number: read with a token that may use it. An id the token may not use (or
-      // that does not exist) is refused like a wrong token.
+      // that does not exist: Meta's 100 with subcode 33, which is not a 401 as a wrong token is) is
+      // named as such.
       probe: (o) =>
-        Effect.catchTag(Meta.phoneNumber(o), "InvalidMessage", (error) =>
-          Effect.fail(
-            new MessagingError.Unauthorized({
-              provider: Meta.provider,
-              reason: `phone number id ${o.phoneNumberId} is not one this access token may use (${error.reason})`
-            })
-          )),
+        Effect.catchIf(
+          Meta.phoneNumber(o),
+          (error): error is MessagingError.InvalidMessage | MessagingError.Unauthorized =>
+            error._tag === "InvalidMessage" || (error._tag === "Unauthorized" && error.status !== 401),
+          (error) =>
+            Effect.fail(
+              new MessagingError.Unauthorized({
+                provider: Meta.provider,
+                reason: `phone number id ${o.phoneNumberId} is not one this access token may use (${error.reason})`
+              })
+            )
+        ),
       credentials: ["PARLEY_META_ACCESS_TOKEN", "PARLEY_META_PHONE_NUMBER_ID"]
     }
   ),

@@ -4,7 +4,8 @@
  * transport that encodes a body with the endpoint's `Schema` (a value it rejects is `InvalidMessage`,
  * before any I/O), sends it over `HttpClient` with the base URL and credentials applied, waits at most
  * a timeout, reads the answer once, maps statuses and error bodies to `MessagingError`s, and decodes the
- * success body. A provider adds only what is its own: a {@link Classifier} for its error bodies.
+ * success body. A provider adds only what is its own: a {@link Classifier} for its error bodies, made
+ * from its error table (`ErrorTable.classifier`).
  *
  * Transport failures tell "never sent" (connection refused: safe to retry and to fail over) from
  * "maybe sent" (a reset or timeout after the request was written: `DeliveryUnknown`). The deadline is
@@ -192,9 +193,10 @@ export const make: (options: Options) => Effect.Effect<HttpTransport, never, Htt
 export const describe: (body: unknown) => string = internal.describe
 
 /**
- * The default reading of a non-2xx status: 400/404/413/415/422 → `InvalidMessage`, 401/403 →
- * `Unauthorized`, 408/504 → `DeliveryUnknown`, 429 → `RateLimited` (with `Retry-After`), anything else
- * → `ProviderUnavailable`.
+ * The default reading of a non-2xx status: 400/404/413/415/422 → `InvalidMessage`, 401/402/403 →
+ * `Unauthorized` (the key, the plan or the account: fail over), 408/504 → `DeliveryUnknown`, 429 →
+ * `RateLimited` (with `Retry-After`), anything else → `ProviderUnavailable`. What a provider says beyond
+ * its status is its `ErrorTable`.
  *
  * @since 0.1.0
  * @category classification

@@ -83,8 +83,20 @@ export const verification: (provider: string, options: {
 }) => Webhook.WebhookHandler["verify"] = internal.verification
 
 /**
- * Parses the body as JSON. A body that is not UTF-8 JSON is a 400 naming the problem: the one refusal
- * left once a delivery is verified, as no provider sends such a body on purpose.
+ * How deep arrays and objects may nest in a webhook body: 64 levels, where the providers' deliveries
+ * nest about 10 (Meta's `entry[].changes[].value.messages[].interactive.list_reply` is 8).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const maxJsonDepth: number = internal.maxJsonDepth
+
+/**
+ * Parses the body as JSON. A body that is not UTF-8 JSON, or whose arrays and objects nest deeper than
+ * {@link maxJsonDepth} (checked on the raw bytes, before anything is parsed), is a 400 naming the
+ * problem: the one refusal left once a delivery is verified, as no provider sends such a body on
+ * purpose. Decoding stays bounded: the body's size is capped where it is read (`WebhookServer`), its
+ * depth here.
  *
  * @since 0.1.0
  * @category decoding

@@ -11,12 +11,19 @@
  * shape: the handler keeps what it can read (a message whose content it cannot read is handed on as
  * `UnavailableContent`) and logs what it skips, because a 4xx makes providers deliver again and then
  * drop the event. The 4xx left are for what no genuine delivery is: a bad signature or token (401), a
- * body that is not JSON (400) and an oversized body (413). A database failure answers 503 so the
- * provider delivers again. Nothing crashes the server.
+ * body that is not JSON or nests deeper than `ProviderWebhook.maxJsonDepth` (400) and an oversized body
+ * (413). A database failure answers 503 so the provider delivers again. Nothing crashes the server.
  *
- * Logging: only what needs attention is logged, once: a rejected request (a warning naming the
- * problem), events that could not be stored (an error) and a handler that failed unexpectedly (an
- * error, answered 500). Accepted deliveries, health checks and 404s are not logged. {@link layer}
+ * Failures of Parley's own code are answered as the table above says too, never with a 5xx for what a
+ * provider sent: a handler whose verification dies is a 401 (nothing unverified is kept), one whose
+ * decoding of a verified delivery dies is a 200 with nothing kept (as a part that cannot be read), and
+ * an inbox that dies is a 503.
+ *
+ * Logging: every failure is logged once: a rejected request (a warning naming the problem), events
+ * that could not be stored (an error), a handler that failed unexpectedly (an error with its cause),
+ * and, with {@link layerHttpServer}, a connection Node closed before a request was complete (a
+ * warning: a timeout or a request that is not HTTP). Accepted deliveries, health checks and 404s are
+ * not logged. {@link layer}
  * serves the routes with `HttpRouter.serve`'s access log turned off (`disableLogger`): it logs every
  * request, which costs 20-27% of a webhook request's CPU time in Parley's measurements, floods the
  * logs at provider volume and repeats each rejection already logged here. Traces still cover every
@@ -24,20 +31,33 @@
  * `HttpRouter.serve` for the same. The routes carrying a URL token declare it a redacted parameter,
  * so an access log or server span that is enabled records `/webhooks/<provider>/REDACTED`.
  *
+ * Timeouts: a public endpoint must not let a client hold a connection by sending its request slowly
+ * (Node waits 300 s for a body by default). {@link layerHttpServer} (which {@link layer} uses) sets
+ * Node's: the headers must arrive within 10 s and the whole request within 30 s (answered 408, the
+ * connection closed), and an idle kept-alive connection closes after 5 s; {@link Timeouts} changes
+ * them. Providers send a webhook in one go and give up on their own side within 10-20 s. Behind a load
+ * balancer that keeps connections to the bot open, make `keepAlive` longer than the balancer's idle
+ * timeout (AWS ALB's is 60 s), or the bot closes connections the balancer is about to reuse.
+ *
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type * as NodeServices from "@effect/platform-node/NodeServices"
 import * as ByteSize from "effect/ByteSize"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Etag from "effect/http/Etag"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
+import type * as HttpPlatform from "effect/http/HttpPlatform"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServer from "effect/http/HttpServer"
 import type { HttpServerError, ServeError } from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
-import { createServer } from "node:http"
+import * as Http from "node:http"
+import type * as Net from "node:net"
 import * as Inbox from "./Inbox.js"
 import * as Webhook from "./Webhook.js"
 
@@ -69,6 +89,19 @@ const failed = (defect: unknown) =>
     json(500, { error: "the request could not be handled" })
   )
 
+// A handler's own failure, logged with its cause and the provider, and turned into the answer the
+// module documentation gives for it.
+const died =
+  <A>(provider: string, what: string, outcome: Effect.Effect<A, Webhook.WebhookError>) => (defect: unknown) =>
+    Effect.andThen(
+      Effect.annotateLogs(
+        Effect.logError(`${provider} webhook: ${what} failed unexpectedly`, defect),
+        "webhook.provider",
+        provider
+      ),
+      outcome
+    )
+
 /**
  * The webhook and health routes, as a layer of `HttpRouter` routes (serve it with
  * `HttpRouter.serve`, alongside other route layers if you have some). The `Inbox` is taken from the
@@ -85,8 +118,8 @@ const failed = (defect: unknown) =>
  *
  * const Status = HttpRouter.add("GET", "/status", HttpServerResponse.text("up"))
  *
- * // Webhooks next to an app's own routes, served as `WebhookServer.layer` serves them (add a
- * // `NodeHttpServer.layer` for the port).
+ * // Webhooks next to an app's own routes, served as `WebhookServer.layer` serves them (add
+ * // `WebhookServer.layerHttpServer({ port })` for the port and Node's timeouts).
  * const Server = HttpRouter.serve(Layer.mergeAll(WebhookServer.app({ handlers }), Status), {
  *   disableLogger: true
  * }).pipe(
@@ -144,9 +177,29 @@ export const app = (options: Options): Layer.Layer<never, never, HttpRouter.Http
         pathToken: params.token,
         body: yield* readBody(request, provider)
       }
-      yield* handler.verify(raw)
-      const events = yield* handler.decode(raw)
-      const { accepted, duplicates } = yield* inbox.enqueue(events)
+      yield* handler.verify(raw).pipe(
+        Effect.catchDefect(died(
+          provider,
+          "verification",
+          Effect.fail(new Webhook.WebhookError({ provider, status: 401, reason: "the delivery could not be verified" }))
+        ))
+      )
+      const events = yield* handler.decode(raw).pipe(
+        Effect.catchDefect(died(provider, "decoding a verified delivery (nothing of it is kept)", Effect.succeed([])))
+      )
+      const { accepted, duplicates } = yield* inbox.enqueue(events).pipe(
+        Effect.catchDefect(died(
+          provider,
+          "storing its events",
+          Effect.fail(
+            new Webhook.WebhookError({
+              provider,
+              status: 503,
+              reason: "the events could not be stored; deliver again later"
+            })
+          )
+        ))
+      )
       yield* Effect.annotateCurrentSpan({ "webhook.accepted": accepted, "webhook.duplicates": duplicates })
       return json(200, { status: "ok", accepted, duplicates })
     }).pipe(
@@ -225,17 +278,131 @@ export const tracerDisabledWhen = (request: HttpServerRequest.HttpServerRequest)
 }
 
 /**
+ * Node's timeouts for a public endpoint (see the module documentation).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Timeouts {
+  /** How long the request line and headers may take to arrive (default 10 s). */
+  readonly headers?: Duration.Input | undefined
+  /** How long the whole request, headers and body, may take to arrive (default 30 s; at least `headers`). */
+  readonly request?: Duration.Input | undefined
+  /** How long a kept-alive connection may stay idle between requests (default 5 s). */
+  readonly keepAlive?: Duration.Input | undefined
+}
+
+/**
+ * The timeouts {@link layerHttpServer} sets unless told otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultTimeouts = { headers: "10 seconds", request: "30 seconds", keepAlive: "5 seconds" } as const
+
+/**
+ * Where and how {@link layerHttpServer} listens.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerOptions {
+  readonly port: number
+  /** Default 127.0.0.1. */
+  readonly host?: string | undefined
+  readonly timeouts?: Timeouts | undefined
+  /** How long a stopping server waits for requests in flight (default 20 s). */
+  readonly gracefulShutdownTimeout?: Duration.Input | undefined
+}
+
+const millis = (input: Duration.Input) => Duration.toMillis(Duration.fromInputUnsafe(input))
+
+// What Node answers a connection whose request it gave up on, had no `clientError` listener been set.
+const clientErrorResponse = (code: string | undefined) => {
+  const status = code === "ERR_HTTP_REQUEST_TIMEOUT"
+    ? 408
+    : code === "HPE_HEADER_OVERFLOW"
+    ? 431
+    : code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
+    ? 413
+    : 400
+  return { status, raw: `HTTP/1.1 ${status} ${Http.STATUS_CODES[status]}\r\nConnection: close\r\n\r\n` }
+}
+
+// A peer that went away has nothing left to answer or to report.
+const gone = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"])
+
+/**
+ * A Node HTTP server with the {@link Timeouts} set (and checked every second at most), logging every
+ * connection Node closes before its request is complete through `log`.
+ */
+const makeNodeServer = (timeouts: Timeouts | undefined, log: (message: string) => void): Http.Server => {
+  const headers = millis(timeouts?.headers ?? defaultTimeouts.headers)
+  const request = Math.max(headers, millis(timeouts?.request ?? defaultTimeouts.request))
+  const server = Http.createServer({
+    headersTimeout: headers,
+    requestTimeout: request,
+    keepAliveTimeout: millis(timeouts?.keepAlive ?? defaultTimeouts.keepAlive),
+    // Node checks the two timeouts above every 30 s by default: a 10 s timeout could then take 40.
+    connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(headers / 4)))
+  })
+  server.on("clientError", (error: Error & { readonly code?: string }, socket: Net.Socket) => {
+    if (!gone.has(error.code ?? "")) {
+      const { raw, status } = clientErrorResponse(error.code)
+      log(
+        error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? `webhook connection closed (${status}): the request did not arrive in full within ${request} ms (headers ${headers} ms)`
+          : `webhook connection closed (${status}): ${error.code ?? "malformed request"}: ${error.message}`
+      )
+      // As Node does: answer only when nothing of a response was written yet.
+      const response = (socket as Net.Socket & { readonly _httpMessage?: { readonly headersSent?: boolean } })
+        ._httpMessage
+      if (socket.writable && response?.headersSent !== true) socket.write(raw)
+    }
+    socket.destroy(error)
+  })
+  return server
+}
+
+/**
+ * The Node HTTP server to serve {@link app} on, as `NodeHttpServer.layer` gives it, with the
+ * {@link Timeouts} a public webhook endpoint needs and a warning logged for each connection Node closes
+ * before its request is complete (the request too slow, or not HTTP). {@link layer} uses it; serving
+ * {@link app} with your own routes, provide it in place of `NodeHttpServer.layer(createServer, …)`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerHttpServer = (
+  options: ServerOptions
+): Layer.Layer<
+  HttpServer.HttpServer | NodeServices.NodeServices | HttpPlatform.HttpPlatform | Etag.Generator,
+  ServeError
+> =>
+  Layer.unwrap(Effect.map(Effect.context<never>(), (context) => {
+    const log = (message: string) => Effect.runForkWith(context)(Effect.logWarning(message))
+    return NodeHttpServer.layer(() => makeNodeServer(options.timeouts, log), {
+      port: options.port,
+      host: options.host ?? "127.0.0.1",
+      ...(options.gracefulShutdownTimeout === undefined
+        ? {}
+        : { gracefulShutdownTimeout: options.gracefulShutdownTimeout })
+    })
+  }))
+
+/**
  * Serves the webhook routes on `host:port` (default 127.0.0.1; port 0 picks a free one), with
- * {@link tracerDisabledWhen} applied and the router's per-request access log off (see the module
- * documentation). Also provides the `HttpServer`, whose `address` tells the port chosen.
+ * {@link tracerDisabledWhen} applied, the router's per-request access log off (see the module
+ * documentation) and Node's {@link Timeouts} set ({@link layerHttpServer}). Also provides the
+ * `HttpServer`, whose `address` tells the port chosen.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
-  options: Options & { readonly port: number; readonly host?: string | undefined }
+  options: Options & ServerOptions
 ): Layer.Layer<HttpServer.HttpServer, ServeError, Inbox.Inbox> =>
   HttpRouter.serve(app(options), { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen)(tracerDisabledWhen)),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "127.0.0.1" }))
+    Layer.provideMerge(layerHttpServer(options))
   )

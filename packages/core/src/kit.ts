@@ -7,6 +7,8 @@
  */
 
 /** @since 0.1.0 */
+export * as ErrorTable from "./ErrorTable.js"
+/** @since 0.1.0 */
 export * as HttpTransport from "./HttpTransport.js"
 /** @since 0.1.0 */
 export * as MetaCloud from "./MetaCloud.js"

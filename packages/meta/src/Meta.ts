@@ -9,11 +9,13 @@
  * numbered text. {@link markAsRead} gives a user's message blue ticks.
  *
  * A send is accepted, not delivered: the receipt's status is `accepted`, and what becomes of the message
- * arrives by webhook (`MetaWebhook`). Errors are classified by Meta's `error.code`, not the HTTP status:
- * rate limits (130429, 131056, 80007, 4) are `RateLimited`, 131047 (outside the 24 h window) is
- * `WindowClosed`, 131026 (undeliverable) is `RecipientUnavailable`, 190 (expired token) is
- * `Unauthorized`, 1, 2, 131000 and 131016 are `ProviderUnavailable`, parameter and template errors are
- * `InvalidMessage` (core's `MetaError`).
+ * arrives by webhook (`MetaWebhook`). Errors are classified by Meta's `error.code`, not the HTTP status
+ * (core's `MetaError.table`): rate limits (130429, 131056, 131048, 80007, 4) are `RateLimited`, 131047
+ * (outside the 24 h window) is `WindowClosed`, 131026 (undeliverable) is `RecipientUnavailable`, 1, 2,
+ * 131000 and 131016 are `ProviderUnavailable`, parameter and template errors are `InvalidMessage`, and
+ * what is wrong with the account rather than the message is `Unauthorized`, which fails over: the token
+ * (190), permissions, a phone number id that does not exist or that the token may not use (100 with
+ * subcode 33), an account blocked for policy violations (368), locked (131031) or unpaid (131042).
  *
  * @example
  * ```ts
@@ -65,7 +67,7 @@ export const capabilities = Capabilities.make({
   replies: ["text", "image", "video", "audio", "document", "sticker", "location", "buttons"],
   chats: ["phone"],
   inboundMessages: true,
-  statuses: ["sent", "delivered", "read", "failed"]
+  statuses: ["sent", "delivered", "read", "played", "failed"]
 })
 
 /**
@@ -251,8 +253,8 @@ const driver = (options: Options) =>
 /**
  * The business phone number that `options` send from, as Meta knows it (its display number, verified
  * name and quality rating). It changes nothing, so it checks the settings: a token Meta does not take is
- * `Unauthorized` (code 190), a phone number id the token may not use (or that does not exist) is
- * `InvalidMessage` (code 100).
+ * `Unauthorized` (code 190), and so is a phone number id the token may not use or that does not exist
+ * (code 100, subcode 33).
  *
  * @since 0.1.0
  * @category operations

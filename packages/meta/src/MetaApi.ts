@@ -482,7 +482,8 @@ export const WebhookError = Schema.Struct({
 export type WebhookError = typeof WebhookError.Type
 
 /**
- * Media a user sent: its id (turned into a URL with {@link mediaInfo}), type and caption.
+ * Media a user sent: its id (turned into a URL with {@link mediaInfo}), type and caption. Newer
+ * deliveries also carry the download `url` (which, like the looked-up one, needs the access token).
  *
  * @since 0.1.0
  * @category webhooks
@@ -497,7 +498,8 @@ export const InboundMedia = Schema.Struct({
   /** Stickers. */
   animated: Schema.optional(Schema.Boolean),
   /** Audio recorded as a voice note. */
-  voice: Schema.optional(Schema.Boolean)
+  voice: Schema.optional(Schema.Boolean),
+  url: Schema.optional(Schema.String)
 })
 
 /**
@@ -513,32 +515,55 @@ export const InteractiveReply = Schema.Struct({
 })
 
 /**
- * The message a user's message replies to (for a tapped button, the message with the button).
+ * What a message says about other messages: the message it replies to (`from`, `id`; for a tapped
+ * button, the message with the button), or that it was forwarded (`forwarded`, or
+ * `frequently_forwarded` past five forwards) with no `id` at all, or the catalog product it asks about.
  *
  * @since 0.1.0
  * @category webhooks
  */
-export const Context = Schema.Struct({ from: Schema.optional(Schema.String), id: Schema.String })
+export const Context = Schema.Struct({
+  from: Schema.optional(Schema.String),
+  id: Schema.optional(Schema.String),
+  forwarded: Schema.optional(Schema.Boolean),
+  frequently_forwarded: Schema.optional(Schema.Boolean),
+  referred_product: Schema.optional(Schema.Struct({
+    catalog_id: Schema.optional(Schema.String),
+    product_retailer_id: Schema.optional(Schema.String)
+  }))
+})
 
 /**
- * A user's profile, as `value.contacts[]` gives it.
+ * A user's profile, as `value.contacts[]` gives it. `user_id` is the business-scoped user id (BSUID) Meta
+ * adds to every delivery since April 2026; `wa_id` (the phone number) is left out for a user who
+ * adopted a username and did not share their number.
  *
  * @since 0.1.0
  * @category webhooks
  */
 export const Contact = Schema.Struct({
-  profile: Schema.optional(Schema.Struct({ name: Schema.optional(Schema.String) })),
-  wa_id: Schema.String
+  profile: Schema.optional(
+    Schema.Struct({ name: Schema.optional(Schema.String), username: Schema.optional(Schema.String) })
+  ),
+  wa_id: Schema.optional(Schema.String),
+  user_id: Schema.optional(Schema.String),
+  parent_user_id: Schema.optional(Schema.String)
 })
 
 /**
- * A message a user sent (`value.messages[]`): `type` says which field carries the content.
+ * A message a user sent (`value.messages[]`): `type` says which field carries the content. Also
+ * `system` (the user changed number), `revoke` (a message deleted), `edit`, `request_welcome`,
+ * `contacts`, `order`, and `unsupported` (with `errors`); `referral` when the chat came from an ad;
+ * `group_id` when it was written in a group; `from_user_id` (the BSUID) beside or, for a username
+ * without a shared number, instead of `from`.
  *
  * @since 0.1.0
  * @category webhooks
  */
 export const InboundMessage = Schema.Struct({
   from: Schema.String,
+  from_user_id: Schema.optional(Schema.String),
+  group_id: Schema.optional(Schema.String),
   id: Schema.String,
   /** Unix seconds, as a string. */
   timestamp: Schema.String,
@@ -557,15 +582,34 @@ export const InboundMessage = Schema.Struct({
     address: Schema.optional(Schema.String),
     url: Schema.optional(Schema.String)
   })),
-  /** `emoji` is absent when the user removed the reaction. */
+  /** `emoji` is absent (or empty) when the user removed the reaction. */
   reaction: Schema.optional(Schema.Struct({ message_id: Schema.String, emoji: Schema.optional(Schema.String) })),
   interactive: Schema.optional(Schema.Struct({
     type: Schema.String,
     button_reply: Schema.optional(InteractiveReply),
-    list_reply: Schema.optional(InteractiveReply)
+    list_reply: Schema.optional(InteractiveReply),
+    /** A WhatsApp Flow's answer. */
+    nfm_reply: Schema.optional(Schema.Struct({
+      name: Schema.optional(Schema.String),
+      body: Schema.optional(Schema.String),
+      response_json: Schema.optional(Schema.String)
+    }))
   })),
   /** A template's quick-reply button. */
   button: Schema.optional(Schema.Struct({ text: Schema.String, payload: Schema.optional(Schema.String) })),
+  system: Schema.optional(Schema.Struct({
+    body: Schema.optional(Schema.String),
+    type: Schema.optional(Schema.String),
+    wa_id: Schema.optional(Schema.String)
+  })),
+  referral: Schema.optional(Schema.Struct({
+    source_url: Schema.optional(Schema.String),
+    source_id: Schema.optional(Schema.String),
+    source_type: Schema.optional(Schema.String),
+    headline: Schema.optional(Schema.String),
+    body: Schema.optional(Schema.String),
+    ctwa_clid: Schema.optional(Schema.String)
+  })),
   errors: Schema.optional(Schema.Array(WebhookError)),
   unsupported: Schema.optional(Schema.Struct({ type: Schema.optional(Schema.String) }))
 })
@@ -577,19 +621,24 @@ export const InboundMessage = Schema.Struct({
 export type InboundMessage = typeof InboundMessage.Type
 
 /**
- * What became of a message we sent (`value.statuses[]`); `errors` say why it `failed`.
+ * What became of a message we sent (`value.statuses[]`): `sent`, `delivered`, `read`, `played` (a voice
+ * message played for the first time) or `failed`, whose `errors` say why. In a group, `recipient_id` is
+ * the group and `recipient_type` is `group`. Under per-message pricing (from July 2025) `pricing` has a
+ * `type` and `conversation` may be left out.
  *
  * @since 0.1.0
  * @category webhooks
  */
 export const Status = Schema.Struct({
   id: Schema.String,
-  /** `sent`, `delivered`, `read` or `failed` (others are ignored). */
   status: Schema.String,
   errors: Schema.optional(Schema.Array(WebhookError)),
   /** Unix seconds, as a string. */
   timestamp: Schema.String,
   recipient_id: Schema.String,
+  recipient_type: Schema.optional(Schema.String),
+  recipient_user_id: Schema.optional(Schema.String),
+  biz_opaque_callback_data: Schema.optional(Schema.String),
   conversation: Schema.optional(Schema.Struct({
     id: Schema.String,
     expiration_timestamp: Schema.optional(Schema.String),
@@ -598,7 +647,8 @@ export const Status = Schema.Struct({
   pricing: Schema.optional(Schema.Struct({
     billable: Schema.optional(Schema.Boolean),
     pricing_model: Schema.optional(Schema.String),
-    category: Schema.optional(Schema.String)
+    category: Schema.optional(Schema.String),
+    type: Schema.optional(Schema.String)
   }))
 })
 

@@ -8,14 +8,23 @@
  * sha256=<hex HMAC-SHA256 of the raw body with the app secret>`, compared in constant time over the
  * bytes as received (a body re-serialised on the way does not verify).
  *
- * Decoding: each `messages` change of each entry is read on its own. Users' messages become
- * `MessageReceived`: text, media (the media id turned into a URL through the Graph API when a resolver
- * is configured; Meta's media URLs need the same bearer token and expire after minutes), location,
- * reactions, replies (`context`), and a tapped reply button or list row as the option's text (what a
- * choice waits for). `statuses` become `StatusChanged` (`failed` with Meta's error: code, title,
- * details). Errors of the whole delivery (`value.errors`) and parts that cannot be addressed are logged
- * and skipped; a message of a type Parley does not read is kept as `UnavailableContent`. A verified
- * delivery is never refused for its shape.
+ * Decoding: each entry, each `messages` change, each message and each status is read on its own, and
+ * each field too: what a part needs to be addressed (a message's `from`, `id` and `type`, a status's
+ * `id` and `status`) is required, everything around it is dropped when odd (a `context` without an
+ * `id`, as forwarded messages have, a timestamp of another type, a profile without a phone number, a
+ * field Meta adds), and a message's content is read from the one field its `type` names. So one odd
+ * field costs that field, never the message. Users' messages become `MessageReceived`: text, media (its
+ * `url` when the delivery carries one, else the media id turned into a URL through the Graph API when a
+ * resolver is configured; Meta's media URLs need the same bearer token and expire after minutes),
+ * location, reactions, replies (`context.id`), and a tapped reply button or list row as the option's
+ * text (what a choice waits for). `statuses` become `StatusChanged` (`sent`, `delivered`, `read`,
+ * `played` for a voice message, `failed` with Meta's error: code, title, details). Errors of the whole
+ * delivery (`value.errors`) and parts that cannot be addressed are logged and skipped: a message without
+ * a phone number (a WhatsApp username, `from_user_id` alone) and a message in a group (`group_id`),
+ * which this provider cannot answer. Messages that are events about the chat (`system`: a changed
+ * number; `revoke`; `request_welcome`) give no events. A message of a type Parley does not read (or a
+ * content field it cannot read) is kept as `UnavailableContent` with the reason. A verified delivery is
+ * never refused for its shape.
  *
  * @since 0.1.0
  */
@@ -106,27 +115,96 @@ const challenge = (verifyToken: Redacted.Redacted) => (request: Webhook.WebhookR
     : Effect.fail(forbidden("hub.verify_token does not match"))
 }
 
-const decodeBody = ProviderWebhook.decodeShape(Api.WebhookBody)
-const decodeValue = ProviderWebhook.decodeShape(
-  Schema.Struct({
-    metadata: Api.Value.fields.metadata,
-    contacts: ProviderWebhook.lenient(Schema.Array(Api.Contact)),
-    messages: Schema.optional(Schema.Array(Schema.Unknown)),
-    statuses: Schema.optional(Schema.Array(Schema.Unknown)),
-    errors: Schema.optional(Schema.Array(Schema.Unknown))
-  })
+// Every delivery is read one field at a time: what a message needs to be addressed (its sender and id)
+// is required, and everything around it is `lenient` (dropped when odd), so that a field Meta omits,
+// adds or shapes differently costs that field, never the message. The content is read from the one
+// field its `type` names.
+const { lenient } = ProviderWebhook
+const text = lenient(Schema.String)
+
+const decodeBody = ProviderWebhook.decodeShape(
+  Schema.Struct({ object: Schema.String, entry: Schema.Array(Schema.Unknown) })
 )
+const decodeEntry = ProviderWebhook.decodeShape(Schema.Struct({ changes: Schema.Array(Schema.Unknown) }))
+const decodeChange = ProviderWebhook.decodeShape(Schema.Struct({ field: Schema.String, value: Schema.Unknown }))
+const decodeValue = ProviderWebhook.decodeShape(Schema.Struct({
+  contacts: lenient(Schema.Array(Schema.Unknown)),
+  messages: lenient(Schema.Array(Schema.Unknown)),
+  statuses: lenient(Schema.Array(Schema.Unknown)),
+  errors: lenient(Schema.Array(Schema.Unknown))
+}))
+const decodeContact = ProviderWebhook.decodeShape(Schema.Struct({
+  profile: lenient(Schema.Struct({ name: text })),
+  wa_id: text
+}))
+
+// A forwarded message's context has no `id`: it replies to nothing.
+const Context = Schema.Struct({ id: text })
 // What a message needs to be addressed; its content is read on its own.
 const decodeHead = ProviderWebhook.decodeShape(Schema.Struct({
   from: Schema.String,
   id: Schema.String,
-  timestamp: ProviderWebhook.lenient(WireSchema.NumberFromString),
+  timestamp: lenient(WireSchema.LooseNumber),
   type: Schema.String,
-  context: ProviderWebhook.lenient(Api.Context)
+  context: lenient(Context),
+  group_id: text
 }))
-const decodeMessage = ProviderWebhook.decodeShape(Api.InboundMessage)
-const decodeStatus = ProviderWebhook.decodeShape(Api.Status)
-const decodeError = ProviderWebhook.decodeShape(Api.WebhookError)
+const decodeUsername = ProviderWebhook.decodeShape(Schema.Struct({ from_user_id: Schema.String }))
+
+const WebhookError = Schema.Struct({
+  code: Schema.Number,
+  title: text,
+  message: text,
+  error_data: lenient(Schema.Struct({ details: text }))
+})
+const decodeError = ProviderWebhook.decodeShape(WebhookError)
+const decodeErrors = ProviderWebhook.decodeShape(Schema.Struct({ errors: lenient(Schema.Array(Schema.Unknown)) }))
+
+const Media = Schema.Struct({
+  id: Schema.String,
+  mime_type: text,
+  caption: text,
+  filename: text,
+  url: text
+})
+const Reply = Schema.Struct({ id: Schema.String, title: Schema.String })
+
+// The field each type carries its content in, read with its own schema (and named in a failure).
+const content = <A, I>(type: string, schema: Schema.Codec<A, I, never, unknown>) =>
+  ProviderWebhook.decodeShape(schema, [type])
+const contentDecoders = {
+  text: content("text", Schema.Struct({ body: Schema.String })),
+  image: content("image", Media),
+  video: content("video", Media),
+  audio: content("audio", Media),
+  document: content("document", Media),
+  sticker: content("sticker", Media),
+  location: content(
+    "location",
+    Schema.Struct({ latitude: WireSchema.LooseNumber, longitude: WireSchema.LooseNumber, name: text, address: text })
+  ),
+  reaction: content("reaction", Schema.Struct({ message_id: Schema.String, emoji: text })),
+  interactive: content(
+    "interactive",
+    Schema.Struct({
+      type: text,
+      button_reply: lenient(Reply),
+      list_reply: lenient(Reply),
+      nfm_reply: lenient(Schema.Struct({ name: text }))
+    })
+  ),
+  button: content("button", Schema.Struct({ text: Schema.String })),
+  unsupported: content("unsupported", Schema.Struct({ type: text }))
+}
+type ContentType = keyof typeof contentDecoders
+
+const decodeStatus = ProviderWebhook.decodeShape(Schema.Struct({
+  id: Schema.String,
+  status: Schema.String,
+  timestamp: lenient(WireSchema.LooseNumber),
+  recipient_id: text,
+  errors: lenient(Schema.Array(Schema.Unknown))
+}))
 
 /**
  * An error as one line: `Message undeliverable (131026): <details>`.
@@ -134,84 +212,146 @@ const decodeError = ProviderWebhook.decodeShape(Api.WebhookError)
  * @since 0.1.0
  * @category decoding
  */
-export const describeError = (error: Api.WebhookError): string => {
+export const describeError = (error: {
+  readonly code: number
+  readonly title?: string | undefined
+  readonly message?: string | undefined
+  readonly error_data?: { readonly details?: string | undefined } | undefined
+}): string => {
   const title = error.title ?? error.message ?? "error"
   const details = error.error_data?.details
   return `${title} (${error.code})${details && details !== title ? `: ${details}` : ""}`
+}
+
+// The first error of a list Meta attached, as one line, when it can be read.
+const firstError = (errors: ReadonlyArray<unknown> | undefined): string | undefined => {
+  const [first] = errors ?? []
+  return first === undefined ? undefined : Result.match(decodeError(first), {
+    onFailure: () => undefined,
+    onSuccess: describeError
+  })
 }
 
 const deliveryStatuses: Record<string, InboundEvent.DeliveryStatus> = {
   sent: "sent",
   delivered: "delivered",
   read: "read",
+  played: "played",
   failed: "failed"
 }
+
+// Messages that are events about the chat, not something a user said: a changed number or identity,
+// a message deleted, a chat opened for the first time. Parley does not use them.
+const notMessages = new Set(["system", "revoke", "request_welcome"])
 
 const mediaKinds = ["image", "video", "audio", "document", "sticker"] as const
 
 type Resolve = (mediaId: string) => Effect.Effect<Option.Option<{ readonly url: string; readonly mimeType: string }>>
 
+const isObject = (u: unknown): u is Readonly<Record<string, unknown>> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+const unavailable = (reason: string) => Effect.succeed(new InboundEvent.UnavailableContent({ reason }))
+
 const contentOf = (
-  message: Api.InboundMessage,
+  raw: Readonly<Record<string, unknown>>,
+  type: string,
   resolve: Resolve
 ): Effect.Effect<InboundEvent.Content> => {
-  const unavailable = (reason: string) => Effect.succeed(new InboundEvent.UnavailableContent({ reason }))
-  const kind = mediaKinds.find((k) => k === message.type)
-  if (kind !== undefined) {
-    const found = message[kind]
-    if (found === undefined) return unavailable(`a ${kind} message without its ${kind}`)
-    return Effect.map(resolve(found.id), (resolved) =>
-      new InboundEvent.MediaContent({
-        kind,
-        url: Option.getOrUndefined(Option.map(resolved, (r) => r.url)),
-        mimeType: found.mime_type ?? Option.getOrUndefined(Option.map(resolved, (r) => r.mimeType)),
-        filename: found.filename,
-        caption: found.caption
-      }))
+  if (!Object.hasOwn(contentDecoders, type) || type === "unsupported") {
+    const error = Result.match(decodeErrors(raw), {
+      onFailure: () => undefined,
+      onSuccess: (m) => firstError(m.errors)
+    })
+    const unsupported = Result.getOrUndefined(contentDecoders.unsupported(raw.unsupported))?.type
+    return unavailable(error ?? `a message of type ${unsupported ?? type}, which Parley does not read`)
   }
-  switch (message.type) {
-    case "text":
-      return message.text
-        ? Effect.succeed(new InboundEvent.TextContent({ text: message.text.body }))
-        : unavailable("a text message without text")
-    case "location":
-      return message.location
-        ? Effect.succeed(new InboundEvent.LocationContent(message.location))
-        : unavailable("a location message without a location")
-    case "reaction":
-      return message.reaction
-        ? Effect.succeed(
-          new InboundEvent.ReactionContent({
-            messageId: message.reaction.message_id,
-            emoji: message.reaction.emoji ?? ""
+  const field = raw[type]
+  const kind = mediaKinds.find((k) => k === type)
+  if (field === undefined) {
+    const missing = new Map([
+      ["text", "a text message without text"],
+      ["location", "a location message without a location"],
+      ["reaction", "a reaction without its target"],
+      ["interactive", "an interactive message Parley does not read"],
+      ["button", "a template button reply without its text"]
+    ])
+    const error = Result.match(decodeErrors(raw), {
+      onFailure: () => undefined,
+      onSuccess: (m) => firstError(m.errors)
+    })
+    return unavailable(
+      error ?? missing.get(type) ?? `a ${type} message without its ${type}`
+    )
+  }
+  if (kind !== undefined) {
+    return Result.match(contentDecoders[kind](field), {
+      onFailure: unavailable,
+      onSuccess: (media) => {
+        const of = (url: string | undefined, mimeType: string | undefined) =>
+          new InboundEvent.MediaContent({
+            kind,
+            url,
+            mimeType: media.mime_type ?? mimeType,
+            filename: media.filename,
+            caption: media.caption
           })
-        )
-        : unavailable("a reaction without its target")
-    case "interactive": {
+        // A delivery that carries the download URL needs no lookup.
+        return media.url !== undefined
+          ? Effect.succeed(of(media.url, undefined))
+          : Effect.map(resolve(media.id), (resolved) =>
+            Option.match(resolved, {
+              onNone: () => of(undefined, undefined),
+              onSome: (r) => of(r.url, r.mimeType)
+            }))
+      }
+    })
+  }
+  switch (type as Exclude<ContentType, typeof mediaKinds[number] | "unsupported">) {
+    case "text":
+      return Result.match(contentDecoders.text(field), {
+        onFailure: unavailable,
+        onSuccess: (t) => Effect.succeed(new InboundEvent.TextContent({ text: t.body }))
+      })
+    case "location":
+      return Result.match(contentDecoders.location(field), {
+        onFailure: unavailable,
+        onSuccess: (l) => Effect.succeed(new InboundEvent.LocationContent(l))
+      })
+    case "reaction":
+      return Result.match(contentDecoders.reaction(field), {
+        onFailure: unavailable,
+        onSuccess: (r) =>
+          Effect.succeed(new InboundEvent.ReactionContent({ messageId: r.message_id, emoji: r.emoji ?? "" }))
+      })
+    case "interactive":
       // A tapped button or row is an answer: its title, as a choice reads it.
-      const reply = message.interactive?.button_reply ?? message.interactive?.list_reply
-      return reply
-        ? Effect.succeed(new InboundEvent.TextContent({ text: reply.title }))
-        : unavailable(`an interactive ${message.interactive?.type ?? "message"} Parley does not read`)
-    }
+      return Result.match(contentDecoders.interactive(field), {
+        onFailure: unavailable,
+        onSuccess: (i) => {
+          const reply = i.button_reply ?? i.list_reply
+          if (reply) return Effect.succeed(new InboundEvent.TextContent({ text: reply.title }))
+          return unavailable(
+            i.nfm_reply
+              ? "a WhatsApp Flow's answer (nfm_reply), which Parley does not read"
+              : `an interactive ${i.type ?? "message"} Parley does not read`
+          )
+        }
+      })
     case "button":
-      return message.button
-        ? Effect.succeed(new InboundEvent.TextContent({ text: message.button.text }))
-        : unavailable("a template button reply without its text")
-    default: {
-      const [error] = message.errors ?? []
-      return unavailable(
-        error
-          ? describeError(error)
-          : `a ${message.unsupported?.type ?? message.type} message, which Parley does not read`
-      )
-    }
+      return Result.match(contentDecoders.button(field), {
+        onFailure: unavailable,
+        onSuccess: (b) => Effect.succeed(new InboundEvent.TextContent({ text: b.text }))
+      })
+    default:
+      return unavailable(`a message of type ${type}, which Parley does not read`)
   }
 }
 
 // Meta's unix seconds as a `Date`, unless they are not a usable time: an event's schema refuses an
 // `Invalid Date`, so such an event is dated when it arrives.
-const dateAt = (seconds: number): Date | undefined => {
+const dateAt = (seconds: number | undefined): Date | undefined => {
+  if (seconds === undefined) return undefined
   const date = new Date(seconds * 1000)
   return Number.isNaN(date.getTime()) ? undefined : date
 }
@@ -223,28 +363,43 @@ const messageEvents = (
   resolve: Resolve
 ): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
   const head = decodeHead(raw)
-  if (Result.isFailure(head)) return ProviderWebhook.skip(provider, `${at}: ${head.failure}`)
-  const { context, from, id, timestamp } = head.success
+  if (Result.isFailure(head)) {
+    const username = decodeUsername(raw)
+    return ProviderWebhook.skip(
+      provider,
+      Result.isSuccess(username) && !(isObject(raw) && "from" in raw)
+        ? `${at}: a message from ${username.success.from_user_id}, a WhatsApp username without a phone number, which Parley cannot address yet`
+        : `${at}: ${head.failure}`
+    )
+  }
+  const { context, from, group_id, id, timestamp, type } = head.success
+  if (notMessages.has(type)) return Effect.succeed([])
+  if (group_id !== undefined) {
+    return ProviderWebhook.skip(
+      provider,
+      `${at}: a message in group ${group_id}, which Parley's Meta provider does not address (replies would go to the sender alone)`
+    )
+  }
   const chat = ChatId.parse(from)
   if (Result.isFailure(chat)) return ProviderWebhook.skip(provider, `${at}.from: ${chat.failure.reason}`)
-  const message = decodeMessage(raw)
-  const content = Result.match(message, {
-    onFailure: (reason) => Effect.succeed<InboundEvent.Content>(new InboundEvent.UnavailableContent({ reason })),
-    onSuccess: (message) => contentOf(message, resolve)
-  })
-  return Effect.zipWith(content, Clock.currentTimeMillis, (content, now) => [
-    new InboundEvent.MessageReceived({
-      provider,
-      eventId: `message:${id}`,
-      messageId: id,
-      chat: chat.success,
-      sender: chat.success,
-      senderName: names.get(from),
-      content,
-      replyTo: context?.id,
-      at: (timestamp === undefined ? undefined : dateAt(timestamp)) ?? new Date(now)
-    })
-  ])
+  return Effect.zipWith(
+    contentOf(raw as Readonly<Record<string, unknown>>, type, resolve),
+    Clock.currentTimeMillis,
+    (content, now) => [
+      new InboundEvent.MessageReceived({
+        provider,
+        eventId: `message:${id}`,
+        messageId: id,
+        chat: chat.success,
+        sender: chat.success,
+        senderName: names.get(from),
+        content,
+        // A forwarded message has a context without an id: it replies to nothing.
+        replyTo: context?.id,
+        at: dateAt(timestamp) ?? new Date(now)
+      })
+    ]
+  )
 }
 
 const statusEvents = (raw: unknown, at: string): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
@@ -253,19 +408,19 @@ const statusEvents = (raw: unknown, at: string): Effect.Effect<ReadonlyArray<Inb
   const status = decoded.success
   const delivery = deliveryStatuses[status.status]
   if (delivery === undefined) return Effect.succeed([])
-  const [error] = status.errors ?? []
   const events = (time: Date) => [
     new InboundEvent.StatusChanged({
       provider,
       eventId: `status:${status.id}:${status.status}`,
       messageId: status.id,
-      chat: Result.getOrUndefined(ChatId.parse(status.recipient_id)),
+      // A group's id is not a phone number: no chat then.
+      chat: status.recipient_id === undefined ? undefined : Result.getOrUndefined(ChatId.parse(status.recipient_id)),
       status: delivery,
-      error: delivery === "failed" ? (error ? describeError(error) : "failed") : undefined,
+      error: delivery === "failed" ? (firstError(status.errors) ?? "failed") : undefined,
       at: time
     })
   ]
-  const time = dateAt(Number(status.timestamp))
+  const time = dateAt(status.timestamp)
   return time === undefined
     ? Effect.map(Clock.currentTimeMillis, (now) => events(new Date(now)))
     : Effect.succeed(events(time))
@@ -279,7 +434,14 @@ const changeEvents = (
   const decoded = decodeValue(value)
   if (Result.isFailure(decoded)) return ProviderWebhook.skip(provider, `${at}: ${decoded.failure}`)
   const { contacts, errors, messages, statuses } = decoded.success
-  const names = new Map((contacts ?? []).flatMap((c) => c.profile?.name ? [[c.wa_id, c.profile.name] as const] : []))
+  // Each profile on its own: one without a phone number (a username) costs its name only.
+  const names = new Map<string, string>()
+  for (const raw of contacts ?? []) {
+    const contact = decodeContact(raw)
+    if (Result.isSuccess(contact) && contact.success.wa_id && contact.success.profile?.name) {
+      names.set(contact.success.wa_id, contact.success.profile.name)
+    }
+  }
   // Errors of the whole delivery concern no message: logged, nothing to hand on.
   const reported = Effect.forEach(errors ?? [], (raw, i) =>
     ProviderWebhook.skip(
@@ -295,6 +457,25 @@ const changeEvents = (
       Effect.forEach(statuses ?? [], (raw, i) => statusEvents(raw, `${at}.statuses.${i}`))
     ]),
     (_, [received, changed]) => [...received.flat(), ...changed.flat()]
+  )
+}
+
+const entryEvents = (
+  raw: unknown,
+  at: string,
+  resolve: Resolve
+): Effect.Effect<ReadonlyArray<InboundEvent.InboundEvent>> => {
+  const entry = decodeEntry(raw)
+  if (Result.isFailure(entry)) return ProviderWebhook.skip(provider, `${at}: ${entry.failure}`)
+  return Effect.map(
+    Effect.forEach(entry.success.changes, (raw, c) => {
+      const change = decodeChange(raw)
+      if (Result.isFailure(change)) return ProviderWebhook.skip(provider, `${at}.changes.${c}: ${change.failure}`)
+      return change.success.field === "messages"
+        ? changeEvents(change.success.value, `${at}.changes.${c}.value`, resolve)
+        : Effect.succeed([])
+    }),
+    (events) => events.flat()
   )
 }
 
@@ -318,15 +499,8 @@ export const make = (options: Options): Webhook.WebhookHandler => {
         const body = decodeBody(json)
         if (Result.isFailure(body)) return ProviderWebhook.skip(provider, body.failure)
         return Effect.map(
-          Effect.forEach(body.success.entry, (entry, e) =>
-            Effect.forEach(
-              entry.changes,
-              (change, c) =>
-                change.field === "messages"
-                  ? changeEvents(change.value, `entry.${e}.changes.${c}.value`, resolve)
-                  : Effect.succeed([])
-            )),
-          (events) => events.flat(2)
+          Effect.forEach(body.success.entry, (entry, e) => entryEvents(entry, `entry.${e}`, resolve)),
+          (events) => events.flat()
         )
       })
   }

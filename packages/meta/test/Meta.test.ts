@@ -1,6 +1,14 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { ChatId, InboundEvent, Message, type MessagingError, MessagingService } from "@parley/core"
+import {
+  Capabilities,
+  ChatId,
+  Failover,
+  InboundEvent,
+  Message,
+  type MessagingError,
+  MessagingService
+} from "@parley/core"
 import { Meta, MetaWebhook } from "@parley/meta"
 import * as MetaEmulator from "@parley/meta/emulator"
 import { Emulator, FakeNetwork, Faults, WebhookReceiver } from "@parley/testing"
@@ -13,6 +21,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import type * as Fixtures from "./fixtures/deliveries.js"
 
 const user = ChatId.phone("+31612345678")
 const token = "EAAG-test-token-5b7d1c"
@@ -215,7 +225,15 @@ describe("Meta client", () => {
           (c) => Context.get(c, MessagingService.MessagingService).send(Message.template(user, { name: "reminder" }))
         )
       )
-      expect(wrongNumber).toMatchObject({ _tag: "InvalidMessage", reason: expect.stringContaining("(code 100)") })
+      // A phone number id the token may not use is the account's misconfiguration, not the message's (issue
+      // 24: it used to be InvalidMessage, which never fails over): Meta's 100 with subcode 33.
+      expect(wrongNumber).toMatchObject({
+        _tag: "Unauthorized",
+        status: 400,
+        reason: expect.stringContaining(
+          "Object with ID '1' does not exist, cannot be loaded due to missing permissions"
+        )
+      })
       // Outside the 24 h window only a template goes.
       expect(yield* Effect.flip(client.send(Message.text(user, "hi")))).toMatchObject({ _tag: "WindowClosed" })
       expect(yield* Effect.flip(client.send(Message.template(user, { name: "nope" })))).toMatchObject({
@@ -228,6 +246,57 @@ describe("Meta client", () => {
       })
       const sent = yield* client.send(Message.template(user, { name: "reminder", variables: ["Ada"] }))
       expect(sent.status).toBe("accepted")
+    }).pipe(Effect.provide(Env)))
+
+  it.live("a misconfigured primary (a wrong phone number id, an account blocked for policy) fails over; a bad message does not", () =>
+    Effect.gen(function*() {
+      const emulator = yield* MetaEmulator.make({ accessToken: token })
+      const backupSends: Array<string> = []
+      const backup = Layer.effect(
+        MessagingService.MessagingService,
+        MessagingService.make({
+          provider: "backup",
+          capabilities: Capabilities.make({ kinds: Message.kinds }),
+          send: (message) =>
+            Effect.sync(() => {
+              backupSends.push(message._tag)
+              return { messageId: `backup-${backupSends.length}`, status: "sent" as const }
+            })
+        }, { retry: false })
+      )
+      const group = (primaryNumber: string) =>
+        Layer.build(Failover.layer([
+          Meta.layer({
+            baseUrl: emulator.url,
+            phoneNumberId: primaryNumber,
+            accessToken: Redacted.make(token),
+            retry: false
+          }),
+          backup
+        ])).pipe(Effect.map((context) => Context.get(context, MessagingService.MessagingService)))
+
+      // The number id belongs to no one the token may use: every send would fail on the primary.
+      const misconfigured = yield* group("109876543210987")
+      expect((yield* misconfigured.send(Message.text(user, "hi"))).provider).toBe("backup")
+
+      // 368 comes as 403 from Meta and as 400 from some proxies: both are the account's, not the message's.
+      const healthy = yield* group(phoneNumberId)
+      for (const status of [403, 400]) {
+        yield* emulator.faults.next(
+          1,
+          MetaEmulator.errorFault(368, "(#368) Temporarily blocked for policies violations", status)
+        )
+        expect((yield* healthy.send(Message.text(user, "hi"))).provider).toBe("backup")
+      }
+      expect(backupSends).toEqual(["Text", "Text", "Text"])
+
+      // A message Meta refuses is refused everywhere: no failover.
+      yield* emulator.faults.next(1, MetaEmulator.errorFault(131009, "(#131009) Parameter value is not valid"))
+      expect(yield* Effect.flip(healthy.send(Message.text(user, "hi")))).toMatchObject({
+        _tag: "InvalidMessage",
+        provider: "meta"
+      })
+      expect(backupSends).toHaveLength(3)
     }).pipe(Effect.provide(Env)))
 
   it.live("markAsRead marks a user's message read; an unknown id is InvalidMessage", () =>
@@ -264,9 +333,11 @@ describe("Meta client", () => {
       expect((yield* emulator.requests).at(-1)).toMatchObject({ method: "GET", url: `/v23.0/${phoneNumberId}` })
       expect(yield* Effect.flip(Meta.phoneNumber({ ...options, accessToken: Redacted.make("EAAG-wrong") })))
         .toMatchObject({ _tag: "Unauthorized", status: 401 })
+      // Another number's id: Meta's 100 with subcode 33, the account's misconfiguration (issue 24: it was
+      // InvalidMessage).
       expect(yield* Effect.flip(Meta.phoneNumber({ ...options, phoneNumberId: "999" }))).toMatchObject({
-        _tag: "InvalidMessage",
-        reason: expect.stringContaining("100")
+        _tag: "Unauthorized",
+        reason: expect.stringContaining("(code 100)")
       })
     }).pipe(Effect.provide(Env)))
 
@@ -424,6 +495,112 @@ describe("Meta webhooks from the emulator", () => {
       expect(yield* Queue.take(receiver.events).pipe(Effect.timeout("5 seconds"))).toMatchObject({
         status: "failed",
         error: "Re-engagement message (131047)"
+      })
+    }).pipe(Effect.provide(Env)))
+
+  it.live("the emulator sends what Meta sends: BSUIDs, forwarded messages, played voice messages, per-message pricing; a wrong id is Graph's 100/33", () =>
+    Effect.gen(function*() {
+      const { client, emulator, network } = yield* setup({ emulator: { appSecret } })
+      const recorder = yield* Emulator.serve({
+        app: Effect.succeed(HttpServerResponse.jsonUnsafe({ ok: true })),
+        faults: yield* Faults.make
+      })
+      yield* emulator.setWebhookUrl(`${recorder.url}/meta`)
+      yield* network.userSends({
+        from: user,
+        to: emulator.business,
+        content: { kind: "text", text: "fwd" },
+        forwarded: "once"
+      })
+      yield* network.userSends({
+        from: user,
+        to: emulator.business,
+        content: { kind: "text", text: "fwd many" },
+        forwarded: "frequently"
+      })
+      const voice = yield* client.send(Message.audio(user, { url: "https://cdn.example/note.ogg" }))
+      const text = yield* client.send(Message.text(user, "hello"))
+      for (const status of ["delivered", "read", "played"] as const) {
+        yield* network.setStatus(voice.messageId, status)
+        yield* network.setStatus(text.messageId, status)
+      }
+      // 2 messages, and sent/delivered/read for both plus played for the voice message alone.
+      const bodies = yield* recorder.requests.pipe(
+        Effect.map((requests) => requests.map((r) => r.body as ReturnType<typeof Fixtures.delivery>)),
+        Effect.filterOrFail((bodies) => bodies.length >= 9),
+        Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }),
+        Effect.orDie
+      )
+      expect(bodies).toHaveLength(9)
+      const values = bodies.map((b) => b.entry[0]!.changes[0]!.value as Record<string, any>)
+      expect(values[0]).toMatchObject({
+        contacts: [{
+          profile: { name: "User 5678" },
+          wa_id: "31612345678",
+          user_id: expect.stringMatching(/^NL\.\d{20}$/)
+        }],
+        messages: [{ context: { forwarded: true }, type: "text", text: { body: "fwd" } }]
+      })
+      expect(values[0]!.messages[0].context).not.toHaveProperty("id")
+      expect(values[1]!.messages[0].context).toEqual({ frequently_forwarded: true })
+      const statuses = values.slice(2).map((
+        v
+      ) => [v.statuses[0].id === voice.messageId ? "voice" : "text", v.statuses[0].status])
+      expect(statuses).toEqual([
+        ["voice", "sent"],
+        ["text", "sent"],
+        ["voice", "delivered"],
+        ["text", "delivered"],
+        ["voice", "read"],
+        ["text", "read"],
+        ["voice", "played"]
+      ])
+      expect(values[2]).toMatchObject({
+        contacts: [{ wa_id: "31612345678", user_id: values[0]!.contacts[0].user_id }],
+        statuses: [{ pricing: { pricing_model: "PMP", category: "service", type: "free_customer_service" } }]
+      })
+      // And the decoder reads them: forwarded content kept, replying to nothing; played arrives.
+      const handler = MetaWebhook.make({ appSecret: Redacted.make(appSecret), verifyToken: Redacted.make("t") })
+      const decode = (body: unknown) =>
+        handler.decode({
+          headers: {},
+          query: {},
+          pathToken: undefined,
+          body: new TextEncoder().encode(JSON.stringify(body))
+        })
+      const [forwarded] = yield* decode(bodies[0])
+      expect(forwarded).toMatchObject({ content: new InboundEvent.TextContent({ text: "fwd" }), replyTo: undefined })
+      expect(yield* decode(bodies[8])).toMatchObject([{
+        _tag: "StatusChanged",
+        messageId: voice.messageId,
+        status: "played"
+      }])
+
+      // A number id the token may not use, as Graph answers it.
+      const wrong = yield* Effect.promise(() =>
+        fetch(`${emulator.url}/v23.0/109876543210987/messages`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify({ messaging_product: "whatsapp", to: "31612345678", type: "text", text: { body: "hi" } })
+        }).then(async (r) => ({ status: r.status, body: await r.json() }))
+      )
+      expect(wrong).toEqual({
+        status: 400,
+        body: {
+          error: {
+            message:
+              "Unsupported post request. Object with ID '109876543210987' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+            type: "GraphMethodException",
+            code: 100,
+            error_subcode: 33,
+            fbtrace_id: expect.any(String)
+          }
+        }
+      })
+      yield* emulator.faults.next(1, MetaEmulator.blockedForPolicy)
+      expect(yield* Effect.flip(client.send(Message.text(user, "hi")))).toMatchObject({
+        _tag: "Unauthorized",
+        status: 403
       })
     }).pipe(Effect.provide(Env)))
 

@@ -12,6 +12,7 @@ import * as Redacted from "effect/Redacted"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Fixtures from "./fixtures/deliveries.js"
 
 const appSecret = Redacted.make("app-secret-9d2a")
 const verifyToken = Redacted.make("verify-token-31c0")
@@ -249,6 +250,190 @@ describe("MetaWebhook", () => {
         expect(yield* handler.decode(signed(body))).toEqual([])
       }
       expect(yield* Effect.flip(handler.decode(signed("{not json")))).toMatchObject({ status: 400 })
+    }))
+})
+
+describe("MetaWebhook, on deliveries of the shapes Meta sends", () => {
+  const events = (body: unknown) => {
+    const raw = signed(JSON.stringify(body))
+    return Effect.andThen(handler.verify(raw), handler.decode(raw))
+  }
+  const contentOf = (body: unknown) =>
+    Effect.map(events(body), (all) => {
+      expect(all).toHaveLength(1)
+      return all[0]!._tag === "MessageReceived" ? all[0]!.content : undefined
+    })
+  const user = ChatId.phone(`+${Fixtures.user.waId}`)
+
+  it.effect("forwarded messages (a context without an id) keep their content and reply to nothing", () =>
+    Effect.gen(function*() {
+      const { audio, document, frequentlyForwarded, location, text, video } = Fixtures.forwarded
+      const cases: ReadonlyArray<readonly [Record<string, unknown>, InboundEvent.Content]> = [
+        [text, new InboundEvent.TextContent({ text: "Is this offer still valid?" })],
+        [frequentlyForwarded, new InboundEvent.TextContent({ text: "Share this with ten friends" })],
+        [video, new InboundEvent.MediaContent({ kind: "video", mimeType: "video/mp4", caption: "the waiting room" })],
+        [
+          document,
+          new InboundEvent.MediaContent({
+            kind: "document",
+            mimeType: "application/pdf",
+            filename: "referral.pdf",
+            caption: "my referral"
+          })
+        ],
+        [audio, new InboundEvent.MediaContent({ kind: "audio", mimeType: "audio/ogg; codecs=opus" })],
+        [location, new InboundEvent.LocationContent({ latitude: 52.3731, longitude: 4.8922 })]
+      ]
+      for (const [fields, content] of cases) {
+        const [event] = yield* events(Fixtures.message(fields))
+        expect(event).toMatchObject({ _tag: "MessageReceived", chat: user, senderName: Fixtures.user.name, content })
+        expect(event).toHaveProperty("replyTo", undefined)
+      }
+      const [reply] = yield* events(Fixtures.message(Fixtures.reply))
+      expect(reply).toMatchObject({
+        content: new InboundEvent.TextContent({ text: "Tuesday works" }),
+        replyTo: "wamid.HBgLMzE2MTIzNDU2NzgVAgARGBJPVVQ3NzEwMDAwMQA="
+      })
+    }))
+
+  it.effect("one odd field costs that field, never the message", () =>
+    Effect.gen(function*() {
+      const text = { type: "text", text: { body: "hello" } }
+      const odd: ReadonlyArray<Record<string, unknown>> = [
+        { ...text, context: { id: 42, forwarded: "yes" } },
+        { ...text, context: "forwarded" },
+        { ...text, timestamp: 1_795_000_000 },
+        { ...text, referral: "an ad" },
+        { ...text, identity: { acknowledged: "maybe" } },
+        { ...text, image: { id: 7 } },
+        Fixtures.fromAd
+      ]
+      for (const fields of odd) {
+        expect(yield* contentOf(Fixtures.message(fields))).toBeInstanceOf(InboundEvent.TextContent)
+      }
+      // Inside the content, an odd optional field is dropped and the rest is kept.
+      expect(
+        yield* contentOf(Fixtures.message({
+          type: "image",
+          image: { id: "1843920156274405", mime_type: "image/png", caption: ["not", "text"], sha256: 5, voice: "no" }
+        }))
+      ).toEqual(new InboundEvent.MediaContent({ kind: "image", mimeType: "image/png" }))
+      // Profiles are read one by one: one without a phone number (a username) costs only its own name.
+      const [named] = yield* events(Fixtures.delivery({
+        contacts: [
+          { profile: { name: "Sam", username: "@sam.bakes" }, user_id: "NL.31980045127733641902" },
+          Fixtures.contact
+        ],
+        messages: [{ from: Fixtures.user.waId, id: "wamid.A", timestamp: "1795000000", ...text }]
+      }))
+      expect(named).toMatchObject({ senderName: Fixtures.user.name })
+    }))
+
+  it.effect("media: the delivery's own URL is used as it is; a media id goes through the resolver", () =>
+    Effect.gen(function*() {
+      const looked: Array<string> = []
+      const resolving = MetaWebhook.make({
+        appSecret,
+        verifyToken,
+        media: (id) =>
+          Effect.sync(
+            () => (looked.push(id), Option.some({ url: `https://graph.example/${id}`, mimeType: "image/jpeg" }))
+          )
+      })
+      const decodeWith = (body: unknown) => resolving.decode(signed(JSON.stringify(body)))
+      const [withUrl] = yield* decodeWith(Fixtures.message(Fixtures.imageWithUrl))
+      expect(withUrl).toMatchObject({
+        content: new InboundEvent.MediaContent({
+          kind: "image",
+          mimeType: "image/jpeg",
+          url: Fixtures.imageWithUrl.image.url
+        })
+      })
+      expect(looked).toEqual([])
+      const [byId] = yield* decodeWith(Fixtures.message(Fixtures.forwarded.video))
+      expect(byId).toMatchObject({ content: { url: "https://graph.example/1843920156274401", mimeType: "video/mp4" } })
+      expect(looked).toEqual(["1843920156274401"])
+    }))
+
+  it.effect("what Parley does not read is kept with the reason; events about the chat give nothing", () =>
+    Effect.gen(function*() {
+      expect(yield* contentOf(Fixtures.message(Fixtures.unsupported))).toEqual(
+        new InboundEvent.UnavailableContent({
+          reason: "Message type unknown (131051): Message type is currently not supported."
+        })
+      )
+      expect(yield* contentOf(Fixtures.message(Fixtures.flowReply))).toEqual(
+        new InboundEvent.UnavailableContent({
+          reason: "a WhatsApp Flow's answer (nfm_reply), which Parley does not read"
+        })
+      )
+      expect(yield* contentOf(Fixtures.message({ type: "edit", edit: { original_message_id: "wamid.X" } }))).toEqual(
+        new InboundEvent.UnavailableContent({ reason: "a message of type edit, which Parley does not read" })
+      )
+      // Type names that are also JavaScript's own property names are only names.
+      for (const type of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+        expect(yield* contentOf(Fixtures.message({ type, [type]: { body: "x" } }))).toEqual(
+          new InboundEvent.UnavailableContent({ reason: `a message of type ${type}, which Parley does not read` })
+        )
+      }
+      const capture = yield* Capture.make
+      const [withError] = yield* events(Fixtures.interactiveWithError).pipe(Effect.provide(capture.layer))
+      expect(withError).toMatchObject({
+        content: new InboundEvent.UnavailableContent({ reason: "an interactive message Parley does not read" }),
+        replyTo: "wamid.HBgLMzE2MTIzNDU2NzgVAgARGBJCVE43NzEwMDAwMQA="
+      })
+      expect(yield* capture.text).toContain("Something went wrong (131000): Unsupported webhook payload")
+      expect(yield* events(Fixtures.message(Fixtures.changedNumber))).toEqual([])
+      expect(yield* events(Fixtures.message(Fixtures.revoked))).toEqual([])
+    }).pipe(Effect.scoped))
+
+  it.effect("a username without a phone number, and a group message, are logged and skipped: this provider cannot answer them", () =>
+    Effect.gen(function*() {
+      const capture = yield* Capture.make
+      expect(yield* events(Fixtures.fromUsername).pipe(Effect.provide(capture.layer))).toEqual([])
+      expect(
+        yield* events(Fixtures.message({ type: "text", text: { body: "hi all" }, group_id: "Kx7pQ2mZ9vLw" })).pipe(
+          Effect.provide(capture.layer)
+        )
+      ).toEqual([])
+      const logged = yield* capture.text
+      expect(logged).toContain(
+        "entry.0.changes.0.value.messages.0: a message from NL.31980045127733641902, a WhatsApp username without a phone number"
+      )
+      expect(logged).toContain("a message in group Kx7pQ2mZ9vLw")
+    }).pipe(Effect.scoped))
+
+  it.effect("statuses: played (a voice message), per-message pricing, trackers, groups, failures", () =>
+    Effect.gen(function*() {
+      const id = "wamid.HBgLMzE2MTIzNDU2NzgVAgARGBJPVVQ3NzEwMDAwMQA="
+      expect(yield* events(Fixtures.status(Fixtures.played))).toEqual([
+        new InboundEvent.StatusChanged({
+          provider: "meta",
+          eventId: `status:${id}:played`,
+          messageId: id,
+          chat: user,
+          status: "played",
+          at: new Date(1_795_000_100_000)
+        })
+      ])
+      expect(yield* events(Fixtures.status(Fixtures.sentWithTracker))).toMatchObject([{ status: "sent", chat: user }])
+      const [group] = yield* events(Fixtures.status(Fixtures.readInGroup))
+      expect(group).toMatchObject({ status: "read", messageId: id })
+      expect(group).toHaveProperty("chat", undefined)
+      expect(yield* events(Fixtures.status(Fixtures.failedExperiment))).toMatchObject([{
+        status: "failed",
+        error:
+          "User's number is part of an experiment (130472): Failed to send message because this user's phone number is part of an experiment"
+      }])
+      // A status whose other fields are odd is still a status.
+      expect(
+        yield* events(Fixtures.status({ status: "delivered", timestamp: 1_795_000_100, conversation: "x", pricing: 1 }))
+      )
+        .toMatchObject([{ status: "delivered", at: new Date(1_795_000_100_000) }])
+      expect(yield* events(Fixtures.status({ status: "failed", errors: [{ title: "no code" }] }))).toMatchObject([{
+        status: "failed",
+        error: "failed"
+      }])
     }))
 })
 

@@ -30,7 +30,7 @@
  * @since 0.1.0
  */
 import { Capabilities, ChatId, Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
-import { HttpTransport, Provider } from "@parley/core/provider"
+import { ErrorTable, HttpTransport, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -119,42 +119,37 @@ export const reasonOf = (body: unknown): string =>
     })
   )
 
-// The gateway's answers for a number that is not on WhatsApp or not a valid phone number
-// (`WhatsAppCheckJID`, `validatePersonalPhoneInput` in pkg/whatsapp/whatsapp.go).
-const notOnWhatsApp = /not registered|phone number must/i
-// A send without a recipient: what the gateway answers when a field it needs did not decode.
-const noRecipient = /phone number cannot be empty/i
-// The gateway's media size check (`… exceeds maximum allowed size`).
-const tooLarge = /exceeds maximum allowed size/i
-// Refusals of this particular file or chat, which another provider may carry: the document allowlist
-// (`Document MIME type … is not allowed`), an image it cannot thumbnail (`Error While Decoding …`),
-// a chat whatsmeow cannot address.
-const cannotCarry = /mime type .* is not allowed|error while decoding|unknown server/i
-
-// A 500 is the gateway's answer to any send failure. Most mean the device is down (`WhatsApp Client is
-// not Logged In` / `not Connected` / `not Valid`): ProviderUnavailable, the default for 5xx. The rest are
-// permanent and must not be retried.
-const classify: HttpTransport.Classifier = (answer) => {
-  if (answer.status < 400) return undefined
-  const reason = reasonOf(answer.body)
-  if (answer.status === 413 || answer.status >= 500 && cannotCarry.test(reason)) {
-    return new MessagingError.Unsupported({
-      provider,
-      feature: `this file (the gateway answered ${answer.status}: ${reason})`
-    })
-  }
-  if (answer.status < 500) return HttpTransport.classifyStatus({ ...answer, body: reason })
-  if (notOnWhatsApp.test(reason)) {
-    return new MessagingError.RecipientUnavailable({ provider, chat: answer.chat, reason })
-  }
-  if (noRecipient.test(reason)) {
-    return new MessagingError.InvalidMessage({ provider, field: "to", reason, status: answer.status })
-  }
-  if (tooLarge.test(reason)) {
-    return new MessagingError.InvalidMessage({ provider, field: "url", reason, status: answer.status })
-  }
-  return HttpTransport.classifyStatus({ ...answer, body: reason })
+/**
+ * The gateway's error table. Its reason is `error || message` ({@link reasonOf}). A 4xx is read by its
+ * status. A 500 is its answer to any send failure: most mean the device is down (`WhatsApp Client is
+ * not Logged In` / `not Connected` / `not Valid`): `unavailable`, the default for 5xx. The rest, told by
+ * their words, are permanent and must not be retried: a number not on WhatsApp or not a valid phone
+ * number (`WhatsAppCheckJID`, `validatePersonalPhoneInput` in pkg/whatsapp/whatsapp.go), a send without a
+ * recipient (what it answers when a field it needs did not decode), media over its size check; and
+ * refusals of this particular file or chat, which another provider may carry: the document allowlist
+ * (`Document MIME type … is not allowed`), an image it cannot thumbnail (`Error While Decoding …`), a
+ * chat whatsmeow cannot address, and a body over its limit (413).
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const errorTable: ErrorTable.Table = {
+  read: (body) => ({ reason: reasonOf(body) }),
+  rules: [
+    { status: 413, outcome: "unsupported", feature: "this file" },
+    {
+      status: "5xx",
+      text: /mime type .* is not allowed|error while decoding|unknown server/i,
+      outcome: "unsupported",
+      feature: "this file"
+    },
+    { status: "5xx", text: /not registered|phone number must/i, outcome: "recipientUnavailable" },
+    { status: "5xx", text: /phone number cannot be empty/i, outcome: "invalid", field: "to" },
+    { status: "5xx", text: /exceeds maximum allowed size/i, outcome: "invalid", field: "url" }
+  ]
 }
+
+const classify = ErrorTable.classifier(errorTable)
 
 // Room left in the request body for the form's other parts and boundaries.
 const formOverhead = 64 * 1024

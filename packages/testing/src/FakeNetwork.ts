@@ -63,6 +63,8 @@ export interface NetworkMessage {
   readonly author?: ChatId.ChatId | undefined
   readonly content: Content
   readonly replyTo?: string | undefined
+  /** An inbound message the user forwarded (`frequently`: past five forwards, WhatsApp's double arrow). */
+  readonly forwarded?: "once" | "frequently" | undefined
   readonly status: InboundEvent.DeliveryStatus
   readonly error?: string | undefined
   readonly at: number
@@ -132,6 +134,7 @@ export interface Service {
     readonly to: ChatId.ChatId
     readonly content: Content
     readonly replyTo?: string | undefined
+    readonly forwarded?: "once" | "frequently" | undefined
     readonly via?: string | undefined
     readonly id?: string | undefined
   }) => Effect.Effect<NetworkMessage>
@@ -240,6 +243,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
           author: input.author,
           content: input.content,
           replyTo: input.replyTo,
+          ...(input.forwarded === undefined ? {} : { forwarded: input.forwarded }),
           status: "delivered",
           at
         }

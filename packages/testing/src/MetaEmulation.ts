@@ -43,6 +43,29 @@ export const error = (
   })
 
 /**
+ * The Graph API's answer to a path whose object id does not exist, or that the token may not use (a
+ * wrong phone-number id): 400, code 100, subcode 33, a `GraphMethodException` without `error_data`, as
+ * Meta sends it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const unknownObject = (id: string, method: "get" | "post"): Emulator.Reject =>
+  new Emulator.Reject({
+    status: 400,
+    body: encodeError({
+      error: {
+        message:
+          `Unsupported ${method} request. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api`,
+        type: "GraphMethodException",
+        code: 100,
+        error_subcode: 33,
+        fbtrace_id: randomBytes(12).toString("base64url")
+      }
+    })
+  })
+
+/**
  * A Meta-style message id (`wamid.` and base64 bytes that start with the number).
  *
  * @since 0.1.0

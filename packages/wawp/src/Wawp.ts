@@ -17,8 +17,8 @@
  *
  * @since 0.1.0
  */
-import { Capabilities, ChatId, Message, MessagingError, type MessagingService, RateLimit } from "@parley/core"
-import { HttpTransport, Provider } from "@parley/core/provider"
+import { Capabilities, ChatId, Message, type MessagingService, RateLimit } from "@parley/core"
+import { ErrorTable, HttpTransport, Provider } from "@parley/core/provider"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -82,35 +82,45 @@ const withCode = (error: Api.ErrorResponse, fallback: string) =>
   error.error ? `${error.error}: ${error.message ?? fallback}` : fallback
 
 /**
- * Reads Wawp's answers: `wawp_upstream_error` (as an error status or inside a 200 body) and a dropped
- * session (`invalid_session`) are `ProviderUnavailable`; 401/403 carry their code (`quota_reached`,
- * `subscription_required`) into `Unauthorized`; a number not on WhatsApp is `RecipientUnavailable`.
- * Everything else falls back to `HttpTransport.classifyStatus` (400 → `InvalidMessage`, …).
+ * Wawp's error table. Its error body (`{ status, message, error }`, `error` a code) is read with the
+ * code before the message; `{ wawp_upstream_error }` inside a 200 body is an error too.
+ * `wawp_upstream_error` (as an error status or inside a 200) and a dropped session (`invalid_session`)
+ * are `unavailable`; 401/403 carry their code (`quota_reached`, `subscription_required`) into
+ * `Unauthorized`; a number not on WhatsApp is `recipientUnavailable`. Everything else is read by its
+ * status (400 → `InvalidMessage`, …).
  *
  * @since 0.1.0
  * @category classification
  */
-export const classify: HttpTransport.Classifier = (answer) => {
-  const status = answer.status >= 400 ? answer.status : undefined
-  if (isUpstreamError(answer.body)) {
-    const detail = answer.body.wawp_upstream_error
-    const reason = typeof detail === "string" ? detail : HttpTransport.describe(detail)
-    return new MessagingError.ProviderUnavailable({ provider, status, reason: `${Api.upstreamErrorCode}: ${reason}` })
-  }
-  const error = Option.getOrUndefined(decodeError(answer.body))
-  const reason = HttpTransport.describe(answer.body)
-  if (error?.error === Api.upstreamErrorCode || error?.code === "invalid_session") {
-    return new MessagingError.ProviderUnavailable({ provider, status, reason: withCode(error, reason) })
-  }
-  if (status === undefined) return undefined
-  if ((status === 401 || status === 403) && error !== undefined) {
-    return new MessagingError.Unauthorized({ provider, status, reason: withCode(error, reason) })
-  }
-  if (status < 500 && status !== 429 && HttpTransport.notOnWhatsApp.test(reason)) {
-    return new MessagingError.RecipientUnavailable({ provider, chat: answer.chat, reason })
-  }
-  return undefined
+export const errorTable: ErrorTable.Table = {
+  read: (body) => {
+    if (isUpstreamError(body)) {
+      const detail = body.wawp_upstream_error
+      return {
+        code: Api.upstreamErrorCode,
+        reason: `${Api.upstreamErrorCode}: ${typeof detail === "string" ? detail : HttpTransport.describe(detail)}`
+      }
+    }
+    return Option.getOrUndefined(Option.map(decodeError(body), (error) => ({
+      code: error.error ?? error.code,
+      reason: withCode(error, HttpTransport.describe(body))
+    })))
+  },
+  rules: [
+    { status: "any", code: [Api.upstreamErrorCode, "invalid_session"], outcome: "unavailable" },
+    { status: [401, 403], outcome: "misconfigured" },
+    { status: 429, outcome: "rateLimited" },
+    { status: "4xx", text: HttpTransport.notOnWhatsApp, outcome: "recipientUnavailable" }
+  ]
 }
+
+/**
+ * Reads Wawp's answers by {@link errorTable}.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const classify: HttpTransport.Classifier = ErrorTable.classifier(errorTable)
 
 type Sendable = Message.Of<Capabilities.Kinds<typeof capabilities>>
 

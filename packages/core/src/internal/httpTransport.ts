@@ -63,6 +63,7 @@ export const classifyStatus = (answer: HttpTransport.Answer): MessagingError.Mes
         status
       })
     case 401:
+    case 402:
     case 403:
       return new MessagingError.Unauthorized({ provider, status, reason })
     case 408:

@@ -83,7 +83,40 @@ export const verification = (provider: string, options: {
 const decoder = new TextDecoder("utf-8", { fatal: true })
 
 /** @internal */
+export const maxJsonDepth = 64
+
+// Whether arrays and objects in `body` nest deeper than `limit`, counted on the raw bytes outside
+// strings (a UTF-8 continuation byte is never a quote, a backslash or a bracket). Checked before
+// `JSON.parse`, so a deeply nested body is refused before any structure is built: what would recurse
+// over it later (`JSON.stringify`, formatting a decode failure) overflows the stack from about 5,000
+// levels, and a defect there would cost the whole request.
+const nestedDeeperThan = (body: Uint8Array, limit: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < body.length; i++) {
+    const byte = body[i]
+    if (inString) {
+      if (byte === 0x5c) i++
+      else if (byte === 0x22) inString = false
+    } else if (byte === 0x22) inString = true
+    else if (byte === 0x5b || byte === 0x7b) {
+      if (++depth > limit) return true
+    } else if (byte === 0x5d || byte === 0x7d) depth--
+  }
+  return false
+}
+
+/** @internal */
 export const parseJson = (provider: string) => (body: Uint8Array): Effect.Effect<unknown, Webhook.WebhookError> => {
+  if (nestedDeeperThan(body, maxJsonDepth)) {
+    return Effect.fail(
+      new Webhook.WebhookError({
+        provider,
+        status: 400,
+        reason: `malformed JSON: arrays and objects nested deeper than ${maxJsonDepth} levels`
+      })
+    )
+  }
   try {
     return Effect.succeed(JSON.parse(decoder.decode(body)))
   } catch (cause) {
