@@ -119,11 +119,17 @@ export const run = <R>(options: {
     // Events are handed over as their enqueue commits; the first poll then finds what was pending.
     yield* Effect.acquireRelease(Effect.sync(() => store.listen((entries) => pending.add(entries))), (stop) =>
       Effect.sync(stop))
+    // A chat that retention deleted is read afresh at its next event.
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        store.listenPruned((chats) => worker.sessions.forget(chats))
+      ),
+      (stop) => Effect.sync(stop)
+    )
 
-    const poll = store.poll((id) =>
-      pending.has(id), (found) => pending.add(found)).pipe(
-        Effect.catchCause((cause) => Effect.logError("inbox poll failed", cause))
-      )
+    const poll = store.poll((id) => pending.has(id), (found) => pending.add(found)).pipe(
+      Effect.catchCause((cause) => Effect.logError("inbox poll failed", cause))
+    )
 
     const fireTimers = Effect.gen(function*() {
       const due = yield* store.dueTimers(yield* Clock.currentTimeMillis, 100)

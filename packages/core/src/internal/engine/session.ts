@@ -149,6 +149,11 @@ export class SessionCache {
     return session
   }
 
+  /** Drops the sessions of chats whose rows retention deleted. */
+  forget(chats: ReadonlyArray<string>): void {
+    for (const chat of chats) this.sessions.delete(chat)
+  }
+
   keep(session: Session): void {
     this.sessions.set(session.chat, session)
     if (this.sessions.size > this.capacity) this.sessions.delete(this.sessions.keys().next().value!)

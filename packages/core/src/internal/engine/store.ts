@@ -77,6 +77,11 @@ export interface EngineStore {
   readonly dialect: Statements.Dialect
   /** Registers a listener for events as soon as they are committed to the inbox; returns its removal. */
   readonly listen: (listener: (entries: ReadonlyArray<Entry>) => void) => () => void
+  /**
+   * Registers a listener for chats as soon as retention has deleted their rows (a session kept in memory
+   * for one is stale); returns its removal.
+   */
+  readonly listenPruned: (listener: (chats: ReadonlyArray<string>) => void) => () => void
   readonly enqueue: (
     events: ReadonlyArray<InboundEvent.InboundEvent>,
     now: number
@@ -132,6 +137,20 @@ export interface EngineStore {
     cutoffs: { readonly dedupe: number; readonly sentMessages: number; readonly now: number },
     limit: number
   ) => Effect.Effect<boolean, SqlError>
+  /**
+   * Looks at the next `limit` chats after `after` (in key order) and deletes those a returning user's next
+   * message does not need: dialog finished, idle since `cutoffs.idle` (nothing written to the chat, no
+   * message from its user), held by no live instance, and no pending event or timer. Returns how many it
+   * looked at, the last of them (where the next sweep goes on), and the chats deleted.
+   */
+  readonly pruneChats: (
+    cutoffs: { readonly idle: number; readonly now: number },
+    after: string,
+    limit: number
+  ) => Effect.Effect<
+    { readonly scanned: number; readonly last: string; readonly deleted: ReadonlyArray<string> },
+    SqlError
+  >
   /** Rows per table, and the database's size on disk. */
   readonly size: Effect.Effect<{ readonly rows: Record<string, number>; readonly bytes: number }, SqlError>
   readonly holdEngine: (
@@ -186,6 +205,7 @@ export const make = (options: {
         : undefined
     })
     const listeners = new Set<(entries: ReadonlyArray<Entry>) => void>()
+    const prunedListeners = new Set<(chats: ReadonlyArray<string>) => void>()
     const run = (conn: Connection, text: string, params: ReadonlyArray<unknown>) =>
       conn.execute(text, params, undefined)
     // Reads, and writes of one statement: atomic alone, they need no transaction of their own.
@@ -315,6 +335,10 @@ export const make = (options: {
       listen: (listener) => {
         listeners.add(listener)
         return () => listeners.delete(listener)
+      },
+      listenPruned: (listener) => {
+        prunedListeners.add(listener)
+        return () => prunedListeners.delete(listener)
       },
       enqueue: (events, now) =>
         Effect.flatMap(Effect.option(Effect.currentSpan), (span) => {
@@ -463,13 +487,35 @@ export const make = (options: {
               return deleted.some((rows) => rows.length === limit)
             })
         }),
+      pruneChats: (cutoffs, after, limit) =>
+        Effect.gen(function*() {
+          const range = yield* single((conn) =>
+            run(conn, s.chatRange, [cutoffs.idle, cutoffs.idle, cutoffs.now, after, limit])
+          )
+          const idle = range.filter((row) => rows.int(row.idle) === 1).map((row) => String(row.chat))
+          const last = range.length === 0 ? after : String(range[range.length - 1].chat)
+          if (idle.length === 0) return { scanned: range.length, last, deleted: [] }
+          // Checked again and deleted under the chats' locks (PostgreSQL), so no event accepted meanwhile
+          // for one of them is left without its chat's row.
+          const deleted = yield* db.submit({
+            chats: idle,
+            run: (conn) =>
+              Effect.map(
+                run(conn, s.pruneChats, [JSON.stringify(idle), cutoffs.idle, cutoffs.idle, cutoffs.now]),
+                (found) => found.map((row) => String(row.chat)).sort()
+              ),
+            onCommit: (deleted) => {
+              if (deleted.length > 0) { for (const listener of prunedListeners) listener(deleted) }
+            }
+          })
+          return { scanned: range.length, last, deleted }
+        }),
       size: single((conn) =>
         Effect.gen(function*() {
-          const [counts] = yield* run(conn, s.tableRows, [])
-          const [size] = yield* run(conn, s.databaseBytes, [])
+          const [{ bytes, ...counts }] = yield* run(conn, s.size, [])
           return {
-            rows: Object.fromEntries(Object.entries(counts ?? {}).map(([table, n]) => [table, rows.int(n)])),
-            bytes: rows.int(size?.bytes ?? 0)
+            rows: Object.fromEntries(Object.entries(counts).map(([table, n]) => [table, rows.int(n)])),
+            bytes: rows.int(bytes ?? 0)
           }
         })
       ),
