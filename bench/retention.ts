@@ -54,7 +54,7 @@ const run = (retention: Bot.Retention, users: "returning" | "new") =>
       )
     )
     const inbox = yield* Effect.provide(Inbox.Inbox, context)
-    const store = Inbox.engineStore(inbox)
+    const store = yield* Effect.provide(Inbox.EngineStore, context)
     // The engine commits on its own (real) time: wait until everything accepted is handled.
     const settled = Effect.repeat(
       Effect.andThen(

@@ -242,13 +242,12 @@ export interface Retention {
 export const run = <R>(
   bot: Bot<R>,
   options: Options = {}
-): Effect.Effect<void, never, R | Scope.Scope | MessagingService.MessagingService | Inbox.Inbox> =>
+): Effect.Effect<void, never, R | Scope.Scope | MessagingService.MessagingService | Inbox.EngineStore> =>
   Effect.gen(function*() {
-    const inbox = yield* Inbox.Inbox
     const window = Duration.fromInputUnsafe(options.window ?? "24 hours")
     yield* Engine.run({
       bot,
-      store: Inbox.engineStore(inbox),
+      store: yield* Inbox.EngineStore,
       messaging: yield* MessagingService.MessagingService,
       context: yield* Effect.context<R>(),
       settings: {
@@ -273,8 +272,8 @@ export const run = <R>(
   })
 
 /**
- * Runs the bot's engine for the life of the layer. Needs a `MessagingService`, the `Inbox` (from
- * {@link layerStore}), and the services `R` its handlers use.
+ * Runs the bot's engine for the life of the layer. Needs a `MessagingService`, the engine's store (from
+ * {@link layerStore}, with the `Inbox` the webhooks write to), and the services `R` its handlers use.
  *
  * @since 0.1.0
  * @category layers
@@ -282,7 +281,7 @@ export const run = <R>(
 export const layer = <R>(
   bot: Bot<R>,
   options?: Options
-): Layer.Layer<never, never, R | MessagingService.MessagingService | Inbox.Inbox> =>
+): Layer.Layer<never, never, R | MessagingService.MessagingService | Inbox.EngineStore> =>
   Layer.effectDiscard(run(bot, options))
 
 /**
@@ -326,7 +325,7 @@ const durability = (synchronous: "FULL" | "NORMAL"): Layer.Layer<never, SqlError
  * @category layers
  */
 export const layerStoreWith = (options: StoreOptions = {}): Layer.Layer<
-  Inbox.Inbox | ConversationStore.ConversationStore,
+  Inbox.Inbox | Inbox.EngineStore | ConversationStore.ConversationStore,
   Migrator.MigrationError | SqlError,
   SqlClient.SqlClient
 > =>
@@ -345,7 +344,7 @@ export const layerStoreWith = (options: StoreOptions = {}): Layer.Layer<
  * @category layers
  */
 export const layerStore: Layer.Layer<
-  Inbox.Inbox | ConversationStore.ConversationStore,
+  Inbox.Inbox | Inbox.EngineStore | ConversationStore.ConversationStore,
   Migrator.MigrationError | SqlError,
   SqlClient.SqlClient
 > = layerStoreWith()

@@ -6,7 +6,6 @@ import {
   Conversation,
   ConversationStore,
   Idempotency,
-  Inbox,
   Message,
   MessagingService,
   Metrics
@@ -63,7 +62,7 @@ describe("retention", () => {
           fallback: Conversation.reply("ok")
         })
         const runsBefore = (yield* Metric.value(Metrics.pruneRuns)).count
-        const { context, inbox } = yield* start({
+        const { context, engine: store, inbox } = yield* start({
           file,
           bot,
           messaging: out.service,
@@ -72,7 +71,6 @@ describe("retention", () => {
             retention: { dedupe: "1 hour", sentMessages: "2 hours", every: "10 minutes" }
           }
         })
-        const store = Inbox.engineStore(inbox)
         yield* nextPass(runsBefore)
 
         // An idempotent send through a provider, its keys kept in the same database for an hour.
@@ -174,7 +172,7 @@ describe("retention", () => {
           })
         })
         const runsBefore = (yield* Metric.value(Metrics.pruneRuns)).count
-        const { inbox, store: conversations } = yield* start({
+        const { engine, inbox, store: conversations } = yield* start({
           file,
           bot,
           messaging: out.service,
@@ -184,7 +182,6 @@ describe("retention", () => {
             retention: { dedupe: "1 hour", sentMessages: "2 hours", inactiveChats: "1 hour", every: "10 minutes" }
           }
         })
-        const engine = Inbox.engineStore(inbox)
         yield* nextPass(runsBefore)
         const phone = (n: number) => ChatId.phone(`+3162${String(n).padStart(7, "0")}`)
         const quiz = phone(9_000_001)

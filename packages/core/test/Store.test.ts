@@ -27,7 +27,7 @@ const received = (id: string, text: string, at = 1_000) =>
     at: new Date(at)
   })
 
-type Env = Inbox.Inbox | ConversationStore.ConversationStore | SqlClient.SqlClient
+type Env = Inbox.Inbox | Inbox.EngineStore | ConversationStore.ConversationStore | SqlClient.SqlClient
 
 const withStore = <A, E>(backend: Backend, effect: Effect.Effect<A, E, Env>) =>
   Effect.flatMap(backend.fresh, (database) => Effect.provide(effect, Layer.provideMerge(Bot.layerStore, database)))
@@ -93,9 +93,9 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
   )
 
   // The engine's own view of the store: what the webhooks hand over, what a poll finds, what a commit writes.
-  const engineStore = Effect.map(Inbox.Inbox, Inbox.engineStore)
+  const engineStore = Inbox.EngineStore
   const hold = (owner: string, now: number, ttl = 60_000) => ({ owner, now, until: now + ttl })
-  const polled = (store: EngineStore.EngineStore, known: (id: number) => boolean = () => false) =>
+  const polled = (store: EngineStore.Service, known: (id: number) => boolean = () => false) =>
     Effect.suspend(() => {
       let found: ReadonlyArray<EngineStore.Entry> = []
       return Effect.map(store.poll(known, (entries) => found = entries), () => found)
@@ -409,7 +409,7 @@ describe("store on SQLite", () => {
       const file = join(yield* tempDir("parley-hold-"), "parley.db")
       const open = Effect.map(
         Layer.build(Layer.provide(Bot.layerStore, sqliteAt(file))),
-        (context) => Inbox.engineStore(Context.get(context, Inbox.Inbox))
+        (context) => Context.get(context, Inbox.EngineStore)
       )
       const first = yield* open
       const second = yield* open
@@ -482,7 +482,7 @@ if (postgresBin === undefined) {
           backend,
           Effect.gen(function*() {
             const inbox = yield* Inbox.Inbox
-            const store = Inbox.engineStore(inbox)
+            const store = yield* Inbox.EngineStore
             const key = chat.toString()
             yield* inbox.enqueue([received("a", "1")])
             let found: ReadonlyArray<EngineStore.Entry> = []

@@ -50,7 +50,7 @@ const tableRows = (table: string) => Metric.withAttributes(Metrics.storeRows, { 
 
 /** One pruning pass: deletes in batches until nothing is left to delete, then reports the sizes. @internal */
 export const prune = (
-  store: Store.EngineStore,
+  store: Store.Service,
   settings: Settings,
   sweep: Sweep = { after: "" }
 ): Effect.Effect<void, SqlError> =>
@@ -79,7 +79,7 @@ export const prune = (
   })
 
 /** Prunes every `settings.every`, for the life of the engine. @internal */
-export const run = (store: Store.EngineStore, settings: Settings): Effect.Effect<never> =>
+export const run = (store: Store.Service, settings: Settings): Effect.Effect<never> =>
   Effect.suspend(() => {
     const sweep: Sweep = { after: "" }
     return prune(store, settings, sweep).pipe(

@@ -1,6 +1,7 @@
 /**
- * The engine's SQL, written once with `?` placeholders and rendered for the database in use
- * (PostgreSQL numbers them `$1`, `$2`, …). Tables are created by `Migrations`.
+ * The engine's SQL, written once with `?` placeholders and rendered for each database (PostgreSQL
+ * numbers them `$1`, `$2`, …; `coordination.ts` picks the set for the database in use). Tables are
+ * created by `Migrations`.
  *
  * @internal
  */
@@ -126,20 +127,20 @@ const texts = {
 /** @internal */
 export type Statements = { readonly [K in keyof typeof texts]: string }
 
-/** @internal */
-export const forDialect = (dialect: Dialect): Statements =>
-  dialect === "pg"
-    ? {
-      ...Object.fromEntries(Object.entries(texts).map(([name, text]) => [name, numbered(text)])) as Statements,
-      pruneChats: numbered(
-        texts.pruneChats.replace("SELECT value FROM json_each(?)", "SELECT jsonb_array_elements_text(?::jsonb)")
-      ),
-      size: texts.size.replace(
-        "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-        "SELECT pg_database_size(current_database())"
-      )
-    }
-    : texts
+/** The statements for SQLite. @internal */
+export const sqlite: Statements = texts
+
+/** The statements for PostgreSQL: placeholders numbered, and its own JSON arrays and database size. @internal */
+export const postgres: Statements = {
+  ...Object.fromEntries(Object.entries(texts).map(([name, text]) => [name, numbered(text)])) as Statements,
+  pruneChats: numbered(
+    texts.pruneChats.replace("SELECT value FROM json_each(?)", "SELECT jsonb_array_elements_text(?::jsonb)")
+  ),
+  size: texts.size.replace(
+    "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+    "SELECT pg_database_size(current_database())"
+  )
+}
 
 /**
  * The advisory-lock keys of chats for `lockChats`: a 32-bit hash of each (FNV-1a; two chats that share a
