@@ -117,9 +117,10 @@ export interface Service {
   readonly deadLetter: (id: number) => Effect.Effect<Option.Option<DeadLetter>, SqlError>
   /**
    * Moves the parked events back into the inbox, in their order, as new pending events (with no dedupe
-   * key: a provider's redelivery is still dropped by the original's mark), and removes the dead
-   * letters, in one transaction. A running engine takes them up by its poll. Returns the ids replayed
-   * (an id that is not parked is left out).
+   * key: a provider's redelivery is still dropped by the original's mark), each taking its chat's next
+   * place in the chat's order, and removes the dead letters, in one transaction. A running engine takes
+   * them up by its poll (at once, in the same process). Returns the ids replayed (an id that is not parked
+   * is left out).
    */
   readonly replay: (ids: ReadonlyArray<number>) => Effect.Effect<ReadonlyArray<number>, SqlError>
   /** Deletes the parked events; returns the ids dropped. */
@@ -195,11 +196,8 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient | EngineSto
     }),
     replay: Effect.fn("Inbox.replay")(function*(ids: ReadonlyArray<number>) {
       if (ids.length === 0) return []
-      const now = yield* Clock.currentTimeMillis
-      yield* sql`INSERT INTO parley_inbox (chat, event, received_at)
-        SELECT chat, event, ${now} FROM parley_dead_letters WHERE ${sql.in("id", ids)} ORDER BY id`
-      return idsOf(yield* sql`DELETE FROM parley_dead_letters WHERE ${sql.in("id", ids)} RETURNING id`)
-    }, sql.withTransaction),
+      return yield* store.replay(ids, yield* Clock.currentTimeMillis)
+    }),
     drop: Effect.fn("Inbox.drop")(function*(ids: ReadonlyArray<number>) {
       if (ids.length === 0) return []
       return idsOf(yield* sql`DELETE FROM parley_dead_letters WHERE ${sql.in("id", ids)} RETURNING id`)

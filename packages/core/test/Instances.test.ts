@@ -171,6 +171,51 @@ if (postgresBin !== undefined) {
       )
 
       it.effect(
+        "a replayed dead letter takes its chat's next number: the chat's later messages are still handled",
+        () =>
+          Effect.gen(function*() {
+            const url = yield* Postgres.createDatabase(yield* PgServer)
+            const out = yield* recorder
+            let broken = true
+            const bot = Bot.make<never>({
+              routes: [],
+              fallback: Effect.gen(function*() {
+                const text = Conversation.textOf(yield* Conversation.trigger) ?? ""
+                if (text === "crash" && broken) return yield* Effect.fail("the booking service is down")
+                yield* Conversation.reply(`ok ${text}`)
+              })
+            })
+            const context = yield* Layer.build(
+              Bot.layer(bot, { instanceId: "solo", retry: Schedule.recurs(0) }).pipe(
+                Layer.provideMerge(Bot.layerStore),
+                Layer.provide(Layer.succeed(MessagingService.MessagingService, out.service)),
+                Layer.provide(PgClient.layer({ url: Redacted.make(url) }))
+              )
+            )
+            const inbox = Context.get(context, Inbox.Inbox)
+            const a = ChatId.phone("+31620000011")
+            const b = ChatId.phone("+31620000012")
+            // Chat b's events take inbox ids, so a's ids and a's numbers in its own order differ.
+            yield* inbox.enqueue([says("1", b), says("2", b), says("3", b), says("hi", a)])
+            yield* inbox.enqueue([says("crash", a)])
+            yield* settled(inbox)
+            const [dead] = yield* inbox.deadLetters
+            broken = false
+            expect(yield* inbox.replay([dead!.id])).toEqual([dead!.id])
+            yield* settled(inbox)
+            yield* inbox.enqueue([says("after", a)])
+            yield* settled(inbox).pipe(Effect.timeout("10 seconds"))
+            expect(
+              out.all.filter((s) => s.message.to.toString() === a.toString()).map((s) =>
+                s.message._tag === "Text" ? s.message.text : "?"
+              )
+            )
+              .toEqual(["ok hi", "ok crash", "ok after"])
+          }),
+        60_000
+      )
+
+      it.effect(
         "an instance whose hold lapsed mid-handler stops it before its next send: no error or defect in the dialog, no dead letter, the event left to the new holder",
         () =>
           Effect.gen(function*() {

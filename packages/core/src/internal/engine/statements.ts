@@ -37,6 +37,12 @@ const texts = {
   deadLetter: `INSERT INTO parley_dead_letters (inbox_id, chat, event, error, attempts, failed_at)
     SELECT id, chat, event, ?, attempts, ? FROM parley_inbox WHERE id = ?`,
   dead: `UPDATE parley_inbox SET state = 'dead', event = '' WHERE id = ?`,
+  // A parked event back into the inbox, as a new pending event (with no dedupe key: a provider's redelivery
+  // is still dropped by the original's mark), and its dead letter removed.
+  deadLetterChat: `SELECT chat FROM parley_dead_letters WHERE id = ?`,
+  replayDeadLetter: `INSERT INTO parley_inbox (chat, event, received_at)
+    SELECT chat, event, ? FROM parley_dead_letters WHERE id = ? RETURNING id, chat, event`,
+  dropDeadLetter: `DELETE FROM parley_dead_letters WHERE id = ? RETURNING id`,
   loadChat: `SELECT provider, last_inbound_at, dialog, data, lease_token FROM parley_conversations WHERE chat = ?`,
   // Takes the chat for this instance (or renews its own hold) and reads it, in one statement; returns
   // nothing while another live instance holds it. Each taking bumps the fencing token.

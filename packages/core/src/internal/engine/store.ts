@@ -102,6 +102,12 @@ export interface InboxPart {
   /** The chat's pending events, in order (PostgreSQL: to catch up with events other instances accepted). */
   readonly chatPending: (chat: string) => Effect.Effect<ReadonlyArray<Entry>, SqlError>
   readonly recordAttempt: (id: number) => Effect.Effect<void, SqlError>
+  /**
+   * Moves the parked events back into the inbox, in their order, as new pending events, each taking its
+   * chat's next number (PostgreSQL), and removes their dead letters, in one transaction; hands them to the
+   * listeners as it commits. The ids replayed (an id that is not parked is left out).
+   */
+  readonly replay: (ids: ReadonlyArray<number>, now: number) => Effect.Effect<ReadonlyArray<number>, SqlError>
   /** Chats that got an event through another process (PostgreSQL `LISTEN`), for their holder to read at once. */
   readonly wakeUps: Stream.Stream<string, SqlError> | undefined
 }
@@ -326,6 +332,38 @@ export const inboxPart = (
       Effect.map((found) => found.map((row) => toEntry(chat, row)))
     ),
   recordAttempt: (id) => single(db, (conn) => Effect.asVoid(run(conn, s.attempt, [id]))),
+  replay: (ids, now) =>
+    Effect.gen(function*() {
+      const ordered = [...new Set(ids)].sort((a, b) => a - b)
+      // Their chats first, for the transaction's locks (PostgreSQL).
+      const chats = yield* single(db, (conn) =>
+        Effect.forEach(ordered, (id) =>
+          Effect.map(run(conn, s.deadLetterChat, [id]), (found) => found[0]?.chat)))
+      const replayed = yield* db.submit({
+        chats: chats.filter((chat): chat is string =>
+          typeof chat === "string"
+        ),
+        run: (conn) =>
+          Effect.gen(function*() {
+            const entries: Array<Entry> = []
+            const done: Array<number> = []
+            for (const dead of ordered) {
+              const [inserted] = yield* run(conn, s.replayDeadLetter, [now, dead])
+              if (inserted === undefined) continue
+              const id = rows.int(inserted.id)
+              const chat = String(inserted.chat)
+              const order = yield* numberEvent(side, conn, chat, id, now)
+              yield* run(conn, s.dropDeadLetter, [dead])
+              const event = Events.decodeEvent(String(inserted.event))
+              entries.push({ id, chat, event, attempts: 0, trace: undefined, order })
+              done.push(dead)
+            }
+            return { entries, done }
+          }),
+        onCommit: ({ entries }) => accepted.emit(entries)
+      })
+      return replayed.done
+    }),
   wakeUps: side.wakeUps
 })
 
