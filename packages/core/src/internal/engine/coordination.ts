@@ -183,6 +183,12 @@ export interface Coordination {
 // Enough for the chats active at once in a busy bot; each costs its dialog's journal and state.
 const sessionCacheSize = 1_000
 
+// This instance's hold, from now (read directly from the clock: a `Clock.currentTimeMillis` is two effects).
+const holdFor = (clock: Clock.Clock, owner: string, leaseMillis: number) => (): Hold => {
+  const now = clock.currentTimeMillisUnsafe()
+  return { owner, now, until: now + leaseMillis }
+}
+
 /** SQLite: one engine, holding the whole database. @internal */
 export const sqlite: Coordination = {
   dialect: "sqlite",
@@ -215,10 +221,7 @@ export const sqlite: Coordination = {
   chats: ({ clock, displaced, fibers, leaseMillis, owner, pollInterval, store }) => {
     const sessions = new SessionCache(sessionCacheSize)
     return {
-      hold: () => {
-        const now = clock.currentTimeMillisUnsafe()
-        return { owner, now, until: now + leaseMillis }
-      },
+      hold: holdFor(clock, owner, leaseMillis),
       open: (chat, hold) =>
         Effect.map(store.load(chat, hold), (row) => new Session(chat, Option.getOrThrow(row), Infinity, false)),
       place: () => "next",
@@ -344,10 +347,7 @@ export const postgres: Coordination = {
     // The sessions of the chats this instance holds, whose holds it renews.
     const held = new Map<string, Session>()
     return {
-      hold: () => {
-        const now = clock.currentTimeMillisUnsafe()
-        return { owner, now, until: now + leaseMillis }
-      },
+      hold: holdFor(clock, owner, leaseMillis),
       open: (chat, hold) =>
         Effect.map(store.load(chat, hold), (row) => {
           if (Option.isNone(row)) return undefined
@@ -369,7 +369,7 @@ export const postgres: Coordination = {
           Effect.orElseSucceed((): ReadonlyArray<Store.Entry> => [])
         )
       },
-      // Only the sessions of chats handed back to the queue while this instance holds them (see `Worker`):
+      // Only the sessions of chats handed back to the queue while this instance holds them (see `worker.ts`):
       // each is taken again with its chat (or, when the engine stops first, its chat stays held until the hold
       // lapses or this instance starts again, as the chat a worker was serving does).
       sessions: new SessionCache(Infinity),

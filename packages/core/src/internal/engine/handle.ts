@@ -54,8 +54,8 @@ export const words = (event: InboundEvent.MessageReceived) => (Conversation.text
 
 const statusRank: Record<string, number> = { accepted: 0, sent: 1, delivered: 2, read: 3, played: 4, failed: 5 }
 
-/** @internal */
-export const make = <R>(options: {
+/** What handling needs: the bot, its routes by name, its services, and how to send. @internal */
+export interface Options<R> {
   readonly bot: Bot.Bot<R>
   readonly messaging: MessagingService.Service
   readonly store: Store.Service
@@ -64,140 +64,171 @@ export const make = <R>(options: {
   readonly window: number
   /** The engine's clock (read directly: a `Clock.currentTimeMillis` is two effects each time). */
   readonly clock: Clock.Clock
-}): Handle => {
-  const { bot, clock, context } = options
-  const routes = new Map<string, Bot.Handler<R>>(bot.routes.map((route) => [route.name, route.handler]))
-  if (bot.fallback) routes.set(FALLBACK, bot.fallback)
-  const cancelWords = new Set((bot.cancel ?? []).map((w) => w.toLowerCase()))
-  const outbound = Outbound.make(options)
+}
 
-  const held = (session: Session) => session.heldAt(clock.currentTimeMillisUnsafe())
-  // A send outside a dialog: none where this instance no longer holds the chat.
-  const send = (
-    session: Session,
-    message: Message.Message,
-    key: string
-  ): Effect.Effect<Receipt, MessagingError.MessagingError | LeaseLost> =>
-    held(session) ? outbound.send(session, message, key) : Effect.fail(new LeaseLost({ chat: session.chat }))
-
-  const runDialog = (
-    session: Session,
-    chat: ChatId.ChatId,
-    dialog: rows.Dialog,
-    input: Replay.Input | undefined
-  ): Effect.Effect<void, HandlerFailed | LeaseLost> =>
-    Effect.gen(function*() {
-      const handler = routes.get(dialog.route)
-      if (handler === undefined) {
-        yield* Effect.logWarning(
-          `ending the open dialog of ${session.chat}: its route ${dialog.route} no longer exists`
-        )
-        return session.setDialog(Option.none())
-      }
-      const result = yield* Dialog.run(handler, dialog, input, {
-        chat,
-        held: () => held(session),
-        send: (message, key) => outbound.send(session, message, key),
-        data: session.data,
-        dataChanged: () => session.dataChanged(),
-        setTimer: (key, fireAt, payload) => session.setTimer(key, fireAt, payload),
-        cancelTimer: (timer) => session.cancelTimer(timer)
-      }, context)
-      switch (result._tag) {
-        case "Returned":
-          return session.setDialog(Option.none())
-        case "Suspended":
-          return session.setDialog(Option.some({ ...dialog, journal: result.journal }))
-        case "Ended":
-          yield* Effect.logInfo(`dialog ${dialog.route} in ${session.chat} ended: ${result.reason}`)
-          return session.setDialog(Option.none())
-        case "Failed":
-          // Its journal as far as it got: a retry repeats none of its sends.
-          session.setDialog(Option.some({ ...dialog, journal: result.journal }))
-          return yield* Effect.fail(failed(result.cause))
-        case "LeaseLost":
-          return yield* new LeaseLost({ chat: session.chat })
-      }
-    })
-
-  const onMessage = (session: Session, entry: Store.Entry, event: InboundEvent.MessageReceived) =>
-    Effect.gen(function*() {
-      session.touchInbound(event.provider, event.at.getTime())
-      const open = session.dialog
-      if (Option.isSome(open)) {
-        const dialog = open.value
-        // The message that started the dialog, handled again (a retry, or a restart before its commit).
-        if (dialog.trigger === entry.id) return yield* runDialog(session, event.chat, dialog, undefined)
-        if (cancelWords.has(words(event)) && !dialog.journal.some((e) => e.by === entry.id)) {
-          for (const step of dialog.journal) if (step.timer !== undefined) session.cancelTimer(step.timer)
-          session.setDialog(Option.none())
-          if (bot.cancelReply) {
-            yield* send(session, Message.text(event.chat, bot.cancelReply), `cancel:${entry.id}`).pipe(
-              Effect.catchIf(
-                (error) => error._tag !== "LeaseLost",
-                (error) => Effect.logWarning(`cancel reply to ${session.chat} failed`, error)
-              )
-            )
-          }
-          return
-        }
-        return yield* runDialog(session, event.chat, dialog, { inboxId: entry.id, event })
-      }
-      const route = bot.routes.find((r) => r.matches(event))
-      const name = route?.name ?? (bot.fallback ? FALLBACK : undefined)
-      if (name === undefined) return yield* Effect.logInfo(`no route for a message in ${session.chat}`)
-      const dialog: rows.Dialog = {
-        id: `d${entry.id}`,
-        route: name,
-        trigger: entry.id,
-        event,
-        journal: [],
-        startedAt: clock.currentTimeMillisUnsafe()
-      }
-      session.setDialog(Option.some(dialog))
-      return yield* runDialog(session, event.chat, dialog, undefined)
-    })
-
-  const onStatus = (session: Session, event: InboundEvent.StatusChanged) =>
-    Effect.gen(function*() {
-      const stored = yield* options.store.sentMessage(event.messageId)
-      const moved = Option.isSome(stored) && (statusRank[event.status] ?? 0) > (statusRank[stored.value.status] ?? 0)
-      if (moved) session.setStatus({ messageId: event.messageId, status: event.status, error: event.error ?? null })
-      const message = moved
-        ? Option.map(stored, (m) => ({ ...m, status: event.status, error: event.error }))
-        : stored
-      if (bot.onStatus) {
-        yield* Effect.provideContext(bot.onStatus(event, message), context).pipe(
-          Effect.catchCause((cause) => Effect.fail(failed(cause)))
-        )
-      }
-    })
-
-  const onTimer = (session: Session, entry: Store.Entry, event: Events.TimerFired) => {
-    const payload = event.payload
-    if (payload._tag === "Reminder") {
-      return send(session, payload.message, `timer:${event.timerId}`).pipe(
-        Effect.catchIf(
-          (error) => error._tag !== "LeaseLost",
-          (error) => Effect.logWarning(`reminder to ${session.chat} not sent: ${error.message}`)
-        ),
-        Effect.asVoid
-      )
-    }
-    const open = session.dialog
-    if (Option.isNone(open) || open.value.id !== payload.dialogId) return Effect.void
-    return runDialog(session, open.value.event.chat, open.value, { inboxId: entry.id, event })
-  }
-
+/** Handles each event by its kind: a message, a delivery status, a timer. @internal */
+export const make = <R>(options: Options<R>): Handle => {
+  const handling = new Handling(options)
   return (session, entry) => {
     const event = entry.event
     switch (event._tag) {
       case "MessageReceived":
-        return onMessage(session, entry, event)
+        return onMessage(handling, session, entry, event)
       case "StatusChanged":
-        return onStatus(session, event)
+        return onStatus(handling, session, event)
       case "TimerFired":
-        return onTimer(session, entry, event)
+        return onTimer(handling, session, entry, event)
     }
   }
 }
+
+/** The bot as the engine handles its events. */
+class Handling<R> {
+  readonly routes: Map<string, Bot.Handler<R>>
+  readonly cancelWords: Set<string>
+  readonly outbound: Outbound.Outbound
+
+  constructor(readonly options: Options<R>) {
+    const { bot } = options
+    this.routes = new Map(bot.routes.map((route) => [route.name, route.handler]))
+    if (bot.fallback) this.routes.set(FALLBACK, bot.fallback)
+    this.cancelWords = new Set((bot.cancel ?? []).map((w) => w.toLowerCase()))
+    this.outbound = Outbound.make(options)
+  }
+
+  /** Whether this instance still holds the session's chat. */
+  held(session: Session): boolean {
+    return session.heldAt(this.options.clock.currentTimeMillisUnsafe())
+  }
+
+  /** A send outside a dialog: none where this instance no longer holds the chat. */
+  send(
+    session: Session,
+    message: Message.Message,
+    key: string
+  ): Effect.Effect<Receipt, MessagingError.MessagingError | LeaseLost> {
+    return this.held(session)
+      ? this.outbound.send(session, message, key)
+      : Effect.fail(new LeaseLost({ chat: session.chat }))
+  }
+}
+
+// A message: the open dialog's answer (or a cancel word ends it), else the first route that matches starts
+// its dialog (or the fallback).
+const onMessage = <R>(
+  handling: Handling<R>,
+  session: Session,
+  entry: Store.Entry,
+  event: InboundEvent.MessageReceived
+) =>
+  Effect.gen(function*() {
+    const { bot, clock } = handling.options
+    session.touchInbound(event.provider, event.at.getTime())
+    const open = session.dialog
+    if (Option.isSome(open)) {
+      const dialog = open.value
+      // The message that started the dialog, handled again (a retry, or a restart before its commit).
+      if (dialog.trigger === entry.id) return yield* runDialog(handling, session, event.chat, dialog, undefined)
+      if (handling.cancelWords.has(words(event)) && !dialog.journal.some((e) => e.by === entry.id)) {
+        for (const step of dialog.journal) if (step.timer !== undefined) session.cancelTimer(step.timer)
+        session.setDialog(Option.none())
+        if (bot.cancelReply) {
+          yield* handling.send(session, Message.text(event.chat, bot.cancelReply), `cancel:${entry.id}`).pipe(
+            Effect.catchIf(
+              (error) => error._tag !== "LeaseLost",
+              (error) => Effect.logWarning(`cancel reply to ${session.chat} failed`, error)
+            )
+          )
+        }
+        return
+      }
+      return yield* runDialog(handling, session, event.chat, dialog, { inboxId: entry.id, event })
+    }
+    const route = bot.routes.find((r) => r.matches(event))
+    const name = route?.name ?? (bot.fallback ? FALLBACK : undefined)
+    if (name === undefined) return yield* Effect.logInfo(`no route for a message in ${session.chat}`)
+    const dialog: rows.Dialog = {
+      id: `d${entry.id}`,
+      route: name,
+      trigger: entry.id,
+      event,
+      journal: [],
+      startedAt: clock.currentTimeMillisUnsafe()
+    }
+    session.setDialog(Option.some(dialog))
+    return yield* runDialog(handling, session, event.chat, dialog, undefined)
+  })
+
+// A delivery status: the sent message moves on (never back), and `onStatus` hears of it.
+const onStatus = <R>(handling: Handling<R>, session: Session, event: InboundEvent.StatusChanged) =>
+  Effect.gen(function*() {
+    const { bot, context, store } = handling.options
+    const stored = yield* store.sentMessage(event.messageId)
+    const moved = Option.isSome(stored) && (statusRank[event.status] ?? 0) > (statusRank[stored.value.status] ?? 0)
+    if (moved) session.setStatus({ messageId: event.messageId, status: event.status, error: event.error ?? null })
+    const message = moved
+      ? Option.map(stored, (m) => ({ ...m, status: event.status, error: event.error }))
+      : stored
+    if (bot.onStatus) {
+      yield* Effect.provideContext(bot.onStatus(event, message), context).pipe(
+        Effect.catchCause((cause) => Effect.fail(failed(cause)))
+      )
+    }
+  })
+
+// A timer: a reminder goes out; a dialog's timer wakes it (if it is still the chat's open dialog).
+const onTimer = <R>(handling: Handling<R>, session: Session, entry: Store.Entry, event: Events.TimerFired) => {
+  const payload = event.payload
+  if (payload._tag === "Reminder") {
+    return handling.send(session, payload.message, `timer:${event.timerId}`).pipe(
+      Effect.catchIf(
+        (error) => error._tag !== "LeaseLost",
+        (error) => Effect.logWarning(`reminder to ${session.chat} not sent: ${error.message}`)
+      ),
+      Effect.asVoid
+    )
+  }
+  const open = session.dialog
+  if (Option.isNone(open) || open.value.id !== payload.dialogId) return Effect.void
+  return runDialog(handling, session, open.value.event.chat, open.value, { inboxId: entry.id, event })
+}
+
+// Runs the dialog over its journal, and keeps in the session what its run left: the journal of a dialog that
+// waits or failed (a retry repeats none of its sends), none for one that ended.
+const runDialog = <R>(
+  handling: Handling<R>,
+  session: Session,
+  chat: ChatId.ChatId,
+  dialog: rows.Dialog,
+  input: Replay.Input | undefined
+): Effect.Effect<void, HandlerFailed | LeaseLost> =>
+  Effect.gen(function*() {
+    const handler = handling.routes.get(dialog.route)
+    if (handler === undefined) {
+      yield* Effect.logWarning(`ending the open dialog of ${session.chat}: its route ${dialog.route} no longer exists`)
+      return session.setDialog(Option.none())
+    }
+    const result = yield* Dialog.run(handler, dialog, input, {
+      chat,
+      held: () => handling.held(session),
+      send: (message, key) => handling.outbound.send(session, message, key),
+      data: session.data,
+      dataChanged: () => session.dataChanged(),
+      setTimer: (key, fireAt, payload) => session.setTimer(key, fireAt, payload),
+      cancelTimer: (timer) => session.cancelTimer(timer)
+    }, handling.options.context)
+    switch (result._tag) {
+      case "Returned":
+        return session.setDialog(Option.none())
+      case "Suspended":
+        return session.setDialog(Option.some({ ...dialog, journal: result.journal }))
+      case "Ended":
+        yield* Effect.logInfo(`dialog ${dialog.route} in ${session.chat} ended: ${result.reason}`)
+        return session.setDialog(Option.none())
+      case "Failed":
+        session.setDialog(Option.some({ ...dialog, journal: result.journal }))
+        return yield* Effect.fail(failed(result.cause))
+      case "LeaseLost":
+        return yield* new LeaseLost({ chat: session.chat })
+    }
+  })

@@ -123,8 +123,13 @@ export class Replay {
   }
 
   /**
-   * An action: `effect` (given the step's position) runs the first time the step is reached and its result
-   * is recorded (done); a replay returns the recorded result without running it.
+   * An action: `effect` runs the first time the step is reached and its result is recorded (done); a
+   * replay returns the recorded result without running it. `effect` is given the step's position, which
+   * with the dialog's id makes a key that stays the same however often the event is handled again (a
+   * reply's send passes it to providers that take idempotency keys; a tool call can do the same).
+   *
+   * The result is on disk once the event's commit is: a crash before it runs the action again when the
+   * event is handled again (at least once, and exactly once where its effect honours the key).
    */
   once<A, E, R>(
     kind: string,

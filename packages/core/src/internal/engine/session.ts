@@ -140,13 +140,14 @@ export const detached = (chat: string): Session =>
   )
 
 /**
- * Sessions kept between a chat's events, for the worker that takes the chat next. On SQLite, where this
- * engine is the only writer of its chats (under the engine's hold), those of recently active chats: the
- * next event of a chat then needs no read at all; least recently used dropped first. On PostgreSQL, only
- * those of chats handed back to the queue while this instance holds them (see `Worker.requeue`), with no
- * limit: each is taken again with its chat (or, when the engine stops first, its chat stays held until the
- * hold lapses or this instance starts again, as the chat a worker was serving does). A worker takes a
- * chat's session out while it handles the chat.
+ * Sessions kept between a chat's events, for the worker that takes the chat next (`coordination.ts` says
+ * which). On SQLite, where this engine is the only writer of its chats (under the engine's hold), those of
+ * recently active chats: the next event of a chat then needs no read at all; least recently used dropped
+ * first, and those of chats retention deleted dropped at once. On PostgreSQL, only those of chats handed
+ * back to the queue while this instance holds them (the fairness requeue in `worker.ts`), with no limit:
+ * each is taken again with its chat (or, when the engine stops first, its chat stays held until the hold
+ * lapses or this instance starts again, as the chat a worker was serving does). A worker takes a chat's
+ * session out while it handles the chat.
  *
  * @internal
  */
