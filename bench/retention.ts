@@ -3,9 +3,11 @@
  * the inbox and the engine on a SQLite file, spread over a simulated fortnight (the engine runs on
  * `TestClock`, advanced an hour at a time). Retention keeps dedupe marks for 2 days and sent messages
  * for 4 (shortened from the defaults, 7 and 30, so that the fortnight spans several windows); the same
- * traffic is also run with nothing pruned (windows longer than the run), as the baseline. Reports the
- * database's bytes on disk after 10,000 and 100,000 dialogs and day by day, and the bytes each kept
- * message costs.
+ * traffic is also run with nothing pruned (windows longer than the run), as the baseline. Two kinds of
+ * users: 5,000 who come back for another dialog now and then, and new users every day (each dialog a user
+ * never seen before, who never comes back), with chats of users silent for 3 days pruned and, as the
+ * baseline, kept (for a year, the default). Reports the database's bytes on disk after 10,000 and 100,000
+ * dialogs and day by day, and the bytes each kept message and each kept chat cost.
  */
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Bot, Capabilities, ChatId, InboundEvent, Inbox, Message, MessagingService } from "@parley/core"
@@ -39,7 +41,7 @@ interface Sample {
   readonly rows: Record<string, number>
 }
 
-const run = (retention: Bot.Retention) =>
+const run = (retention: Bot.Retention, users: "returning" | "new") =>
   Effect.gen(function*() {
     const dir = mkdtempSync(join(tmpdir(), "parley-bench-retention-"))
     const file = join(dir, "parley.db")
@@ -52,7 +54,7 @@ const run = (retention: Bot.Retention) =>
       )
     )
     const inbox = yield* Effect.provide(Inbox.Inbox, context)
-    const store = Inbox.engineStore(inbox)
+    const store = yield* Effect.provide(Inbox.EngineStore, context)
     // The engine commits on its own (real) time: wait until everything accepted is handled.
     const settled = Effect.repeat(
       Effect.andThen(
@@ -61,13 +63,15 @@ const run = (retention: Bot.Retention) =>
       ),
       { until: (pending) => pending === 0 }
     )
+    const userOf = (dialog: number) =>
+      ChatId.phone(`+3164${String(users === "new" ? dialog : dialog % population).padStart(7, "0")}`)
     const say = (dialog: number, step: number, text: string, now: number) =>
       new InboundEvent.MessageReceived({
         provider: "bench",
         eventId: `d${dialog}-${step}`,
         messageId: `d${dialog}-${step}`,
-        chat: ChatId.phone(`+3164${String(dialog % population).padStart(7, "0")}`),
-        sender: ChatId.phone(`+3164${String(dialog % population).padStart(7, "0")}`),
+        chat: userOf(dialog),
+        sender: userOf(dialog),
         content: new InboundEvent.TextContent({ text }),
         at: new Date(now)
       })
@@ -105,8 +109,11 @@ const run = (retention: Bot.Retention) =>
     return samples
   }).pipe(Effect.scoped, Effect.provide(TestClock.layer()))
 
-const pruned = await Effect.runPromise(run({ dedupe: "2 days", sentMessages: "4 days" }))
-const kept = await Effect.runPromise(run({ dedupe: "365 days", sentMessages: "365 days" }))
+const windows = { dedupe: "2 days", sentMessages: "4 days" } as const
+const pruned = await Effect.runPromise(run(windows, "returning"))
+const kept = await Effect.runPromise(run({ dedupe: "365 days", sentMessages: "365 days" }, "returning"))
+const newKept = await Effect.runPromise(run(windows, "new"))
+const newPruned = await Effect.runPromise(run({ ...windows, inactiveChats: "3 days" }, "new"))
 
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1)
 const at = (samples: ReadonlyArray<Sample>, count: number) => samples.find((s) => s.dialogs >= count)!
@@ -133,19 +140,25 @@ table(
     "sent-message rows",
     "chat rows"
   ],
-  [row("nothing pruned (baseline)", kept), row("retention: dedupe 2 d, sent 4 d", pruned)]
+  [
+    row("returning users: nothing pruned (baseline)", kept),
+    row("returning users: retention, dedupe 2 d, sent 4 d", pruned),
+    row("new users every day: retention as above, chats kept (baseline)", newKept),
+    row("new users every day: retention as above, chats idle 3 d pruned", newPruned)
+  ]
 )
-table(
-  "Day by day, with retention",
-  ["day", "dialogs so far", "MB on disk", "inbox rows", "sent-message rows"],
-  pruned.filter((s) => Number.isInteger(s.day)).map((s) => [
+const byDay = (samples: ReadonlyArray<Sample>) =>
+  samples.filter((s) => Number.isInteger(s.day)).map((s) => [
     String(s.day),
     s.dialogs.toLocaleString("en"),
     mb(s.bytes),
     String(s.rows.inbox),
-    String(s.rows.messages)
+    String(s.rows.messages),
+    String(s.rows.conversations)
   ])
-)
+const dayColumns = ["day", "dialogs so far", "MB on disk", "inbox rows", "sent-message rows", "chat rows"]
+table("Day by day, returning users, with retention", dayColumns, byDay(pruned))
+table("Day by day, new users every day, chats idle 3 days pruned", dayColumns, byDay(newPruned))
 // What each message costs while it is kept: the baseline's growth per message (3 webhooks and 3 replies
 // per dialog) between 10,000 dialogs and the end.
 const keptEnd = kept.at(-1)!
@@ -158,4 +171,12 @@ console.log(
     ` sending as many keeps about 7·M + 30·M rows: ${
       ((37 * 100_000 * perMessage) / 1024 / 1024).toFixed(0)
     } MB at 100,000 messages a day each way, flat from day 30.`
+)
+// What each chat costs while it is kept: the growth of the new-user run that keeps chats over the one that
+// prunes them, per chat kept.
+const extraChats = newKept.at(-1)!.rows.conversations! - newPruned.at(-1)!.rows.conversations!
+console.log(
+  `\nBytes on disk per chat kept (new users every day, chats kept against pruned): ${
+    ((newKept.at(-1)!.bytes - newPruned.at(-1)!.bytes) / extraChats).toFixed(0)
+  } B.`
 )

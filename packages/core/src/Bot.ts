@@ -195,6 +195,11 @@ export interface Options {
  * dead letters only when a person drops them. After a pass, `Metrics.storeRows` and
  * `Metrics.storeBytes` tell each table's rows and the database's size.
  *
+ * So the store holds, at most: the events of the last `dedupe` (as dedupe marks), the messages sent in the
+ * last `sentMessages`, the pending timers and idempotency keys, the dead letters, and one row per chat whose
+ * user wrote in the last `inactiveChats` or whose dialog is still open. A dialog that is never finished (an
+ * `ask` with no `timeout` that nobody answers) keeps its chat: give such asks a timeout.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -209,6 +214,19 @@ export interface Retention {
    * older message still reaches `onStatus`, without the message.
    */
   readonly sentMessages?: Duration.Input | undefined
+  /**
+   * How long a chat is kept once its user has stopped writing and its dialog has ended (default 365 days;
+   * never less than the customer-service `window`). After that its row is deleted, within a few passes
+   * (each pass looks at up to 10,000 chats, going round them in order). A chat with an open dialog, a
+   * pending event or timer (a reminder), or held by a running instance is kept.
+   *
+   * What a returning user's next message needs is what it brings itself: it reopens the 24 h window
+   * (closed long before, so its old state is moot), sets the provider the chat replies through, and starts
+   * a route. What is lost is the chat's `Conversation.State` values (a returning user starts from their
+   * initial values) and, on PostgreSQL, its event numbers, which start again. Sent messages, dedupe marks
+   * and dead letters have windows of their own.
+   */
+  readonly inactiveChats?: Duration.Input | undefined
   /** How often the store is pruned (default 1 minute). */
   readonly every?: Duration.Input | undefined
 }
@@ -224,12 +242,12 @@ export interface Retention {
 export const run = <R>(
   bot: Bot<R>,
   options: Options = {}
-): Effect.Effect<void, never, R | Scope.Scope | MessagingService.MessagingService | Inbox.Inbox> =>
+): Effect.Effect<void, never, R | Scope.Scope | MessagingService.MessagingService | Inbox.EngineStore> =>
   Effect.gen(function*() {
-    const inbox = yield* Inbox.Inbox
+    const window = Duration.fromInputUnsafe(options.window ?? "24 hours")
     yield* Engine.run({
       bot,
-      store: Inbox.engineStore(inbox),
+      store: yield* Inbox.EngineStore,
       messaging: yield* MessagingService.MessagingService,
       context: yield* Effect.context<R>(),
       settings: {
@@ -237,11 +255,16 @@ export const run = <R>(
         pollInterval: Duration.fromInputUnsafe(options.pollInterval ?? "1 second"),
         lease: Duration.fromInputUnsafe(options.leaseTtl ?? "1 minute"),
         retry: options.retry ?? Schedule.max([Schedule.exponential("200 millis"), Schedule.recurs(3)]),
-        window: Duration.fromInputUnsafe(options.window ?? "24 hours"),
+        window,
         owner: options.instanceId ?? hostname(),
         retention: {
           dedupe: Duration.fromInputUnsafe(options.retention?.dedupe ?? "7 days"),
           sentMessages: Duration.fromInputUnsafe(options.retention?.sentMessages ?? "30 days"),
+          // A chat inside its window is never idle: its window's state still counts.
+          inactiveChats: Duration.max(
+            Duration.fromInputUnsafe(options.retention?.inactiveChats ?? "365 days"),
+            window
+          ),
           every: Duration.fromInputUnsafe(options.retention?.every ?? "1 minute")
         }
       }
@@ -249,8 +272,8 @@ export const run = <R>(
   })
 
 /**
- * Runs the bot's engine for the life of the layer. Needs a `MessagingService`, the `Inbox` (from
- * {@link layerStore}), and the services `R` its handlers use.
+ * Runs the bot's engine for the life of the layer. Needs a `MessagingService`, the engine's store (from
+ * {@link layerStore}, with the `Inbox` the webhooks write to), and the services `R` its handlers use.
  *
  * @since 0.1.0
  * @category layers
@@ -258,7 +281,7 @@ export const run = <R>(
 export const layer = <R>(
   bot: Bot<R>,
   options?: Options
-): Layer.Layer<never, never, R | MessagingService.MessagingService | Inbox.Inbox> =>
+): Layer.Layer<never, never, R | MessagingService.MessagingService | Inbox.EngineStore> =>
   Layer.effectDiscard(run(bot, options))
 
 /**
@@ -302,7 +325,7 @@ const durability = (synchronous: "FULL" | "NORMAL"): Layer.Layer<never, SqlError
  * @category layers
  */
 export const layerStoreWith = (options: StoreOptions = {}): Layer.Layer<
-  Inbox.Inbox | ConversationStore.ConversationStore,
+  Inbox.Inbox | Inbox.EngineStore | ConversationStore.ConversationStore,
   Migrator.MigrationError | SqlError,
   SqlClient.SqlClient
 > =>
@@ -321,7 +344,7 @@ export const layerStoreWith = (options: StoreOptions = {}): Layer.Layer<
  * @category layers
  */
 export const layerStore: Layer.Layer<
-  Inbox.Inbox | ConversationStore.ConversationStore,
+  Inbox.Inbox | Inbox.EngineStore | ConversationStore.ConversationStore,
   Migrator.MigrationError | SqlError,
   SqlClient.SqlClient
 > = layerStoreWith()

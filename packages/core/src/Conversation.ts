@@ -19,6 +19,14 @@
  * - While a dialog waits on a timer (`sleep`) or on `waitFor`, messages that are not its answer are
  *   logged and dropped (cancel words still cancel).
  *
+ * Errors: `ask` and `choose` fail with `AskTimeout` when their `timeout` passes, and with the
+ * `MessagingError` of a prompt that could not be sent (e.g. `WindowClosed` outside the 24 h window with no
+ * template fallback), as `reply` does; uncaught, a `MessagingError` fails the handler (retried, then
+ * dead-lettered) and an `AskTimeout` ends the dialog quietly. (`ask` and `choose` used to turn a failed send
+ * into a defect.) Nothing else the engine does reaches dialog code: a dialog whose code no longer
+ * matches its journal, or whose chat another instance has taken over (PostgreSQL), is stopped where it is,
+ * by interruption, not by an error or a defect.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -49,7 +57,7 @@ export class AskTimeout extends Schema.TaggedError<AskTimeout>()("AskTimeout", {
 
 /**
  * The dialog's code no longer matches its journal (it changed between versions). The engine ends the
- * dialog with a warning.
+ * dialog with a warning naming it (the dialog is stopped, not failed with it).
  *
  * @since 0.1.0
  * @category errors
@@ -107,12 +115,15 @@ export interface Service {
   readonly chat: ChatId.ChatId
   /** The message that started the dialog. */
   readonly trigger: InboundEvent.MessageReceived
-  readonly ask: <A = string>(prompt: string | Message.Message, options?: AskOptions<A>) => Effect.Effect<A, AskTimeout>
+  readonly ask: <A = string>(
+    prompt: string | Message.Message,
+    options?: AskOptions<A>
+  ) => Effect.Effect<A, AskTimeout | MessagingError.MessagingError>
   readonly choose: <const O extends string>(
     prompt: string,
     options: ReadonlyArray<O>,
     settings?: { readonly retryPrompt?: string | undefined; readonly timeout?: Duration.Input | undefined }
-  ) => Effect.Effect<O, AskTimeout>
+  ) => Effect.Effect<O, AskTimeout | MessagingError.MessagingError>
   readonly reply: (message: string | Message.Message) => Effect.Effect<Receipt, MessagingError.MessagingError>
   readonly step: <A, E, R>(
     name: string,
@@ -137,7 +148,8 @@ export class Conversation extends Context.Service<Conversation, Service>()("@par
 
 /**
  * Sends `prompt` and waits for the answer's text, decoded by `schema` when given (a bad answer gets
- * `retryPrompt` and is asked again).
+ * `retryPrompt` and is asked again). Fails with `AskTimeout` when `timeout` passes with no answer, and with
+ * the `MessagingError` of a prompt (or retry prompt) that could not be sent.
  *
  * @since 0.1.0
  * @category dialogs
@@ -145,10 +157,11 @@ export class Conversation extends Context.Service<Conversation, Service>()("@par
 export const ask = <A = string>(
   prompt: string | Message.Message,
   options?: AskOptions<A>
-): Effect.Effect<A, AskTimeout, Conversation> => Conversation.use((c) => c.ask(prompt, options))
+): Effect.Effect<A, AskTimeout | MessagingError.MessagingError, Conversation> =>
+  Conversation.use((c) => c.ask(prompt, options))
 
 /**
- * Sends a numbered list and waits for one of `options`, by number or by text.
+ * Sends a numbered list and waits for one of `options`, by number or by text. Fails as `ask` does.
  *
  * @since 0.1.0
  * @category dialogs
@@ -157,7 +170,8 @@ export const choose = <const O extends string>(
   prompt: string,
   options: ReadonlyArray<O>,
   settings?: { readonly retryPrompt?: string | undefined; readonly timeout?: Duration.Input | undefined }
-): Effect.Effect<O, AskTimeout, Conversation> => Conversation.use((c) => c.choose(prompt, options, settings))
+): Effect.Effect<O, AskTimeout | MessagingError.MessagingError, Conversation> =>
+  Conversation.use((c) => c.choose(prompt, options, settings))
 
 /**
  * Sends a message to the chat (text, or any `Message`), once.

@@ -19,13 +19,13 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Conversation from "./Conversation.js"
-import * as InboundEvent from "./InboundEvent.js"
-import * as EngineStore from "./internal/engine/store.js"
+import type * as InboundEvent from "./InboundEvent.js"
+import * as ChatKey from "./internal/engine/chatKey.js"
+import * as Events from "./internal/engine/events.js"
+import * as Store from "./internal/engine/store.js"
 
 /**
  * What a durable timer does when it fires (defined with the dialogs that set timers).
@@ -47,12 +47,13 @@ export type TimerPayload = Conversation.TimerPayload
  * @since 0.1.0
  * @category models
  */
-export class TimerFired extends Schema.TaggedClass<TimerFired>()("TimerFired", {
-  timerId: Schema.Number,
-  chat: Schema.String,
-  payload: TimerPayload,
-  at: Schema.DateFromMillis
-}) {}
+export const TimerFired: typeof Events.TimerFired = Events.TimerFired
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TimerFired = Events.TimerFired
 
 /**
  * Anything the engine processes.
@@ -60,13 +61,13 @@ export class TimerFired extends Schema.TaggedClass<TimerFired>()("TimerFired", {
  * @since 0.1.0
  * @category models
  */
-export const Event = Schema.Union([InboundEvent.MessageReceived, InboundEvent.StatusChanged, TimerFired])
+export const Event: typeof Events.Event = Events.Event
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Event = typeof Event.Type
+export type Event = Events.Event
 
 /**
  * An event waiting in the inbox.
@@ -116,9 +117,10 @@ export interface Service {
   readonly deadLetter: (id: number) => Effect.Effect<Option.Option<DeadLetter>, SqlError>
   /**
    * Moves the parked events back into the inbox, in their order, as new pending events (with no dedupe
-   * key: a provider's redelivery is still dropped by the original's mark), and removes the dead
-   * letters, in one transaction. A running engine takes them up by its poll. Returns the ids replayed
-   * (an id that is not parked is left out).
+   * key: a provider's redelivery is still dropped by the original's mark), each taking its chat's next
+   * place in the chat's order, and removes the dead letters, in one transaction. A running engine takes
+   * them up by its poll (at once, in the same process). Returns the ids replayed (an id that is not parked
+   * is left out).
    */
   readonly replay: (ids: ReadonlyArray<number>) => Effect.Effect<ReadonlyArray<number>, SqlError>
   /** Deletes the parked events; returns the ids dropped. */
@@ -133,32 +135,36 @@ export interface Service {
  */
 export class Inbox extends Context.Service<Inbox, Service>()("@parley/core/Inbox") {}
 
-const EventJson = Schema.fromJsonString(Event)
-const encodeEvent = Schema.encodeSync(EventJson)
-const decodeEvent = Schema.decodeSync(EventJson)
+/**
+ * The engine's store, which the inbox shares its group commit with (its service is internal to Parley):
+ * {@link layer} provides it beside the `Inbox` (as `Bot.layerStore` does), and `Bot.layer` needs it, so a
+ * hand-written `Inbox` does not run an engine.
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export const EngineStore: typeof Store.EngineStore = Store.EngineStore
 
 /**
- * The chat an event is ordered under.
+ * @since 0.2.0
+ * @category tags
+ */
+export type EngineStore = Store.EngineStore
+
+/**
+ * The chat an event is ordered under: its chat, or for a delivery status whose chat the provider did not
+ * say, a key of its own (`message:<id>`), which belongs to no chat.
  *
  * @since 0.1.0
  * @category accessors
  */
-export const chatKey = (event: Event): string => {
-  switch (event._tag) {
-    case "MessageReceived":
-      return event.chat.toString()
-    case "StatusChanged":
-      return event.chat ? event.chat.toString() : `message:${event.messageId}`
-    case "TimerFired":
-      return event.chat
-  }
-}
+export const chatKey: (event: Event) => string = ChatKey.of
 
 const toDeadLetter = (row: Record<string, unknown>): DeadLetter => ({
   id: Number(row.id),
   inboxId: Number(row.inbox_id),
   chat: String(row.chat),
-  event: decodeEvent(String(row.event)),
+  event: Events.decodeEvent(String(row.event)),
   error: String(row.error),
   attempts: Number(row.attempts),
   failedAt: new Date(Number(row.failed_at))
@@ -167,29 +173,16 @@ const toDeadLetter = (row: Record<string, unknown>): DeadLetter => ({
 const idsOf = (rows: ReadonlyArray<Record<string, unknown>>): ReadonlyArray<number> =>
   rows.map((row) => Number(row.id)).sort((a, b) => a - b)
 
-const StoreTypeId: unique symbol = Symbol.for("@parley/core/Inbox/EngineStore")
-
 /**
- * The engine's store behind an inbox (the engine and the webhooks share its group commit).
- *
- * @internal
- */
-export const engineStore = (inbox: Service): EngineStore.EngineStore =>
-  (inbox as Service & { readonly [StoreTypeId]: EngineStore.EngineStore })[StoreTypeId]
-
-/**
- * The inbox over the `SqlClient` in context (tables from `Migrations`), for the life of the scope.
+ * The inbox over the `SqlClient` in context (tables from `Migrations`), writing through the engine's store
+ * (its group commit).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Service, never, SqlClient.SqlClient | Scope.Scope> = Effect.gen(function*() {
+export const make: Effect.Effect<Service, never, SqlClient.SqlClient | EngineStore> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const store = yield* EngineStore.make({
-    eventCodec: { encode: encodeEvent, decode: decodeEvent },
-    timerFired: (fields) => new TimerFired(fields),
-    chatKey
-  })
+  const store = yield* EngineStore
   const service: Service = {
     enqueue: (events) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.enqueue(events, now)),
     deadLetters: Effect.map(
@@ -203,11 +196,8 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient | Scope.Sco
     }),
     replay: Effect.fn("Inbox.replay")(function*(ids: ReadonlyArray<number>) {
       if (ids.length === 0) return []
-      const now = yield* Clock.currentTimeMillis
-      yield* sql`INSERT INTO parley_inbox (chat, event, received_at)
-        SELECT chat, event, ${now} FROM parley_dead_letters WHERE ${sql.in("id", ids)} ORDER BY id`
-      return idsOf(yield* sql`DELETE FROM parley_dead_letters WHERE ${sql.in("id", ids)} RETURNING id`)
-    }, sql.withTransaction),
+      return yield* store.replay(ids, yield* Clock.currentTimeMillis)
+    }),
     drop: Effect.fn("Inbox.drop")(function*(ids: ReadonlyArray<number>) {
       if (ids.length === 0) return []
       return idsOf(yield* sql`DELETE FROM parley_dead_letters WHERE ${sql.in("id", ids)} RETURNING id`)
@@ -216,11 +206,15 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient | Scope.Sco
       Effect.map((found) => Number(found[0]?.n ?? 0))
     )
   }
-  return Object.assign(service, { [StoreTypeId]: store })
+  return service
 })
 
 /**
+ * The inbox and the engine's store it writes through.
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Inbox, never, SqlClient.SqlClient> = Layer.effect(Inbox, make)
+export const layer: Layer.Layer<Inbox | EngineStore, never, SqlClient.SqlClient> = Layer.effect(Inbox, make).pipe(
+  Layer.provideMerge(Store.layer)
+)

@@ -1,9 +1,20 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Bot, Capabilities, ChatId, Conversation, InboundEvent, Message, MessagingService, Metrics } from "@parley/core"
+import {
+  Bot,
+  Capabilities,
+  ChatId,
+  Conversation,
+  InboundEvent,
+  Inbox,
+  Message,
+  MessagingService,
+  Metrics
+} from "@parley/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -425,6 +436,38 @@ describe("Bot", () => {
       expect(yield* Deferred.await(result)).toBe("WindowClosed")
       expect(out.all).toEqual([])
     }))
+
+  it.effect("a prompt that cannot be sent fails the ask with its MessagingError, as a reply does", () =>
+    Effect.gen(function*() {
+      const out = yield* recorder
+      const result = yield* Deferred.make<string>()
+      const late = Effect.gen(function*() {
+        yield* Conversation.sleep("25 hours")
+        const outcome = yield* Effect.result(Conversation.ask("Are you still there?"))
+        yield* Deferred.succeed(result, outcome._tag === "Failure" ? outcome.failure._tag : "answered")
+      })
+      const { inbox } = yield* start({
+        file: yield* database,
+        bot: Bot.make({ routes: [], fallback: late }),
+        messaging: out.service
+      })
+      yield* inbox.enqueue([says("hi", user, "wawp", new Date(0))])
+      yield* settled(inbox)
+      yield* TestClock.adjust("25 hours")
+      expect(yield* Deferred.await(result)).toBe("WindowClosed")
+      expect(out.all).toEqual([])
+    }))
+
+  it("the engine needs the engine's store, which a hand-written Inbox does not give", () => {
+    const handWritten = Layer.succeed(Inbox.Inbox, {} as Inbox.Service)
+    const engine = Bot.layer(Bot.make({ routes: [] })).pipe(
+      Layer.provide(handWritten),
+      Layer.provide(Layer.succeed(MessagingService.MessagingService, {} as MessagingService.Service))
+    )
+    // @ts-expect-error: the engine's store (from `Inbox.layer` or `Bot.layerStore`) is missing.
+    const complete: Layer.Layer<never> = engine
+    expect(complete).toBe(engine)
+  })
 
   it.effect("typed per-chat state outlives dialogs", () =>
     Effect.gen(function*() {

@@ -8,11 +8,13 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Bot, ChatId, Conversation, Inbox, MessagingService } from "@parley/core"
 import { Postgres } from "@parley/testing"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { postgresBin, startPostgres } from "./fixtures/databases.js"
 import { recorder, says, settled } from "./fixtures/engine.js"
@@ -164,6 +166,103 @@ if (postgresBin !== undefined) {
             expect(handled).toEqual(["a:1", "b:1", "a:2", "a:3"])
             expect(yield* Postgres.query(url, `SELECT lease_token FROM parley_conversations WHERE chat = '${a}'`))
               .toBe("1")
+          }),
+        60_000
+      )
+
+      it.effect(
+        "a replayed dead letter takes its chat's next number: the chat's later messages are still handled",
+        () =>
+          Effect.gen(function*() {
+            const url = yield* Postgres.createDatabase(yield* PgServer)
+            const out = yield* recorder
+            let broken = true
+            const bot = Bot.make<never>({
+              routes: [],
+              fallback: Effect.gen(function*() {
+                const text = Conversation.textOf(yield* Conversation.trigger) ?? ""
+                if (text === "crash" && broken) return yield* Effect.fail("the booking service is down")
+                yield* Conversation.reply(`ok ${text}`)
+              })
+            })
+            const context = yield* Layer.build(
+              Bot.layer(bot, { instanceId: "solo", retry: Schedule.recurs(0) }).pipe(
+                Layer.provideMerge(Bot.layerStore),
+                Layer.provide(Layer.succeed(MessagingService.MessagingService, out.service)),
+                Layer.provide(PgClient.layer({ url: Redacted.make(url) }))
+              )
+            )
+            const inbox = Context.get(context, Inbox.Inbox)
+            const a = ChatId.phone("+31620000011")
+            const b = ChatId.phone("+31620000012")
+            // Chat b's events take inbox ids, so a's ids and a's numbers in its own order differ.
+            yield* inbox.enqueue([says("1", b), says("2", b), says("3", b), says("hi", a)])
+            yield* inbox.enqueue([says("crash", a)])
+            yield* settled(inbox)
+            const [dead] = yield* inbox.deadLetters
+            broken = false
+            expect(yield* inbox.replay([dead!.id])).toEqual([dead!.id])
+            yield* settled(inbox)
+            yield* inbox.enqueue([says("after", a)])
+            yield* settled(inbox).pipe(Effect.timeout("10 seconds"))
+            expect(
+              out.all.filter((s) => s.message.to.toString() === a.toString()).map((s) =>
+                s.message._tag === "Text" ? s.message.text : "?"
+              )
+            )
+              .toEqual(["ok hi", "ok crash", "ok after"])
+          }),
+        60_000
+      )
+
+      it.effect(
+        "an instance whose hold lapsed mid-handler stops it before its next send: no error or defect in the dialog, no dead letter, the event left to the new holder",
+        () =>
+          Effect.gen(function*() {
+            const url = yield* Postgres.createDatabase(yield* PgServer)
+            const out = yield* recorder
+            const started = yield* Deferred.make<void>()
+            const proceed = yield* Deferred.make<void>()
+            const stopped = yield* Deferred.make<void>()
+            const seen: Array<string> = []
+            const bot = Bot.make<never>({
+              routes: [],
+              fallback: Effect.gen(function*() {
+                yield* Deferred.succeed(started, undefined)
+                yield* Deferred.await(proceed)
+                yield* Conversation.reply("too late").pipe(
+                  Effect.catch((error) => Effect.sync(() => seen.push(`error ${String(error)}`))),
+                  Effect.catchDefect((defect) => Effect.sync(() => seen.push(`defect ${String(defect)}`))),
+                  Effect.onInterrupt(() => Deferred.succeed(stopped, undefined))
+                )
+                seen.push("went on")
+              })
+            })
+            const context = yield* Layer.build(
+              Bot.layer(bot, { instanceId: "a", leaseTtl: "1 second", retry: Schedule.recurs(0) }).pipe(
+                Layer.provideMerge(Bot.layerStore),
+                Layer.provide(Layer.succeed(MessagingService.MessagingService, out.service)),
+                Layer.provide(PgClient.layer({ url: Redacted.make(url) }))
+              )
+            )
+            const inbox = Context.get(context, Inbox.Inbox)
+            const a = ChatId.phone("+31620000009")
+            yield* inbox.enqueue([says("hello", a)])
+            yield* Deferred.await(started)
+            // Another instance takes the chat, as it would once a's hold lapsed while a was paused; a's
+            // renewals find nothing of theirs to renew, and its own hold runs out.
+            yield* Postgres.query(
+              url,
+              `UPDATE parley_conversations SET lease_owner = 'b', lease_token = lease_token + 1,
+                lease_until = lease_until + 3600000 WHERE chat = '${a}'`
+            )
+            yield* Effect.sleep("1500 millis")
+            yield* Deferred.succeed(proceed, undefined)
+            yield* Deferred.await(stopped).pipe(Effect.timeout("10 seconds"))
+            expect(seen).toEqual([])
+            expect(out.all).toEqual([])
+            expect(yield* inbox.pendingCount).toBe(1)
+            expect(yield* inbox.deadLetters).toEqual([])
           }),
         60_000
       )

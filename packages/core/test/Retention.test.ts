@@ -6,7 +6,6 @@ import {
   Conversation,
   ConversationStore,
   Idempotency,
-  Inbox,
   Message,
   MessagingService,
   Metrics
@@ -16,6 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as TestClock from "effect/testing/TestClock"
 import { join } from "node:path"
 import * as Retention from "../src/internal/engine/retention.js"
@@ -23,7 +23,12 @@ import { tempDir } from "./fixtures/databases.js"
 import { recorder, says, settled, start } from "./fixtures/engine.js"
 
 const usersPerStep = 20
-const settings = { dedupe: Duration.hours(1), sentMessages: Duration.hours(2), every: Duration.minutes(10) }
+const settings = {
+  dedupe: Duration.hours(1),
+  sentMessages: Duration.hours(2),
+  inactiveChats: Duration.days(365),
+  every: Duration.minutes(10)
+}
 
 // A retention pass runs on its own (real) time once the clock reaches it: wait for it to finish.
 const nextPass = (before: number) =>
@@ -57,7 +62,7 @@ describe("retention", () => {
           fallback: Conversation.reply("ok")
         })
         const runsBefore = (yield* Metric.value(Metrics.pruneRuns)).count
-        const { context, inbox } = yield* start({
+        const { context, engine: store, inbox } = yield* start({
           file,
           bot,
           messaging: out.service,
@@ -66,7 +71,6 @@ describe("retention", () => {
             retention: { dedupe: "1 hour", sentMessages: "2 hours", every: "10 minutes" }
           }
         })
-        const store = Inbox.engineStore(inbox)
         yield* nextPass(runsBefore)
 
         // An idempotent send through a provider, its keys kept in the same database for an hour.
@@ -139,6 +143,94 @@ describe("retention", () => {
         expect(last.dead_letters).toBe(1)
         // The early event's mark is gone with its window: a redelivery now would be handled again.
         expect(yield* inbox.enqueue([early!])).toEqual({ accepted: 1, duplicates: 0 })
+      })
+  )
+
+  it.effect(
+    "with new users every step, finished chats of users silent past their window go and the chats level off; open dialogs, pending timers and returning users are served",
+    () =>
+      Effect.gen(function*() {
+        const out = yield* recorder
+        const file = join(yield* tempDir("parley-retention-"), "bot.db")
+        const Visits = Conversation.State("visits", Schema.Number, 0)
+        const bot = Bot.make({
+          routes: [
+            // Never answered: the dialog stays open, and so does its chat.
+            Bot.keyword("quiz", Effect.asVoid(Conversation.ask("What is 6 x 7?"))),
+            Bot.keyword(
+              "later",
+              Effect.gen(function*() {
+                const at = yield* Conversation.step("at", Effect.map(Clock.currentTimeMillis, (t) => t + 2 * 3_600_000))
+                yield* Conversation.remindAt(new Date(at), "Two hours have passed")
+                yield* Conversation.reply("I'll remind you")
+              })
+            )
+          ],
+          fallback: Effect.gen(function*() {
+            yield* Visits.update((n) => n + 1)
+            yield* Conversation.reply(`Visit ${yield* Visits.get}`)
+          })
+        })
+        const runsBefore = (yield* Metric.value(Metrics.pruneRuns)).count
+        const { engine, inbox, store: conversations } = yield* start({
+          file,
+          bot,
+          messaging: out.service,
+          engine: {
+            // A chat is idle an hour after its user's last message (its window, 30 minutes, has closed).
+            window: "30 minutes",
+            retention: { dedupe: "1 hour", sentMessages: "2 hours", inactiveChats: "1 hour", every: "10 minutes" }
+          }
+        })
+        yield* nextPass(runsBefore)
+        const phone = (n: number) => ChatId.phone(`+3162${String(n).padStart(7, "0")}`)
+        const quiz = phone(9_000_001)
+        const later = phone(9_000_002)
+        const regular = phone(9_000_003)
+        // Written at the engine's (test) clock's time: the window and the idle cutoff run from it.
+        const saysNow = (text: string, from: ChatId.ChatId) =>
+          Effect.map(Clock.currentTimeMillis, (now) => says(text, from, "wawp", new Date(now)))
+        const kept = (chat: ChatId.ChatId) =>
+          Effect.map(conversations.load(chat.toString()), (found) => found.lastInboundAt !== undefined)
+
+        const chats: Array<number> = []
+        for (let step = 0; step < 18; step++) {
+          // Users who write once and never again.
+          const events = yield* Effect.forEach(
+            Array.from({ length: usersPerStep }, (_, n) => phone(step * 1_000 + n)),
+            (from) => saysNow("hello", from)
+          )
+          if (step === 0) events.push(yield* saysNow("quiz", quiz), yield* saysNow("later", later))
+          if (step === 0) events.push(yield* saysNow("hello", regular))
+          yield* inbox.enqueue(events)
+          yield* settled(inbox)
+          if (step === 11) {
+            // Past the window, not yet due: a chat with a pending reminder is kept.
+            expect(yield* kept(later)).toBe(true)
+            // The regular came on the first step; their chat went, and with it what it kept: back now, they
+            // are served as a new user.
+            expect(yield* kept(regular)).toBe(false)
+            out.all.length = 0
+            yield* inbox.enqueue([yield* saysNow("hello again", regular)])
+            yield* settled(inbox)
+            expect(out.texts()).toEqual(["Visit 1"])
+          }
+          const runs = (yield* Metric.value(Metrics.pruneRuns)).count
+          yield* TestClock.adjust("10 minutes")
+          yield* nextPass(runs)
+          yield* settled(inbox)
+          chats.push((yield* engine.size).rows.conversations!)
+        }
+        // An open dialog keeps its chat however long its user is silent; the reminder's timer has fired (its
+        // message, outside the window, was not sent), and its chat has gone after it.
+        expect(yield* kept(quiz)).toBe(true)
+        expect(yield* kept(later)).toBe(false)
+        // The chats level off: an hour of users (6 steps) and the step the sweep has not reached yet, plus
+        // the open dialog and the regular's second visit.
+        const late = chats.slice(9)
+        expect(Math.max(...late) - Math.min(...late)).toBeLessThanOrEqual(usersPerStep)
+        expect(chats.at(-1)!).toBeLessThanOrEqual(8 * usersPerStep + 2)
+        expect(chats.at(-1)!).toBeGreaterThanOrEqual(6 * usersPerStep)
       })
   )
 })

@@ -27,7 +27,7 @@ const received = (id: string, text: string, at = 1_000) =>
     at: new Date(at)
   })
 
-type Env = Inbox.Inbox | ConversationStore.ConversationStore | SqlClient.SqlClient
+type Env = Inbox.Inbox | Inbox.EngineStore | ConversationStore.ConversationStore | SqlClient.SqlClient
 
 const withStore = <A, E>(backend: Backend, effect: Effect.Effect<A, E, Env>) =>
   Effect.flatMap(backend.fresh, (database) => Effect.provide(effect, Layer.provideMerge(Bot.layerStore, database)))
@@ -93,9 +93,9 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
   )
 
   // The engine's own view of the store: what the webhooks hand over, what a poll finds, what a commit writes.
-  const engineStore = Effect.map(Inbox.Inbox, Inbox.engineStore)
+  const engineStore = Inbox.EngineStore
   const hold = (owner: string, now: number, ttl = 60_000) => ({ owner, now, until: now + ttl })
-  const polled = (store: EngineStore.EngineStore, known: (id: number) => boolean = () => false) =>
+  const polled = (store: EngineStore.Service, known: (id: number) => boolean = () => false) =>
     Effect.suspend(() => {
       let found: ReadonlyArray<EngineStore.Entry> = []
       return Effect.map(store.poll(known, (entries) => found = entries), () => found)
@@ -309,6 +309,86 @@ const suite = <R>(register: Register<R>, backendOf: Effect.Effect<Backend, never
   )
 
   run(
+    "retention deletes idle finished chats, and keeps those a next event, a dialog, a timer or a hold still needs",
+    Effect.gen(function*() {
+      const inbox = yield* Inbox.Inbox
+      const store = yield* engineStore
+      const conversations = yield* ConversationStore.ConversationStore
+      const leased = (yield* SqlClient.SqlClient).onDialectOrElse({ pg: () => true, orElse: () => false })
+      // Each chat's user wrote at 1,000; the cutoff is 50,000 and it is now 100,000.
+      const cases = ["idle", "open", "pending", "timer", "recent", "held"] as const
+      const chatOf = (name: (typeof cases)[number]) => ChatId.phone(`+3161000000${cases.indexOf(name)}`)
+      const says = (name: (typeof cases)[number], id: string) =>
+        new InboundEvent.MessageReceived({ ...received(id, "hi"), chat: chatOf(name), sender: chatOf(name) })
+      yield* inbox.enqueue(cases.map((name) => says(name, name)))
+      const entries = yield* polled(store)
+      for (const [i, name] of cases.entries()) {
+        const entry = entries[i]!
+        const dialog = {
+          id: `d${entry.id}`,
+          route: "book",
+          trigger: entry.id,
+          event: says(name, name),
+          journal: [{ kind: "ask", key: "Your name?", done: false }],
+          startedAt: 1_000
+        }
+        // "recent": its row was written at 90,000 (a delivery status, say), though its user wrote long ago.
+        // "held": an instance holds it until 1,000,000 (PostgreSQL; SQLite holds no chat).
+        const at = hold("me", name === "recent" ? 90_000 : 1_000, name === "held" ? 999_000 : 60_000)
+        const row = Option.getOrThrow(yield* store.load(entry.chat, at))
+        yield* store.commit(
+          changes(entry, {
+            chat: {
+              ...row,
+              provider: "wawp",
+              lastInboundAt: 1_000,
+              dialog: name === "open" ? Option.some(dialog) : Option.none()
+            },
+            timers: name === "timer"
+              ? [{
+                key: "t1",
+                fireAt: 500_000,
+                payload: JSON.stringify({ _tag: "DialogTimer", dialogId: "x", step: 0 })
+              }]
+              : []
+          }),
+          at
+        )
+      }
+      yield* inbox.enqueue([says("pending", "pending-2")])
+      const cutoffs = { idle: 50_000, now: 100_000 }
+      // A sweep looks at a range of chats at a time, in order.
+      const first = yield* store.pruneChats(cutoffs, "", 2)
+      expect(first).toEqual({ scanned: 2, last: chatOf("open").toString(), deleted: [chatOf("idle").toString()] })
+      const rest = yield* store.pruneChats(cutoffs, first.last, 500)
+      expect(rest).toEqual({
+        scanned: 4,
+        last: chatOf("held").toString(),
+        deleted: leased ? [] : [chatOf("held").toString()]
+      })
+      expect(yield* store.pruneChats(cutoffs, rest.last, 500)).toEqual({ scanned: 0, last: rest.last, deleted: [] })
+      const kept = new Map<string, boolean>()
+      for (const name of cases) {
+        kept.set(name, (yield* conversations.load(chatOf(name).toString())).provider === "wawp")
+      }
+      expect(Object.fromEntries(kept)).toEqual({
+        idle: false,
+        open: true,
+        pending: true,
+        timer: true,
+        recent: true,
+        held: leased
+      })
+      // The pruned chat's user comes back: a new row, and on PostgreSQL the next event is next in its order.
+      yield* inbox.enqueue([says("idle", "back")])
+      const [back] = (yield* polled(store)).filter((entry) => entry.chat === chatOf("idle").toString())
+      const fresh = Option.getOrThrow(yield* store.load(back!.chat, hold("me", 100_000)))
+      expect(fresh).toMatchObject({ provider: undefined, lastInboundAt: undefined, data: {} })
+      if (leased) expect(back!.order).toBe(fresh.handledSeq + 1)
+    })
+  )
+
+  run(
     "the durable idempotency store keeps receipts for their window",
     Effect.gen(function*() {
       const idempotency = yield* ConversationStore.makeIdempotencyStore
@@ -329,7 +409,7 @@ describe("store on SQLite", () => {
       const file = join(yield* tempDir("parley-hold-"), "parley.db")
       const open = Effect.map(
         Layer.build(Layer.provide(Bot.layerStore, sqliteAt(file))),
-        (context) => Inbox.engineStore(Context.get(context, Inbox.Inbox))
+        (context) => Context.get(context, Inbox.EngineStore)
       )
       const first = yield* open
       const second = yield* open
@@ -402,7 +482,7 @@ if (postgresBin === undefined) {
           backend,
           Effect.gen(function*() {
             const inbox = yield* Inbox.Inbox
-            const store = Inbox.engineStore(inbox)
+            const store = yield* Inbox.EngineStore
             const key = chat.toString()
             yield* inbox.enqueue([received("a", "1")])
             let found: ReadonlyArray<EngineStore.Entry> = []

@@ -6,13 +6,11 @@
  * @internal
  */
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
-import * as Conversation from "../../Conversation.js"
+import type * as Conversation from "../../Conversation.js"
 import type { Receipt } from "../../Receipt.js"
+import { encodeTimerPayload } from "./events.js"
 import type * as rows from "./rows.js"
 import type * as Store from "./store.js"
-
-const encodePayload = Schema.encodeSync(Schema.fromJsonString(Conversation.TimerPayload))
 
 /** @internal */
 export class Session {
@@ -26,9 +24,21 @@ export class Session {
   /**
    * @param leaseUntil Until when this instance may act for the chat (PostgreSQL: its hold, renewed as it
    * goes); `Infinity` where the engine holds the whole database.
+   * @param fenced Whether every commit writes the chat's row, even unchanged (PostgreSQL: the commit of a
+   * held chat is fenced by its token).
    */
-  constructor(readonly chat: string, row: Store.ChatRow, public leaseUntil: number) {
+  constructor(
+    readonly chat: string,
+    row: Store.ChatRow,
+    public leaseUntil: number,
+    private readonly fenced: boolean
+  ) {
     this.row = { ...row, data: { ...row.data } }
+  }
+
+  /** Whether this instance may still act for the chat at `now`. */
+  heldAt(now: number): boolean {
+    return now < this.leaseUntil
   }
 
   /** The number of the chat's last handled event (PostgreSQL). */
@@ -79,7 +89,7 @@ export class Session {
   }
 
   setTimer(key: string, fireAt: number, payload: Conversation.TimerPayload): void {
-    this.timers.push({ key, fireAt, payload: encodePayload(payload) })
+    this.timers.push({ key, fireAt, payload: encodeTimerPayload(payload) })
   }
 
   cancelTimer(timer: string | number): void {
@@ -90,14 +100,11 @@ export class Session {
     this.status = status
   }
 
-  /**
-   * What the current event changed, to commit with it; `withRow`: the chat's row even unchanged (the
-   * commit of a held chat writes it, fenced by its token).
-   */
-  changes(entry: Store.Entry, withRow: boolean): Store.Changes {
+  /** What the current event changed, to commit with it. */
+  changes(entry: Store.Entry): Store.Changes {
     return {
       entry,
-      chat: this.changed || withRow ? this.row : undefined,
+      chat: this.changed || this.fenced ? this.row : undefined,
       sent: this.sent,
       timers: this.timers,
       cancelled: this.cancelled,
@@ -118,23 +125,29 @@ export class Session {
 
 /** A session for events that belong to no chat's row (delivery statuses). @internal */
 export const detached = (chat: string): Session =>
-  new Session(chat, {
-    provider: undefined,
-    lastInboundAt: undefined,
-    dialog: Option.none(),
-    data: {},
-    token: 0,
-    handledSeq: 0
-  }, Infinity)
+  new Session(
+    chat,
+    {
+      provider: undefined,
+      lastInboundAt: undefined,
+      dialog: Option.none(),
+      data: {},
+      token: 0,
+      handledSeq: 0
+    },
+    Infinity,
+    false
+  )
 
 /**
- * Sessions kept between a chat's events, for the worker that takes the chat next. On SQLite, where this
- * engine is the only writer of its chats (under the engine's hold), those of recently active chats: the
- * next event of a chat then needs no read at all; least recently used dropped first. On PostgreSQL, only
- * those of chats handed back to the queue while this instance holds them (see `Worker.requeue`), with no
- * limit: each is taken again with its chat (or, when the engine stops first, its chat stays held until the
- * hold lapses or this instance starts again, as the chat a worker was serving does). A worker takes a
- * chat's session out while it handles the chat.
+ * Sessions kept between a chat's events, for the worker that takes the chat next (`coordination.ts` says
+ * which). On SQLite, where this engine is the only writer of its chats (under the engine's hold), those of
+ * recently active chats: the next event of a chat then needs no read at all; least recently used dropped
+ * first, and those of chats retention deleted dropped at once. On PostgreSQL, only those of chats handed
+ * back to the queue while this instance holds them (the fairness requeue in `worker.ts`), with no limit:
+ * each is taken again with its chat (or, when the engine stops first, its chat stays held until the hold
+ * lapses or this instance starts again, as the chat a worker was serving does). A worker takes a chat's
+ * session out while it handles the chat.
  *
  * @internal
  */
@@ -147,6 +160,11 @@ export class SessionCache {
     const session = this.sessions.get(chat)
     if (session !== undefined) this.sessions.delete(chat)
     return session
+  }
+
+  /** Drops the sessions of chats whose rows retention deleted. */
+  forget(chats: ReadonlyArray<string>): void {
+    for (const chat of chats) this.sessions.delete(chat)
   }
 
   keep(session: Session): void {

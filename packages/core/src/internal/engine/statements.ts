@@ -1,6 +1,7 @@
 /**
- * The engine's SQL, written once with `?` placeholders and rendered for the database in use
- * (PostgreSQL numbers them `$1`, `$2`, …). Tables are created by `Migrations`.
+ * The engine's SQL, written once with `?` placeholders and rendered for each database (PostgreSQL
+ * numbers them `$1`, `$2`, …; `coordination.ts` picks the set for the database in use). Tables are
+ * created by `Migrations`.
  *
  * @internal
  */
@@ -36,6 +37,12 @@ const texts = {
   deadLetter: `INSERT INTO parley_dead_letters (inbox_id, chat, event, error, attempts, failed_at)
     SELECT id, chat, event, ?, attempts, ? FROM parley_inbox WHERE id = ?`,
   dead: `UPDATE parley_inbox SET state = 'dead', event = '' WHERE id = ?`,
+  // A parked event back into the inbox, as a new pending event (with no dedupe key: a provider's redelivery
+  // is still dropped by the original's mark), and its dead letter removed.
+  deadLetterChat: `SELECT chat FROM parley_dead_letters WHERE id = ?`,
+  replayDeadLetter: `INSERT INTO parley_inbox (chat, event, received_at)
+    SELECT chat, event, ? FROM parley_dead_letters WHERE id = ? RETURNING id, chat, event`,
+  dropDeadLetter: `DELETE FROM parley_dead_letters WHERE id = ? RETURNING id`,
   loadChat: `SELECT provider, last_inbound_at, dialog, data, lease_token FROM parley_conversations WHERE chat = ?`,
   // Takes the chat for this instance (or renews its own hold) and reads it, in one statement; returns
   // nothing while another live instance holds it. Each taking bumps the fencing token.
@@ -97,26 +104,49 @@ const texts = {
     WHERE sent_at < ? LIMIT ?) RETURNING message_id`,
   pruneIdempotency: `DELETE FROM parley_idempotency WHERE key IN (SELECT key FROM parley_idempotency
     WHERE expires_at < ? LIMIT ?) RETURNING key`,
-  tableRows: `SELECT (SELECT COUNT(*) FROM parley_inbox) AS inbox,
+  // Chats are swept in key order, a range at a time (no index on when a chat was last active: each commit
+  // would have to update it). The range after a chat, each row with whether it alone lets the chat go: its
+  // dialog finished, nothing written to it and no message from its user since the cutoff, held by no live
+  // instance, every accepted event handled (PostgreSQL's event numbers; both 0 on SQLite).
+  chatRange: `SELECT chat, CASE WHEN dialog IS NULL AND updated_at < ?
+      AND (last_inbound_at IS NULL OR last_inbound_at < ?) AND (lease_owner IS NULL OR lease_until < ?)
+      AND inbox_seq = handled_seq THEN 1 ELSE 0 END AS idle
+    FROM parley_conversations WHERE chat > ? ORDER BY chat LIMIT ?`,
+  // Deletes those of the chats (a JSON array) that are still idle and have no pending event or timer (a
+  // reminder): checked again in the transaction that deletes them, which holds their locks (PostgreSQL).
+  pruneChats: `DELETE FROM parley_conversations WHERE chat IN (SELECT value FROM json_each(?))
+    AND dialog IS NULL AND updated_at < ? AND (last_inbound_at IS NULL OR last_inbound_at < ?)
+    AND (lease_owner IS NULL OR lease_until < ?) AND inbox_seq = handled_seq
+    AND chat NOT IN (SELECT chat FROM parley_inbox WHERE state = 'pending')
+    AND chat NOT IN (SELECT chat FROM parley_timers WHERE state = 'pending')
+    RETURNING chat`,
+  // Rows per table, and the database's bytes on disk, in one statement.
+  size: `SELECT (SELECT COUNT(*) FROM parley_inbox) AS inbox,
     (SELECT COUNT(*) FROM parley_dead_letters) AS dead_letters,
     (SELECT COUNT(*) FROM parley_conversations) AS conversations,
     (SELECT COUNT(*) FROM parley_timers) AS timers,
     (SELECT COUNT(*) FROM parley_messages) AS messages,
-    (SELECT COUNT(*) FROM parley_idempotency) AS idempotency`,
-  databaseBytes: `SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()`
+    (SELECT COUNT(*) FROM parley_idempotency) AS idempotency,
+    (SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()) AS bytes`
 } as const
 
 /** @internal */
 export type Statements = { readonly [K in keyof typeof texts]: string }
 
-/** @internal */
-export const forDialect = (dialect: Dialect): Statements =>
-  dialect === "pg"
-    ? {
-      ...Object.fromEntries(Object.entries(texts).map(([name, text]) => [name, numbered(text)])) as Statements,
-      databaseBytes: `SELECT pg_database_size(current_database()) AS bytes`
-    }
-    : texts
+/** The statements for SQLite. @internal */
+export const sqlite: Statements = texts
+
+/** The statements for PostgreSQL: placeholders numbered, and its own JSON arrays and database size. @internal */
+export const postgres: Statements = {
+  ...Object.fromEntries(Object.entries(texts).map(([name, text]) => [name, numbered(text)])) as Statements,
+  pruneChats: numbered(
+    texts.pruneChats.replace("SELECT value FROM json_each(?)", "SELECT jsonb_array_elements_text(?::jsonb)")
+  ),
+  size: texts.size.replace(
+    "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+    "SELECT pg_database_size(current_database())"
+  )
+}
 
 /**
  * The advisory-lock keys of chats for `lockChats`: a 32-bit hash of each (FNV-1a; two chats that share a

@@ -1,15 +1,19 @@
 /**
- * A chat's worker: takes the chat's events one at a time, in order. It reads the chat once (taking it
- * for this instance where several share the database) and carries the session from event to event;
- * for each event it runs the handler, retried by the bot's policy, then commits what the event
- * changed together with the event's inbox mark. A handler that keeps failing gets its event parked as
- * a dead letter, with its sends recorded and its dialog ended; a database that fails is retried until
- * it answers, and never costs an event.
+ * A chat's worker: takes the chat's events one at a time, in order. It opens the chat once (reading its
+ * row, and taking it for this instance where several share the database: `coordination.ts`) and carries
+ * the session from event to event; for each event it runs the handler (`handle.ts`), retried by the bot's
+ * policy, then commits what the event changed together with the event's inbox mark. A handler that keeps
+ * failing gets its event parked as a dead letter, with its sends recorded and its dialog ended; a database
+ * that fails is retried until it answers, and never costs an event.
  *
  * The order of writes and sends: a handler's sends happen while it runs, and its journal entries and
  * the event's inbox mark are written after, in one commit. A crash between a send and that commit
  * handles the event again and repeats the send (the providers take no idempotency key); it cannot
  * lose the event or skip a step.
+ *
+ * How an event ends ({@link Handled}): committed; or this instance no longer holds the chat (`lost`: the
+ * handler was stopped, or its commit refused, and the chat's new holder handles the event); or another
+ * engine took the whole database (`displaced`: this engine stops).
  *
  * @internal
  */
@@ -23,42 +27,45 @@ import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import * as Tracer from "effect/Tracer"
 import * as Metrics from "../../Metrics.js"
 import * as Retrying from "../retry.js"
+import * as ChatKey from "./chatKey.js"
+import * as Coordination from "./coordination.js"
 import type * as Handle from "./handle.js"
 import type { Pending } from "./pending.js"
-import * as Session from "./session.js"
+import type { Session } from "./session.js"
 import type * as Store from "./store.js"
 
-/** @internal */
+/** What a chat's worker works with. @internal */
 export interface Worker {
-  readonly store: Store.EngineStore
+  readonly store: Store.Service
+  /** The pending events, per chat. */
   readonly pending: Pending
-  readonly handle: (
-    session: Session.Session,
-    entry: Store.Entry
-  ) => Effect.Effect<void, Handle.HandlerFailed | Store.LeaseLost | SqlError>
+  /** How this database's chats are taken, ordered, kept and let go of. */
+  readonly chats: Coordination.Chats
+  readonly handle: Handle.Handle
+  /** Retries of a failing handler before its event is dead-lettered. */
   readonly retry: Schedule.Schedule<unknown, unknown>
   /** The engine's clock (read directly: a `Clock.currentTimeMillis` is two effects each time). */
   readonly clock: Clock.Clock
-  /** Counts the workers serving a chat, for a stop that waits for them. */
-  readonly busy: { readonly enter: () => void; readonly leave: Effect.Effect<unknown> }
-  readonly owner: string
-  readonly leaseMillis: number
-  /** Called after a commit that set timers, with the earliest: the timers' sleep is re-armed if it is sooner. */
-  readonly timersChanged: (at: number) => Effect.Effect<void>
-  /** Another engine took the database while this one was paused: stops this engine. */
-  readonly displaced: Effect.Effect<void>
-  /** Sessions kept between a chat's events (see `SessionCache`). */
-  readonly sessions: Session.SessionCache
-  /** Whether the engine is stopping: a worker finishes its current event and takes no other. */
-  readonly stopping: () => boolean
-  /** The sessions of the chats this instance is handling, whose holds the engine renews (PostgreSQL). */
-  readonly held: Map<string, Session.Session>
-  /**
-   * Puts the chat back at the end of the queue of chats waiting for a worker, if any chat is waiting;
-   * whether it did.
-   */
-  readonly requeue: (chat: string) => boolean
+  readonly engine: {
+    /** Whether the engine is stopping: a worker finishes its current event and takes no other. */
+    readonly stopping: () => boolean
+    /** Counts the workers serving a chat, for a stop that waits for them. */
+    readonly enter: () => void
+    readonly leave: Effect.Effect<unknown>
+    /** Another engine took the database while this one was paused: stops this engine. */
+    readonly displaced: Effect.Effect<void>
+    /**
+     * Puts the chat back at the end of the queue of chats waiting for a worker, if any chat is waiting;
+     * whether it did.
+     */
+    readonly requeue: (chat: string) => boolean
+    /** Called after a commit that set timers, with the earliest: the timers' sleep is re-armed if it is sooner. */
+    readonly timersChanged: (at: number) => Effect.Effect<void>
+  }
 }
+
+/** How an event ended. @internal */
+export type Handled = "committed" | "lost" | "displaced"
 
 // A database that fails is retried until it answers: quickly at first, then every 5 seconds.
 const databaseRetry = Schedule.min([Schedule.exponential("50 millis"), Schedule.spaced("5 seconds")])
@@ -88,60 +95,48 @@ const tagged = (name: string, metric: Metric.Metric<number, any>, tags: Record<s
   return found
 }
 
-/** Events of no chat's row: delivery statuses for a message whose chat the provider did not say. */
-const detached = (chat: string) => chat.startsWith("message:")
-
-/** @internal */
+/** Serves `chat` until its pending events run out (or it is handed back to the queue). @internal */
 export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
-  const { pending, store } = worker
-  const leased = store.dialect === "pg"
-  const hold = Effect.sync(() => {
-    const now = worker.clock.currentTimeMillisUnsafe()
-    return { owner: worker.owner, now, until: now + worker.leaseMillis }
-  })
-  // A session kept for this chat: on PostgreSQL, still held by this instance (and in `held`).
-  let session: Session.Session | undefined = worker.sessions.take(chat)
+  const { engine, pending } = worker
+  // Detached events (a status whose chat the provider did not say) belong to no chat's row.
+  const chats = ChatKey.isDetached(chat) ? Coordination.detached(worker.chats.hold) : worker.chats
+  // A session kept for this chat (where chats are leased, it is still held by this instance).
+  let session: Session | undefined = chats.sessions.take(chat)
   // Whether the session holds only committed state (it does not while an event is being handled).
   let settled = true
   // The head whose gap in the chat's order was already looked up in the database.
   let caughtUp: Store.Entry | undefined
   const loop = Effect.gen(function*() {
-    while (!worker.stopping()) {
+    while (!engine.stopping()) {
       const entry = pending.next(chat)
       if (entry === undefined) return
       if (session === undefined) {
-        if (detached(chat)) {
-          session = Session.detached(chat)
-        } else {
-          const h = yield* hold
-          const row = yield* untilDatabaseAnswers(store.load(chat, h), `reading ${chat}`)
-          if (Option.isNone(row)) {
-            // Another instance holds the chat: its events are that instance's to handle.
-            pending.forget(chat)
-            return
-          }
-          session = new Session.Session(chat, row.value, leased ? h.until : Infinity)
-          if (leased) worker.held.set(chat, session)
+        session = yield* untilDatabaseAnswers(chats.open(chat, chats.hold()), `reading ${chat}`)
+        if (session === undefined) {
+          // Another instance holds the chat: its events are that instance's to handle.
+          pending.forget(chat)
+          return
         }
       }
-      // PostgreSQL: another instance handled this event while this one held it in memory (it was read
-      // while pending): it is done.
-      if (leased && !detached(chat) && entry.order <= session.handledSeq) {
-        pending.done(chat)
-        continue
-      }
-      // An event that another instance accepted may come before this one in the chat's order; the
-      // chat's pending events are read once to catch up.
-      if (leased && !detached(chat) && entry.order !== session.handledSeq + 1 && caughtUp !== entry) {
-        caughtUp = entry
-        pending.add(yield* untilDatabaseAnswers(store.chatPending(chat), `reading ${chat}'s events`))
-        continue
+      switch (chats.place(session, entry)) {
+        case "handled":
+          // Another instance handled this event while this one held it in memory (it was read while pending).
+          pending.done(chat)
+          continue
+        case "ahead":
+          // An event that another instance accepted comes before this one in the chat's order; the chat's
+          // pending events are read once to catch up.
+          if (caughtUp !== entry) {
+            caughtUp = entry
+            pending.add(yield* untilDatabaseAnswers(worker.store.chatPending(chat), `reading ${chat}'s events`))
+            continue
+          }
       }
       settled = false
-      const handled = yield* handleEvent(worker, session, entry, hold)
+      const handled = yield* handleEvent(worker, chats, session, entry)
       if (handled === "displaced") {
         pending.forget(chat)
-        return yield* worker.displaced
+        return yield* engine.displaced
       }
       if (handled === "lost") {
         yield* Effect.logWarning(`${chat} is now held by another instance; leaving its events to it`)
@@ -153,48 +148,41 @@ export const runChat = (worker: Worker, chat: string): Effect.Effect<void> => {
       pending.done(chat)
       // Fairness: a chat whose next event is already here does not keep its worker while other chats
       // wait for one (it would serve a few busy chats first and leave the rest waiting). Its session is
-      // kept for the worker that takes it next; on PostgreSQL the chat stays held by this instance
-      // meanwhile, its hold renewed with the others'. (The requeue is synchronous: no other worker can
-      // take the chat before its session is kept.)
-      if (!detached(chat) && pending.queued(chat) && worker.requeue(chat)) {
-        worker.sessions.keep(session)
+      // kept for the worker that takes it next; where chats are leased, the chat stays held by this
+      // instance meanwhile, its hold renewed with the others'. (The requeue is synchronous: no other worker
+      // can take the chat before its session is kept.)
+      if (pending.queued(chat) && engine.requeue(chat)) {
+        chats.sessions.keep(session)
         session = undefined
         return
       }
     }
   })
-  const letGo = Effect.suspend(() => {
-    const last = session
-    if (last === undefined || detached(chat)) return Effect.void
-    if (!leased) {
-      // Kept for the chat's next event, unless an event was cut short (it is read again then).
-      return Effect.sync(() => settled && worker.sessions.keep(last))
-    }
-    worker.held.delete(chat)
-    // Events that came meanwhile keep the chat here: handed to a worker again.
-    return store.release(chat, worker.owner, last.token).pipe(
-      Effect.flatMap((left) => Effect.sync(() => pending.add(left))),
-      Effect.ignore
-    )
-  })
+  // Events that came meanwhile keep the chat here: handed to a worker again.
+  const letGo = Effect.suspend(() =>
+    session === undefined
+      ? Effect.void
+      : Effect.flatMap(chats.close(session, settled), (left) => Effect.sync(() => pending.add(left)))
+  )
   // Counted busy from the loop's start to the end of `letGo` (one `ensuring` for both).
   let entered = false
   return Effect.ensuring(
     Effect.suspend(() => {
       entered = true
-      worker.busy.enter()
+      engine.enter()
       return loop
     }),
-    Effect.suspend(() => entered ? Effect.andThen(letGo, worker.busy.leave) : letGo)
+    Effect.suspend(() => entered ? Effect.andThen(letGo, engine.leave) : letGo)
   )
 }
 
+/** Handles one event (retrying a failing handler by the bot's policy) and commits it. */
 const handleEvent = (
   worker: Worker,
-  session: Session.Session,
-  entry: Store.Entry,
-  hold: Effect.Effect<{ readonly owner: string; readonly now: number; readonly until: number }>
-): Effect.Effect<"committed" | "lost" | "displaced"> =>
+  chats: Coordination.Chats,
+  session: Session,
+  entry: Store.Entry
+): Effect.Effect<Handled> =>
   Effect.gen(function*() {
     const { store } = worker
     const started = worker.clock.currentTimeMillisUnsafe()
@@ -217,21 +205,20 @@ const handleEvent = (
       Effect.result
     )
     // The chat's hold lapsed while the handler ran (this instance was paused or cut off): its new holder
-    // handles the event; this instance stopped before sending anything more.
+    // handles the event; the handler was stopped before sending anything more.
     if (handled._tag === "Failure" && handled.failure._tag === "LeaseLost") return "lost" as const
     const failure = handled._tag === "Failure" && handled.failure._tag === "HandlerFailed"
       ? handled.failure
       : undefined
-    const leased = store.dialect === "pg" && !detached(entry.chat)
-    const changes = session.changes(entry, leased)
-    const h = yield* hold
+    const hold = chats.hold()
+    const changes = session.changes(entry)
     const write = failure === undefined
-      ? store.commit(changes, h)
+      ? store.commit(changes, hold)
       : Effect.gen(function*() {
         const error = Cause.pretty(failure.cause)
         yield* Effect.logError(`event ${entry.id} of ${entry.chat} dead-lettered after retries`, failure.cause)
         session.setDialog(Option.none())
-        return yield* store.deadLetter(session.changes(entry, leased), error, h)
+        return yield* store.deadLetter(session.changes(entry), error, hold)
       })
     const written = yield* untilDatabaseAnswers(write, `committing event ${entry.id} of ${entry.chat}`).pipe(
       Effect.as("committed" as const),
@@ -248,13 +235,11 @@ const handleEvent = (
         tagged("latency", Metrics.handlerLatency, { event }),
         worker.clock.currentTimeMillisUnsafe() - started
       )
-      session.committed(entry)
-      // The commit renewed the chat's hold.
-      if (leased) session.leaseUntil = h.until
+      chats.committed(session, entry, hold)
       if (changes.timers.length > 0) {
         let at = Infinity
         for (const timer of changes.timers) at = Math.min(at, timer.fireAt)
-        yield* worker.timersChanged(at)
+        yield* worker.engine.timersChanged(at)
       }
     }
     return written
